@@ -1,0 +1,46 @@
+# All set-up a fresh machine needs, then the two things a user runs:
+#   sudo make main   -> the default scenario suite on Mininet, ending in a report under results/
+#   sudo make test   -> unit + integration tests (integration needs root: real namespaces and nftables)
+# Every target is idempotent: set-up steps that are already done are skipped.
+
+APT_PACKAGES := mininet iputils-ping nftables iperf3 sockperf iproute2 fonts-dejavu-core python3
+NODE_STAMP := node_modules/.install-stamp
+
+.PHONY: setup apt node addon main test test-unit bench clean-leftovers
+
+setup: apt node addon
+
+apt:
+	@bash scripts/require-root.sh "installing apt packages"
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+node: $(NODE_STAMP)
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $(NODE_STAMP)
+
+addon: node
+	@if [ -f reference-impl/native/binding.gyp ]; then \
+	  npx node-gyp rebuild -C reference-impl/native >/dev/null && echo "built reference-impl/native"; fi
+
+main: setup
+	@bash scripts/require-root.sh "the Mininet suite"
+	./bin/testbed main
+
+test: setup
+	@bash scripts/require-root.sh "the integration tests (real network namespaces and nftables)"
+	npx vitest run
+
+test-unit: node addon
+	npx vitest run --project unit
+
+bench: setup
+	@bash scripts/require-root.sh "the benchmarks"
+	@for b in bench/*.ts; do echo "== $$b"; npx tsx $$b || exit 1; done
+
+clean-leftovers:
+	./bin/testbed cleanup

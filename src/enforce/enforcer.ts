@@ -1,0 +1,29 @@
+// One small interface per enforcement mode (DESIGN.md). An enforcer turns cluster state into whatever its
+// data path needs (nothing, nftables rulesets, overlay config) on a Network the platform brought up.
+import type { ClusterState, EndpointRef } from '../policy/model.ts';
+import type { Network } from '../platform/platform.ts';
+import type { Action } from '../scenario/types.ts';
+import type { Mode } from '../scenario/schema.ts';
+
+export interface ApplyReport {
+  /** Wall time from the start of apply/update until the new state was in force everywhere, in ms. */
+  programmingMs: number;
+  /** Optional per-stage figures, e.g. compile vs apply, or config version numbers. */
+  detail?: Record<string, number | string>;
+}
+
+export interface Enforcer {
+  readonly mode: Mode;
+  apply(state: ClusterState): Promise<ApplyReport>;
+  update(state: ClusterState, change: Action[]): Promise<ApplyReport>;
+  /**
+   * The address a probe from `from` uses to reach `to` under this mode (the overlay uses overlay addresses;
+   * other modes use the platform address).
+   */
+  targetAddress(from: EndpointRef, to: EndpointRef): string;
+  /** Protocols whose probes this mode cannot carry here (reported as unsupported, never as pass). */
+  unsupportedProtocols(): string[];
+  teardown(): Promise<void>;
+}
+
+export type EnforcerFactory = (net: Network) => Enforcer;

@@ -1,0 +1,49 @@
+// One small interface per platform (DESIGN.md). A platform brings up a scenario's Kubernetes-shaped topology
+// and lets the harness run programs inside its hosts; it knows nothing about policy.
+import type { ChildProcess } from 'node:child_process';
+import type { Pod } from '../policy/model.ts';
+import type { Topology } from '../scenario/types.ts';
+
+/**
+ * Host names: a pod is `ns/pod`, a node `node:NAME`, an external host `ext:NAME`, the inter-cluster router
+ * `router`. The same strings are the engine's endpoint references.
+ */
+export type HostName = string;
+
+export interface ExecResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface ExecOptions {
+  /** Kill the program (SIGKILL) after this many milliseconds; the result then has code 124. */
+  timeoutMs?: number;
+  input?: string;
+  env?: Record<string, string>;
+}
+
+export interface Network {
+  /** The per-run prefix carried by every namespace, link and process this run made. */
+  readonly prefix: string;
+  readonly topology: Topology;
+  hosts(): HostName[];
+  /** PID of a process living in the host's network namespace (enter it with nsenter --net=/proc/PID/ns/net). */
+  pid(host: HostName): number;
+  /** The host's primary address (pod IP, node underlay IP, external IP). */
+  address(host: HostName): string;
+  exec(host: HostName, argv: string[], opts?: ExecOptions): Promise<ExecResult>;
+  /** Starts a long-running program in the host; the network ends it (by PID) on down(). */
+  spawn(host: HostName, argv: string[], opts?: { env?: Record<string, string> }): ChildProcess;
+  addPod(pod: Pod): Promise<void>;
+  removePod(ref: HostName): Promise<void>;
+  /** Removes exactly what up() made. Safe to call twice. */
+  down(): Promise<void>;
+}
+
+export interface Platform {
+  readonly name: 'mininet' | 'kind';
+  /** Throws UsageError with a one-line install hint when a prerequisite (root, mininet, nft, …) is missing. */
+  checkPrerequisites(): Promise<void>;
+  up(topology: Topology, pods: Pod[], opts?: { prefix?: string }): Promise<Network>;
+}

@@ -1,0 +1,122 @@
+// Kubernetes networking.k8s.io/v1 NetworkPolicy and the cluster state the engine reasons about.
+// Plain data only: the scenario loader produces it, the engine, compilers and enforcers consume it.
+
+export type Protocol = 'TCP' | 'UDP' | 'SCTP';
+export const PROTOCOLS: readonly Protocol[] = ['TCP', 'UDP', 'SCTP'];
+
+export type Labels = Record<string, string>;
+
+export interface LabelSelectorRequirement {
+  key: string;
+  operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+  values?: string[];
+}
+
+export interface LabelSelector {
+  matchLabels?: Labels;
+  matchExpressions?: LabelSelectorRequirement[];
+}
+
+export interface IPBlock {
+  cidr: string;
+  except?: string[];
+}
+
+export interface NetworkPolicyPeer {
+  podSelector?: LabelSelector;
+  namespaceSelector?: LabelSelector;
+  ipBlock?: IPBlock;
+}
+
+export interface NetworkPolicyPort {
+  protocol?: Protocol;
+  /** A number, or the name of a container port of the destination pod. */
+  port?: number | string;
+  endPort?: number;
+}
+
+export interface NetworkPolicyIngressRule {
+  from?: NetworkPolicyPeer[];
+  ports?: NetworkPolicyPort[];
+}
+
+export interface NetworkPolicyEgressRule {
+  to?: NetworkPolicyPeer[];
+  ports?: NetworkPolicyPort[];
+}
+
+export type PolicyType = 'Ingress' | 'Egress';
+
+export interface NetworkPolicy {
+  apiVersion: 'networking.k8s.io/v1';
+  kind: 'NetworkPolicy';
+  metadata: { name: string; namespace: string; labels?: Labels; annotations?: Record<string, string> };
+  spec: {
+    podSelector: LabelSelector;
+    policyTypes?: PolicyType[];
+    ingress?: NetworkPolicyIngressRule[];
+    egress?: NetworkPolicyEgressRule[];
+  };
+}
+
+export interface ContainerPort {
+  port: number;
+  protocol: Protocol;
+  name?: string;
+}
+
+export interface Namespace {
+  name: string;
+  /** Includes the implied `kubernetes.io/metadata.name` label. */
+  labels: Labels;
+}
+
+export interface Pod {
+  namespace: string;
+  name: string;
+  labels: Labels;
+  /** Node name (unique across the scenario); the node determines the cluster. */
+  node: string;
+  cluster: string;
+  ip: string;
+  ports: ContainerPort[];
+}
+
+export interface NodeInfo {
+  name: string;
+  cluster: string;
+  /** The node's underlay address (traffic from it to its own pods is always allowed). */
+  ip: string;
+  podCIDR: string;
+}
+
+export interface ExternalHost {
+  name: string;
+  ip: string;
+}
+
+/**
+ * Everything the engine needs at one moment of a scenario. Kubernetes semantics: every cluster enforces the
+ * same namespaces' policies ("namespace sameness"), selectors match pods of the enforcing cluster only, and
+ * endpoints outside it (other clusters' pods, external hosts) can be matched by ipBlock only.
+ */
+export interface ClusterState {
+  namespaces: Namespace[];
+  pods: Pod[];
+  nodes: NodeInfo[];
+  externals: ExternalHost[];
+  policies: NetworkPolicy[];
+}
+
+/** Endpoint references: `ns/pod`, `ext:name` (unmanaged host) or `node:name`. */
+export type EndpointRef = string;
+
+export interface Flow {
+  from: EndpointRef;
+  to: EndpointRef;
+  /** Numeric port, or a named port resolved against the destination pod. */
+  port: number | string;
+  protocol: Protocol;
+}
+
+export const METADATA_NAME_LABEL = 'kubernetes.io/metadata.name';

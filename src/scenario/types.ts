@@ -1,0 +1,62 @@
+// The resolved scenario: plain data with every address assigned, every policy file read, every reference
+// checked. Everything downstream (engine, platforms, enforcers, reports) reads only this.
+import type { ClusterState, NetworkPolicy, Labels } from '../policy/model.ts';
+import type { MeasurementSpec, Mode, ProbeSpec } from './schema.ts';
+import type { Pod } from '../policy/model.ts';
+
+export interface TopologyNode {
+  name: string;
+  cluster: string;
+  /** Underlay address of the node (on its cluster's underlay segment). */
+  ip: string;
+  podCIDR: string;
+}
+
+export interface TopologyCluster {
+  name: string;
+  podCIDR: string;
+  /** The cluster's underlay segment; the inter-cluster router holds `gateway` on it. */
+  underlayCIDR: string;
+  gateway: string;
+  nodes: TopologyNode[];
+}
+
+export interface Topology {
+  clusters: TopologyCluster[];
+  /** Unmanaged endpoints on the external segment behind the router. */
+  externals: { name: string; ip: string }[];
+  externalCIDR: string;
+  externalGateway: string;
+  links: { bandwidthMbit?: number; delayMs?: number; lossPercent?: number; mtu?: number };
+}
+
+export type Action =
+  | { createPolicy: NetworkPolicy }
+  | { updatePolicy: NetworkPolicy }
+  | { deletePolicy: { namespace: string; name: string } }
+  | { setPodLabels: { pod: string; labels: Labels } }
+  | { setNamespaceLabels: { namespace: string; labels: Labels } }
+  | { addPod: Pod }
+  | { removePod: { pod: string } };
+
+export interface Step {
+  name: string;
+  actions: Action[];
+  probes: ProbeSpec[];
+}
+
+export interface Scenario {
+  /** Path of the scenario file as given. */
+  file: string;
+  name: string;
+  description: string;
+  /** sha256 of the resolved scenario (stable across formatting changes of the YAML). */
+  hash: string;
+  topology: Topology;
+  /** State before step 0: namespaces, initial pods, top-level policies. */
+  initial: ClusterState;
+  steps: Step[];
+  measurements: MeasurementSpec[];
+  modes: Mode[];
+  sweep?: { policies?: number[]; pods?: number[] };
+}
