@@ -1,0 +1,238 @@
+// The index structure behind the engine: endpoints numbered once, every selector evaluated once (cached by its
+// canonical form), every policy's selected pods and every rule's peers held as bitsets over endpoint indices.
+// A verdict or a truth-table cell is then a handful of bit lookups, never a selector evaluation.
+import type {
+  ClusterState,
+  EndpointRef,
+  LabelSelector,
+  NetworkPolicy,
+  NetworkPolicyPeer,
+  NetworkPolicyPort,
+  NodeInfo,
+  Pod,
+  PolicyType,
+} from './model.ts';
+import { type Bitset, bitHas, bitIndices, bitOrInto, bitSet, newBitset } from './bitset.ts';
+import { compileIPBlock, ipBlockContains, parseAddress, type ParsedAddress } from './ipblock.ts';
+import { matchesSelector, normalizePolicyTypes, selectorKey } from './selectors.ts';
+
+export interface Endpoint {
+  index: number;
+  ref: EndpointRef;
+  kind: 'pod' | 'node' | 'external';
+  ip: string;
+  addr: ParsedAddress;
+  /** The cluster that enforces policy for this endpoint; undefined for external hosts. */
+  cluster?: string;
+  pod?: Pod;
+  node?: NodeInfo;
+  /** For a pod: the endpoint index of the node hosting it. */
+  nodeIndex?: number;
+}
+
+export interface CompiledRule {
+  policy: CompiledPolicy;
+  direction: PolicyType;
+  /** Position in the policy's ingress (egress) list. */
+  index: number;
+  /** `ns/name#index`, as reported in verdicts. */
+  id: string;
+  peers: NetworkPolicyPeer[] | undefined;
+  ports: NetworkPolicyPort[] | undefined;
+  /** `from`/`to` absent or empty: every endpoint is a peer. */
+  allPeers: boolean;
+  hasNamedPort: boolean;
+  /** Peer endpoints per enforcing cluster, filled on first use (see peerSet). */
+  peerSets: Map<string, Bitset>;
+}
+
+export interface CompiledPolicy {
+  index: number;
+  /** `ns/name`. */
+  key: string;
+  policy: NetworkPolicy;
+  types: PolicyType[];
+  /** Pods (of every cluster) the policy selects; each is enforced by its own cluster. */
+  selected: Bitset;
+  /** Rules of the directions in `types` only: rules of an unlisted direction are ignored, as in Kubernetes. */
+  ingress: CompiledRule[];
+  egress: CompiledRule[];
+}
+
+export interface CompiledState {
+  state: ClusterState;
+  /** Pods first (indices 0..podCount-1, in state order), then nodes, then external hosts. */
+  endpoints: Endpoint[];
+  podCount: number;
+  byRef: Map<EndpointRef, number>;
+  policies: CompiledPolicy[];
+  /** Per endpoint: indices of the policies that isolate it for ingress (egress). Empty = not isolated. */
+  ingressBy: number[][];
+  egressBy: number[][];
+  /** Internal caches shared by all rules. */
+  caches: {
+    podSelector: Map<string, Bitset>;
+    namespaceSelector: Map<string, Set<string>>;
+    peer: Map<string, Bitset>;
+    ipBlock: Map<string, Bitset>;
+    /** pods by `cluster/namespace` */
+    podsIn: Map<string, number[]>;
+    all: Bitset;
+  };
+}
+
+const compiledCache = new WeakMap<ClusterState, CompiledState>();
+
+/**
+ * Compiles a state once; later calls with the same (unchanged) state object return the cached form.
+ * States are treated as immutable, as src/scenario/state.ts produces them.
+ */
+export function compileState(state: ClusterState): CompiledState {
+  const hit = compiledCache.get(state);
+  if (hit) return hit;
+  const endpoints: Endpoint[] = [];
+  const byRef = new Map<EndpointRef, number>();
+  const add = (e: Omit<Endpoint, 'index' | 'addr'>): Endpoint => {
+    const ep: Endpoint = { ...e, index: endpoints.length, addr: parseAddress(e.ip) };
+    endpoints.push(ep);
+    byRef.set(ep.ref, ep.index);
+    return ep;
+  };
+  for (const p of state.pods) add({ ref: `${p.namespace}/${p.name}`, kind: 'pod', ip: p.ip, cluster: p.cluster, pod: p });
+  const podCount = endpoints.length;
+  for (const n of state.nodes) add({ ref: `node:${n.name}`, kind: 'node', ip: n.ip, cluster: n.cluster, node: n });
+  for (const x of state.externals) add({ ref: `ext:${x.name}`, kind: 'external', ip: x.ip });
+  for (let i = 0; i < podCount; i++) {
+    const ep = endpoints[i]!;
+    ep.nodeIndex = byRef.get(`node:${ep.pod!.node}`);
+  }
+
+  const podsIn = new Map<string, number[]>();
+  for (let i = 0; i < podCount; i++) {
+    const p = endpoints[i]!.pod!;
+    const k = `${p.cluster}/${p.namespace}`;
+    let list = podsIn.get(k);
+    if (!list) podsIn.set(k, (list = []));
+    list.push(i);
+  }
+  const all = newBitset(endpoints.length);
+  for (let i = 0; i < endpoints.length; i++) bitSet(all, i);
+
+  const cs: CompiledState = {
+    state,
+    endpoints,
+    podCount,
+    byRef,
+    policies: [],
+    ingressBy: endpoints.map(() => []),
+    egressBy: endpoints.map(() => []),
+    caches: { podSelector: new Map(), namespaceSelector: new Map(), peer: new Map(), ipBlock: new Map(), podsIn, all },
+  };
+
+  state.policies.forEach((policy, index) => {
+    const types = normalizePolicyTypes(policy);
+    const ns = policy.metadata.namespace;
+    const selected = newBitset(endpoints.length);
+    const podSel = podSelectorBits(cs, policy.spec.podSelector);
+    const clusters = new Set(state.nodes.map((n) => n.cluster));
+    for (const c of clusters) for (const i of podsIn.get(`${c}/${ns}`) ?? []) if (bitHas(podSel, i)) bitSet(selected, i);
+    const cp: CompiledPolicy = { index, key: `${ns}/${policy.metadata.name}`, policy, types, selected, ingress: [], egress: [] };
+    const mk = (direction: PolicyType, i: number, peers: NetworkPolicyPeer[] | undefined, ports: NetworkPolicyPort[] | undefined): CompiledRule => ({
+      policy: cp,
+      direction,
+      index: i,
+      id: `${cp.key}#${i}`,
+      peers,
+      ports,
+      allPeers: !peers || peers.length === 0,
+      hasNamedPort: (ports ?? []).some((p) => typeof p.port === 'string'),
+      peerSets: new Map(),
+    });
+    if (types.includes('Ingress')) cp.ingress = (policy.spec.ingress ?? []).map((r, i) => mk('Ingress', i, r.from, r.ports));
+    if (types.includes('Egress')) cp.egress = (policy.spec.egress ?? []).map((r, i) => mk('Egress', i, r.to, r.ports));
+    cs.policies.push(cp);
+    for (const i of bitIndices(selected)) {
+      if (types.includes('Ingress')) cs.ingressBy[i]!.push(index);
+      if (types.includes('Egress')) cs.egressBy[i]!.push(index);
+    }
+  });
+  compiledCache.set(state, cs);
+  return cs;
+}
+
+function podSelectorBits(cs: CompiledState, sel: LabelSelector): Bitset {
+  const key = selectorKey(sel);
+  let b = cs.caches.podSelector.get(key);
+  if (!b) {
+    b = newBitset(cs.endpoints.length);
+    for (let i = 0; i < cs.podCount; i++) if (matchesSelector(cs.endpoints[i]!.pod!.labels, sel)) bitSet(b, i);
+    cs.caches.podSelector.set(key, b);
+  }
+  return b;
+}
+
+function namespacesMatching(cs: CompiledState, sel: LabelSelector): Set<string> {
+  const key = selectorKey(sel);
+  let s = cs.caches.namespaceSelector.get(key);
+  if (!s) {
+    s = new Set(cs.state.namespaces.filter((n) => matchesSelector(n.labels, sel)).map((n) => n.name));
+    cs.caches.namespaceSelector.set(key, s);
+  }
+  return s;
+}
+
+/**
+ * Endpoints one peer names, as enforced by `cluster`: selector peers match only that cluster's pods
+ * (podSelector alone: the policy's namespace; namespaceSelector: pods of matching namespaces; both: AND);
+ * an ipBlock matches every endpoint (pods of any cluster, nodes, external hosts) whose address is in `cidr`
+ * and outside every `except` range; a CIDR of the other address family matches nothing.
+ */
+export function peerBits(cs: CompiledState, policyNamespace: string, peer: NetworkPolicyPeer, cluster: string): Bitset {
+  if (peer.ipBlock) {
+    const block = peer.ipBlock;
+    const key = `${block.cidr}!${(block.except ?? []).join(',')}`;
+    let b = cs.caches.ipBlock.get(key);
+    if (!b) {
+      const compiled = compileIPBlock(block);
+      b = newBitset(cs.endpoints.length);
+      for (const e of cs.endpoints) if (ipBlockContains(compiled, e.addr)) bitSet(b, e.index);
+      cs.caches.ipBlock.set(key, b);
+    }
+    return b;
+  }
+  if (!peer.podSelector && !peer.namespaceSelector) return newBitset(cs.endpoints.length);
+  const key = `${cluster}|${peer.namespaceSelector ? `ns${selectorKey(peer.namespaceSelector)}` : `in:${policyNamespace}`}|${selectorKey(peer.podSelector)}`;
+  let b = cs.caches.peer.get(key);
+  if (!b) {
+    b = newBitset(cs.endpoints.length);
+    const namespaces = peer.namespaceSelector ? namespacesMatching(cs, peer.namespaceSelector) : [policyNamespace];
+    const podSel = peer.podSelector ? podSelectorBits(cs, peer.podSelector) : undefined;
+    for (const ns of namespaces)
+      for (const i of cs.caches.podsIn.get(`${cluster}/${ns}`) ?? []) if (!podSel || bitHas(podSel, i)) bitSet(b, i);
+    cs.caches.peer.set(key, b);
+  }
+  return b;
+}
+
+/** Every endpoint a rule admits as peer when enforced by `cluster` (cached on the rule). */
+export function rulePeerSet(cs: CompiledState, rule: CompiledRule, cluster: string): Bitset {
+  if (rule.allPeers) return cs.caches.all;
+  let b = rule.peerSets.get(cluster);
+  if (!b) {
+    const peers = rule.peers!;
+    const ns = rule.policy.policy.metadata.namespace;
+    if (peers.length === 1) b = peerBits(cs, ns, peers[0]!, cluster);
+    else {
+      b = newBitset(cs.endpoints.length);
+      for (const p of peers) bitOrInto(b, peerBits(cs, ns, p, cluster));
+    }
+    rule.peerSets.set(cluster, b);
+  }
+  return b;
+}
+
+export function endpointIndex(cs: CompiledState, ref: EndpointRef): number {
+  const i = cs.byRef.get(ref);
+  if (i === undefined) throw new Error(`unknown endpoint '${ref}'`);
+  return i;
+}

@@ -1,0 +1,183 @@
+// NetworkPolicy v1 semantics: what Kubernetes decides for a flow, and why. Pure, no I/O.
+//
+// Exported API (reused by the nftables compiler and the overlay control plane; do not re-implement selectors):
+//   matchesSelector(labels, selector)             label selector match (re-exported from selectors.ts)
+//   normalizePolicyTypes(policy)                  API-server defaulting of policyTypes
+//   compileState(state) → CompiledState           endpoints numbered (pods, nodes, externals), selectors evaluated
+//                                                 once, per policy its selected pods, per rule its peers (bitsets);
+//                                                 cached per state object (states are immutable)
+//   selectedPods(state, policy, cluster?)         pods the policy selects (each enforced by its own cluster)
+//   peerEndpoints(state, policy, peer, cluster)   endpoints a peer names when enforced by `cluster`
+//   rulePeerEndpoints(state, rule, cluster)       the same for a whole rule (absent/empty from/to = everything)
+//   resolvePort(rulePort, dstPod)                 concrete {protocol, from, to} of a policy port at a destination
+//   rulePortsMatch(ports, protocol, port, dstPod) whether a rule's ports admit a flow
+//   verdict(state, flow) → Verdict                per-direction verdicts with reasons, combined
+//   egressAllowed / ingressAllowed(cs, i, ...)    whole rows/columns as bitsets, for truth tables
+//
+// Semantics (see /work/shared/REFERENCES.md): isolation per direction; union of allows; a flow is allowed iff
+// the source's egress AND the destination's ingress allow it; traffic from a pod's own node is always allowed;
+// pod→itself is 'undefined'; nodes and external hosts are never isolated; each endpoint's policies are enforced
+// by its own cluster, where peers of another cluster (and non-pods) can be matched by ipBlock only.
+import type { ClusterState, EndpointRef, Flow, NetworkPolicy, NetworkPolicyPeer, Pod, Protocol } from './model.ts';
+import { type Bitset, bitHas, bitIndices, bitOrInto, bitSet, newBitset } from './bitset.ts';
+import {
+  compileState,
+  endpointIndex,
+  peerBits,
+  rulePeerSet,
+  type CompiledRule,
+  type CompiledState,
+  type Endpoint,
+} from './compile.ts';
+import { describePorts, resolveFlowPort, rulePortsMatch } from './ports.ts';
+
+export { matchesSelector, normalizePolicyTypes, selectorKey } from './selectors.ts';
+export { resolvePort, resolveFlowPort, rulePortsMatch, type PortRange } from './ports.ts';
+export { ipInBlock } from './ipblock.ts';
+export { compileState, endpointIndex, rulePeerSet, type CompiledState, type CompiledPolicy, type CompiledRule, type Endpoint } from './compile.ts';
+
+export interface DirectionVerdict {
+  allowed: boolean;
+  /** Whether any policy of this direction selects the endpoint that enforces it. */
+  isolated: boolean;
+  reason: string;
+  /** Rules that allowed the flow, as `ns/name#rule-index`. */
+  policies?: string[];
+}
+
+export interface Verdict {
+  /** 'undefined' for a pod reaching itself: the spec leaves it open, so pass/fail ignores it. */
+  allowed: boolean | 'undefined';
+  ingress: DirectionVerdict;
+  egress: DirectionVerdict;
+}
+
+function compiled(state: ClusterState | CompiledState): CompiledState {
+  return 'endpoints' in state && 'caches' in state ? state : compileState(state);
+}
+
+function findPolicy(cs: CompiledState, policy: NetworkPolicy) {
+  const cp =
+    cs.policies.find((p) => p.policy === policy) ??
+    cs.policies.find((p) => p.policy.metadata.namespace === policy.metadata.namespace && p.policy.metadata.name === policy.metadata.name);
+  if (!cp) throw new Error(`policy ${policy.metadata.namespace}/${policy.metadata.name} is not part of this state`);
+  return cp;
+}
+
+/** Pods the policy selects: its namespace's pods matching podSelector (optionally of one cluster only). */
+export function selectedPods(state: ClusterState | CompiledState, policy: NetworkPolicy, cluster?: string): Pod[] {
+  const cs = compiled(state);
+  return bitIndices(findPolicy(cs, policy).selected)
+    .map((i) => cs.endpoints[i]!.pod!)
+    .filter((p) => cluster === undefined || p.cluster === cluster);
+}
+
+/** Endpoints a peer of `policy` names when the policy is enforced by `cluster`. */
+export function peerEndpoints(state: ClusterState | CompiledState, policy: NetworkPolicy, peer: NetworkPolicyPeer, cluster: string): Endpoint[] {
+  const cs = compiled(state);
+  return bitIndices(peerBits(cs, policy.metadata.namespace, peer, cluster)).map((i) => cs.endpoints[i]!);
+}
+
+/** Endpoints a compiled rule admits as peers when enforced by `cluster`. */
+export function rulePeerEndpoints(state: ClusterState | CompiledState, rule: CompiledRule, cluster: string): Endpoint[] {
+  const cs = compiled(state);
+  return bitIndices(rulePeerSet(cs, rule, cluster)).map((i) => cs.endpoints[i]!);
+}
+
+function portText(flow: Pick<Flow, 'port' | 'protocol'>, resolved: number | undefined): string {
+  if (typeof flow.port === 'number') return `${flow.port}/${flow.protocol}`;
+  return resolved === undefined ? `${flow.port}/${flow.protocol} (no such named port at the destination)` : `${flow.port}(=${resolved})/${flow.protocol}`;
+}
+
+function direction(cs: CompiledState, dir: 'Ingress' | 'Egress', src: Endpoint, dst: Endpoint, protocol: Protocol, port: number | undefined, portDesc: string): DirectionVerdict {
+  const local = dir === 'Ingress' ? dst : src;
+  const remote = dir === 'Ingress' ? src : dst;
+  const word = dir.toLowerCase();
+  if (local.kind !== 'pod')
+    return { allowed: true, isolated: false, reason: `${local.ref} is not a pod: no policy isolates it for ${word}` };
+  const isolating = (dir === 'Ingress' ? cs.ingressBy : cs.egressBy)[local.index]!;
+  const isolated = isolating.length > 0;
+  if (dir === 'Ingress' && src.kind === 'node' && dst.nodeIndex === src.index)
+    return { allowed: true, isolated, reason: `${src.ref} hosts ${dst.ref}: traffic from a pod's own node is always allowed` };
+  if (!isolated) return { allowed: true, isolated: false, reason: `no policy with ${dir} selects ${local.ref}: ${word} not isolated` };
+  const allowedBy: string[] = [];
+  for (const pi of isolating) {
+    const cp = cs.policies[pi]!;
+    for (const rule of dir === 'Ingress' ? cp.ingress : cp.egress) {
+      if (!bitHas(rulePeerSet(cs, rule, local.cluster!), remote.index)) continue;
+      if (rulePortsMatch(rule.ports, protocol, port, dst.pod)) allowedBy.push(rule.id);
+    }
+  }
+  const names = isolating.map((pi) => cs.policies[pi]!.key).join(', ');
+  if (allowedBy.length > 0)
+    return { allowed: true, isolated, reason: `${word} of ${local.ref} allowed by ${allowedBy.join(', ')}`, policies: allowedBy };
+  return {
+    allowed: false,
+    isolated,
+    reason: `${local.ref} is isolated for ${word} by ${names}; no ${word} rule admits ${remote.ref} on ${portDesc}`,
+  };
+}
+
+/** The verdict for one flow, with each direction's reason. */
+export function verdict(state: ClusterState | CompiledState, flow: Flow): Verdict {
+  const cs = compiled(state);
+  const src = cs.endpoints[endpointIndex(cs, flow.from)]!;
+  const dst = cs.endpoints[endpointIndex(cs, flow.to)]!;
+  const port = resolveFlowPort(flow.port, flow.protocol, dst.pod);
+  const desc = portText(flow, port);
+  const egress = direction(cs, 'Egress', src, dst, flow.protocol, port, desc);
+  const ingress = direction(cs, 'Ingress', src, dst, flow.protocol, port, desc);
+  const allowed = src.index === dst.index ? 'undefined' : egress.allowed && ingress.allowed;
+  return { allowed, ingress, egress };
+}
+
+/** One-line description of the rules a policy carries, for explanations. */
+export function describeRule(rule: CompiledRule): string {
+  const peers = rule.allPeers ? 'any peer' : `${rule.peers!.length} peer(s)`;
+  return `${rule.id} (${rule.direction}: ${peers}, ${describePorts(rule.ports)})`;
+}
+
+/**
+ * Destinations `src` may send to on (protocol, port) as far as its own egress is concerned, as a bitset over
+ * endpoint indices; null when `src` is not isolated for egress (everything allowed).
+ */
+export function egressAllowed(cs: CompiledState, src: number, protocol: Protocol, port: number | string): Bitset | null {
+  const isolating = cs.egressBy[src]!;
+  if (isolating.length === 0) return null;
+  const cluster = cs.endpoints[src]!.cluster!;
+  const out = newBitset(cs.endpoints.length);
+  for (const pi of isolating) {
+    for (const rule of cs.policies[pi]!.egress) {
+      const peers = rulePeerSet(cs, rule, cluster);
+      if (typeof port === 'number' && !rule.hasNamedPort) {
+        if (rulePortsMatch(rule.ports, protocol, port, undefined)) bitOrInto(out, peers);
+        continue;
+      }
+      // Named ports mean a different number at each destination.
+      for (const d of bitIndices(peers)) {
+        const dp = cs.endpoints[d]!.pod;
+        if (rulePortsMatch(rule.ports, protocol, resolveFlowPort(port, protocol, dp), dp)) bitSet(out, d);
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * Sources `dst` accepts on (protocol, port) as far as its own ingress is concerned (its own node included);
+ * null when `dst` is not isolated for ingress.
+ */
+export function ingressAllowed(cs: CompiledState, dst: number, protocol: Protocol, port: number | string): Bitset | null {
+  const isolating = cs.ingressBy[dst]!;
+  if (isolating.length === 0) return null;
+  const ep = cs.endpoints[dst]!;
+  const flowPort = resolveFlowPort(port, protocol, ep.pod);
+  const out = newBitset(cs.endpoints.length);
+  if (ep.nodeIndex !== undefined) bitSet(out, ep.nodeIndex);
+  for (const pi of isolating)
+    for (const rule of cs.policies[pi]!.ingress)
+      if (rulePortsMatch(rule.ports, protocol, flowPort, ep.pod)) bitOrInto(out, rulePeerSet(cs, rule, ep.cluster!));
+  return out;
+}
+
+export type { EndpointRef };
