@@ -18,7 +18,7 @@
 // the source's egress AND the destination's ingress allow it; traffic from a pod's own node is always allowed;
 // pod→itself is 'undefined'; nodes and external hosts are never isolated; each endpoint's policies are enforced
 // by its own cluster, where peers of another cluster (and non-pods) can be matched by ipBlock only.
-import type { ClusterState, EndpointRef, Flow, NetworkPolicy, NetworkPolicyPeer, Pod, Protocol } from './model.ts';
+import type { ClusterState, Flow, NetworkPolicy, NetworkPolicyPeer, Pod, Protocol } from './model.ts';
 import { type Bitset, bitHas, bitIndices, bitOrInto, bitSet, newBitset } from './bitset.ts';
 import {
   compileState,
@@ -180,4 +180,3 @@ export function ingressAllowed(cs: CompiledState, dst: number, protocol: Protoco
   return out;
 }
 
-export type { EndpointRef };
