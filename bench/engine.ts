@@ -5,6 +5,7 @@ import type { ClusterState, LabelSelector, NetworkPolicy, NetworkPolicyPeer, Net
 import { METADATA_NAME_LABEL } from '../src/policy/model.ts';
 import { compileState } from '../src/policy/compile.ts';
 import { truthTables } from '../src/policy/truthtable.ts';
+import { verdict } from '../src/policy/engine.ts';
 
 const PODS = Number(process.argv[2] ?? 1000);
 const POLICIES = Number(process.argv[3] ?? 1000);
@@ -104,7 +105,6 @@ console.log(`  total            ${total.toFixed(1)} ms  -> ${((cells / total) * 
 console.log(`  memory           heapUsed +${((mem.heapUsed - heap0) / 2 ** 20).toFixed(1)} MiB, rss ${(mem.rss / 2 ** 20).toFixed(1)} MiB`);
 
 // The fast path (row/column bitsets) must agree with the per-flow verdict; check a sample so the figure is honest.
-import { verdict } from '../src/policy/engine.ts';
 let disagreements = 0;
 const SAMPLE = 2000;
 for (let k = 0; k < SAMPLE; k++) {
