@@ -1,0 +1,271 @@
+// NetworkPolicy → overlay configuration (pure, no I/O). Selectors, namespaces, ipBlocks and named ports are
+// resolved by the semantics engine (src/policy/engine.ts) into endpoint sets; this module only maps those
+// endpoints to overlay addresses and lays the result out as per-SaP and per-agent configs (../CONTRACT.md).
+//
+// Placement: one SaP per node (in the node host, listening on the node's underlay address) serves the node's
+// pods; one gateway SaP per cluster serves that cluster's cross-cluster hops and the unmanaged endpoints. The
+// gateway runs in the cluster's first node host, on its own port, not in the inter-cluster router: the router
+// stands for the WAN between clusters, which a cluster operator does not own (a mesh's east-west gateway also
+// runs inside its cluster), and it keeps the underlay identical for the none/native/overlay modes.
+import type { ClusterState, EndpointRef, Pod } from '../../src/policy/model.ts';
+import { compileState, rulePeerSet, resolvePort, type CompiledRule, type CompiledState, type Endpoint } from '../../src/policy/engine.ts';
+import { bitIndices } from '../../src/policy/bitset.ts';
+import type { AgentConfigInput } from '../agent/config.ts';
+import { GUE_PORT, type Addr, type KeyEntry, type SapConfigInput } from '../sap/config.ts';
+import { assignOverlayIps, OVERLAY_CIDR } from './addressing.ts';
+
+/** The gateway SaP shares the node host with that node's SaP, so it listens on the next port. */
+export const GATEWAY_PORT = GUE_PORT + 1;
+
+export interface KeyState {
+  overlayId: number;
+  /** Keys accepted everywhere (during a rotation: two epochs). */
+  keys: KeyEntry[];
+  /** Epoch senders (agents and SaPs) write into packets. */
+  sendEpoch: number;
+}
+
+export interface SapPlan {
+  id: string;
+  role: 'node' | 'gateway';
+  cluster: string;
+  /** Host the SaP process runs in (a node host, `node:NAME`). */
+  host: EndpointRef;
+  listen: Addr;
+  config: SapConfigInput;
+}
+
+export interface AgentPlan {
+  /** Endpoint (and host) the agent serves: `ns/pod` or `ext:NAME`. */
+  ref: EndpointRef;
+  overlayIp: string;
+  config: AgentConfigInput;
+}
+
+/** Something the overlay cannot carry as NetworkPolicy says; the harness names affected cells with `reason`. */
+export interface InexpressibleNote {
+  subject: string;
+  reason: string;
+}
+
+export interface OverlayPlan {
+  version: number;
+  overlayId: number;
+  /** Endpoint → overlay address, for every endpoint that runs an agent. */
+  overlayIps: Map<EndpointRef, string>;
+  saps: SapPlan[];
+  agents: AgentPlan[];
+  notes: InexpressibleNote[];
+}
+
+type AllowEntry = NonNullable<SapConfigInput['endpoints'][number]['ingress']>[number];
+type PortRange = NonNullable<AllowEntry['ports']>[number];
+
+export const NODE_REASON =
+  'nodes run no agent: host-originated traffic (kubelet exemption, hostNetwork) and traffic to node addresses bypass the overlay';
+
+export const nodeSapId = (node: string) => `node:${node}`;
+export const gatewaySapId = (cluster: string) => `gw:${cluster}`;
+
+/** Endpoints that carry an agent: pods and unmanaged (external) hosts. */
+export function hasAgent(e: Pick<Endpoint, 'kind'>): boolean {
+  return e.kind === 'pod' || e.kind === 'external';
+}
+
+/** Stable overlay addresses of every agent-carrying endpoint of a state. */
+export function overlayAddresses(state: ClusterState): Map<EndpointRef, string> {
+  const cs = compileState(state);
+  const eps = cs.endpoints.filter(hasAgent);
+  const byIp = assignOverlayIps(eps.map((e) => e.ip));
+  return new Map(eps.map((e) => [e.ref, byIp.get(e.ip)!]));
+}
+
+/**
+ * One rule's port list as concrete ranges at destination `dst` (named ports looked up there).
+ * undefined = every protocol and port; [] = the rule can match nothing at this destination.
+ */
+function rulePortRanges(rule: CompiledRule, dst: Pod | undefined): PortRange[] | undefined {
+  if (!rule.ports || rule.ports.length === 0) return undefined;
+  const out: PortRange[] = [];
+  for (const rp of rule.ports) {
+    if (rp.port === undefined) {
+      out.push({ protocol: rp.protocol ?? 'TCP', portFrom: 0, portTo: 65535 });
+      continue;
+    }
+    const r = resolvePort(rp, dst);
+    if (r) out.push({ protocol: r.protocol, portFrom: r.from, portTo: r.to });
+  }
+  return out;
+}
+
+function peersOf(cs: CompiledState, idx: number[], ips: Map<EndpointRef, string>): { cidr: string }[] {
+  const out: { cidr: string }[] = [];
+  for (const i of idx) {
+    const ip = ips.get(cs.endpoints[i]!.ref);
+    if (ip) out.push({ cidr: `${ip}/32` });
+  }
+  return out;
+}
+
+function ingressEntries(cs: CompiledState, e: Endpoint, ips: Map<EndpointRef, string>): AllowEntry[] {
+  const out: AllowEntry[] = [];
+  for (const pi of cs.ingressBy[e.index]!) {
+    for (const rule of cs.policies[pi]!.ingress) {
+      const ports = rulePortRanges(rule, e.pod);
+      if (ports && ports.length === 0) continue;
+      if (rule.allPeers) {
+        out.push(ports ? { ports } : {});
+        continue;
+      }
+      const peers = peersOf(cs, bitIndices(rulePeerSet(cs, rule, e.cluster!)), ips);
+      if (peers.length > 0) out.push(ports ? { peers, ports } : { peers });
+    }
+  }
+  return out;
+}
+
+function egressEntries(cs: CompiledState, e: Endpoint, ips: Map<EndpointRef, string>): AllowEntry[] {
+  const out: AllowEntry[] = [];
+  for (const pi of cs.egressBy[e.index]!) {
+    for (const rule of cs.policies[pi]!.egress) {
+      if (!rule.hasNamedPort) {
+        const ports = rulePortRanges(rule, undefined);
+        if (ports && ports.length === 0) continue;
+        if (rule.allPeers) {
+          out.push(ports ? { ports } : {});
+          continue;
+        }
+        const peers = peersOf(cs, bitIndices(rulePeerSet(cs, rule, e.cluster!)), ips);
+        if (peers.length > 0) out.push(ports ? { peers, ports } : { peers });
+        continue;
+      }
+      // A named port means a different number at each destination: group destinations by what it resolves to.
+      const groups = new Map<string, { ports: PortRange[]; idx: number[] }>();
+      for (const d of bitIndices(rulePeerSet(cs, rule, e.cluster!))) {
+        if (!ips.has(cs.endpoints[d]!.ref)) continue;
+        const ports = rulePortRanges(rule, cs.endpoints[d]!.pod)!;
+        if (ports.length === 0) continue;
+        const key = JSON.stringify(ports);
+        const g = groups.get(key) ?? { ports, idx: [] };
+        g.idx.push(d);
+        groups.set(key, g);
+      }
+      for (const g of groups.values()) out.push({ peers: peersOf(cs, g.idx, ips), ports: g.ports });
+    }
+  }
+  return out;
+}
+
+/** Policy-level facts the overlay cannot carry (reported alongside the per-cell reasons). */
+function staticNotes(cs: CompiledState): InexpressibleNote[] {
+  const notes: InexpressibleNote[] = [];
+  for (const cp of cs.policies)
+    for (const rule of [...cp.ingress, ...cp.egress]) {
+      const clusters = new Set(bitIndices(cp.selected).map((i) => cs.endpoints[i]!.cluster!));
+      const nodes = new Set<string>();
+      if (!rule.allPeers) for (const c of clusters) for (const i of bitIndices(rulePeerSet(cs, rule, c))) if (cs.endpoints[i]!.kind === 'node') nodes.add(cs.endpoints[i]!.ref);
+      if (nodes.size > 0) notes.push({ subject: `${rule.id} (${rule.direction})`, reason: `peers ${[...nodes].sort().join(', ')}: ${NODE_REASON}` });
+      if ((rule.ports ?? []).some((p) => p.protocol === 'SCTP'))
+        notes.push({ subject: `${rule.id} (${rule.direction})`, reason: 'SCTP: compiled into the tables, but this kernel has no SCTP sockets to probe it' });
+    }
+  return notes;
+}
+
+export interface CompileOptions {
+  version: number;
+  keys: KeyState;
+}
+
+export function compileOverlay(state: ClusterState, opts: CompileOptions): OverlayPlan {
+  const cs = compileState(state);
+  const ips = overlayAddresses(state);
+  const { overlayId, keys, sendEpoch } = opts.keys;
+  const clusters = [...new Set(state.nodes.map((n) => n.cluster))];
+
+  const saps: Omit<SapPlan, 'config'>[] = [];
+  for (const n of state.nodes)
+    saps.push({ id: nodeSapId(n.name), role: 'node', cluster: n.cluster, host: `node:${n.name}`, listen: { ip: n.ip, port: GUE_PORT } });
+  for (const c of clusters) {
+    const first = state.nodes.find((n) => n.cluster === c)!;
+    saps.push({ id: gatewaySapId(c), role: 'gateway', cluster: c, host: `node:${first.name}`, listen: { ip: first.ip, port: GATEWAY_PORT } });
+  }
+  const sapById = new Map(saps.map((s) => [s.id, s]));
+  // Unmanaged hosts enter through the gateway of the first cluster; other clusters are reached gateway to gateway.
+  const externalSap = clusters.length > 0 ? gatewaySapId(clusters[0]!) : undefined;
+  const homeSap = (e: Endpoint) => (e.kind === 'pod' ? nodeSapId(e.pod!.node) : externalSap!);
+
+  const overlayEps = cs.endpoints.filter(hasAgent);
+  const agents: AgentPlan[] = [];
+  if (externalSap)
+    for (const e of overlayEps) {
+      const sap = sapById.get(homeSap(e))!;
+      agents.push({
+        ref: e.ref,
+        overlayIp: ips.get(e.ref)!,
+        config: {
+          version: opts.version,
+          overlayId,
+          overlayIp: ips.get(e.ref)!,
+          overlayCidr: OVERLAY_CIDR,
+          keys,
+          sendEpoch,
+          listen: { ip: e.ip, port: GUE_PORT },
+          sap: sap.listen,
+          acceptFrom: [sap.listen],
+        },
+      });
+    }
+
+  const sapPlans: SapPlan[] = saps.map((s) => {
+    const endpoints = overlayEps.map((e) => {
+      const home = homeSap(e);
+      const base = { overlayIp: ips.get(e.ref)!, sap: home, name: e.ref };
+      if (home !== s.id) return base;
+      return {
+        ...base,
+        agent: { ip: e.ip, port: GUE_PORT },
+        isolatedIngress: cs.ingressBy[e.index]!.length > 0,
+        isolatedEgress: cs.egressBy[e.index]!.length > 0,
+        ingress: ingressEntries(cs, e, ips),
+        egress: egressEntries(cs, e, ips),
+      };
+    });
+    // Another cluster's SaPs are reached through this cluster's gateway, then theirs.
+    const routes: { sap: string; via: string }[] = [];
+    for (const t of saps) {
+      if (t.id === s.id || t.cluster === s.cluster) continue;
+      const via = s.role === 'gateway' ? gatewaySapId(t.cluster) : gatewaySapId(s.cluster);
+      if (via !== t.id) routes.push({ sap: t.id, via });
+    }
+    return {
+      ...s,
+      config: {
+        version: opts.version,
+        sapId: s.id,
+        overlayId,
+        keys,
+        sendEpoch,
+        listen: s.listen,
+        endpoints,
+        saps: saps.filter((t) => t.id !== s.id).map((t) => ({ id: t.id, addr: t.listen })),
+        routes,
+      },
+    };
+  });
+
+  return { version: opts.version, overlayId, overlayIps: ips, saps: sapPlans, agents, notes: staticNotes(cs) };
+}
+
+/**
+ * Why the overlay cannot reproduce NetworkPolicy's verdict for a flow, or undefined when it can. Cells with a
+ * reason are reported by name (and reason) instead of as failures when the observed result differs.
+ */
+export function inexpressibleReason(state: ClusterState, flow: { from: EndpointRef; to: EndpointRef; protocol: string }): string | undefined {
+  if (flow.protocol === 'SCTP') return 'SCTP: this kernel has no SCTP sockets';
+  const cs = compileState(state);
+  for (const ref of [flow.from, flow.to]) {
+    const i = cs.byRef.get(ref);
+    if (i !== undefined && !hasAgent(cs.endpoints[i]!)) return `${ref}: ${NODE_REASON}`;
+  }
+  return undefined;
+}
