@@ -1,0 +1,73 @@
+// The environment fingerprint every run carries (REFERENCES.md: disclose kernel, CPU, cores, versions).
+// Collected once per run; every probe is time-limited and a missing tool is recorded as absent, not fatal.
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import type { EnvFingerprint } from '../results/schema.ts';
+
+function run(cmd: string, args: string[], cwd?: string): Promise<string | null> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { timeout: 5000, cwd }, (err, stdout, stderr) => {
+      if (err && !stdout) resolve(null);
+      else resolve((stdout || stderr).toString().trim());
+    });
+  });
+}
+
+function firstLine(s: string | null): string | null {
+  return s === null ? null : (s.split('\n').find((l) => l.trim()) ?? '').trim() || null;
+}
+
+function packageVersion(name: string): string | null {
+  try {
+    const req = createRequire(import.meta.url);
+    return (JSON.parse(readFileSync(req.resolve(`${name}/package.json`), 'utf8')) as { version: string }).version;
+  } catch {
+    return null;
+  }
+}
+
+export interface EnvContext {
+  platform: string;
+  modes: string[];
+  scenarioHashes: Record<string, string>;
+  repoDir?: string;
+}
+
+export async function collectEnv(ctx: EnvContext): Promise<EnvFingerprint> {
+  const cwd = ctx.repoDir ?? process.cwd();
+  const [kernel, iperf3, sockperf, nft, mininet, commit, dirty] = await Promise.all([
+    run('uname', ['-r']),
+    run('iperf3', ['--version']),
+    run('sockperf', ['--version']),
+    run('nft', ['--version']),
+    run('dpkg-query', ['-W', '-f=${Version}', 'mininet']),
+    run('git', ['rev-parse', 'HEAD'], cwd),
+    run('git', ['status', '--porcelain', '--untracked-files=no'], cwd),
+  ]);
+  const cpus = os.cpus();
+  return {
+    kernel: kernel ?? os.release(),
+    cpuModel: cpus[0]?.model.trim() ?? 'unknown',
+    cores: cpus.length,
+    memoryBytes: os.totalmem(),
+    node: process.version,
+    tools: {
+      iperf3: firstLine(iperf3),
+      sockperf: firstLine(sockperf),
+      nft: firstLine(nft),
+      mininet: mininet || null,
+      vegaLite: packageVersion('vega-lite'),
+      autocannon: packageVersion('autocannon'),
+    },
+    commit: commit ?? null,
+    dirty: dirty === null ? null : dirty.length > 0,
+    scenarioHashes: ctx.scenarioHashes,
+    platform: ctx.platform,
+    modes: ctx.modes,
+    hostname: os.hostname(),
+    arch: process.arch,
+    timestamp: new Date().toISOString(),
+  };
+}

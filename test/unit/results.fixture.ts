@@ -1,0 +1,85 @@
+// Synthetic run results for unit tests of the store, report and compare: exponential latencies with a known
+// shift per mode, so tests can check that figures come out of the stored histograms.
+import { createHistogram, encodeHistogram, recordUs, summarize } from '../../src/measure/histogram.ts';
+import { prng } from '../../src/measure/stats.ts';
+import { RESULTS_SCHEMA_VERSION, type ResultRecord, type RunResults } from '../../src/results/schema.ts';
+
+export const ENV = {
+  kernel: '6.18.0',
+  cpuModel: 'Test CPU',
+  cores: 2,
+  memoryBytes: 4e9,
+  node: 'v20.20.0',
+  tools: { iperf3: 'iperf 3.12', sockperf: null },
+  commit: 'abc123',
+  dirty: false,
+  scenarioHashes: { suite: 'deadbeef' },
+  platform: 'mininet',
+  modes: ['none', 'native', 'overlay'],
+  hostname: 'test',
+  arch: 'x64',
+  timestamp: '2026-11-26T00:00:00.000Z',
+};
+
+export function latencyRecord(mode: string, path: string, rep: number, baseUs: number, seed: number, n = 2000, extra: Partial<ResultRecord> = {}): ResultRecord {
+  const h = createHistogram();
+  const r = prng(seed);
+  for (let i = 0; i < n; i++) recordUs(h, baseUs + -Math.log(1 - r()) * 10);
+  return {
+    scenario: 'suite',
+    measurement: `udp-${path}`,
+    kind: 'udp-rr',
+    path,
+    mode,
+    repetition: rep,
+    from: 'x/a',
+    to: 'y/b',
+    startedAt: '2026-11-26T00:00:00.000Z',
+    durationMs: 100,
+    latency: { unit: 'us', histogram: encodeHistogram(h), summary: summarize(h) },
+    errors: 0,
+    tool: 'rr',
+    ...extra,
+  };
+}
+
+/** none = base, native = base + nativeShift, overlay = base + overlayShift; 3 repetitions each. */
+export function syntheticRun(opts: { nativeShift?: number; overlayShift?: number; seed?: number; runId?: string } = {}): RunResults {
+  const shifts: Record<string, number> = { none: 0, native: opts.nativeShift ?? 5, overlay: opts.overlayShift ?? 60 };
+  const records: ResultRecord[] = [];
+  let seed = opts.seed ?? 1;
+  for (const path of ['same-node', 'cross-node'])
+    for (let rep = 0; rep < 3; rep++)
+      for (const mode of ['none', 'native', 'overlay'])
+        records.push(latencyRecord(mode, path, rep, 30 + (path === 'cross-node' ? 10 : 0) + shifts[mode]!, seed++));
+  for (let rep = 0; rep < 3; rep++)
+    for (const mode of ['none', 'native', 'overlay'])
+      records.push({
+        scenario: 'suite', measurement: 'iperf-cross', kind: 'iperf3', path: 'cross-node', mode, repetition: rep, from: 'x/a', to: 'y/b',
+        startedAt: '2026-11-26T00:00:00.000Z', durationMs: 1000, errors: 0, tool: 'iperf3',
+        throughput: { bitsPerSecond: (mode === 'overlay' ? 0.6e9 : 30e9) + rep * 1e8, retransmits: 0 },
+      });
+  for (const n of [1, 10, 100])
+    for (const mode of ['native', 'overlay'])
+      records.push(latencyRecord(mode, 'cross-node', 0, 40 + n / 10, seed++, 500, { measurement: 'sweep-udp', policies: n }));
+  return {
+    schemaVersion: RESULTS_SCHEMA_VERSION,
+    runId: opts.runId ?? '20261126T000000Z-abcdef',
+    startedAt: '2026-11-26T00:00:00.000Z',
+    finishedAt: '2026-11-26T00:01:00.000Z',
+    quick: true,
+    env: ENV,
+    scenarios: [{ name: 'suite', file: 'scenarios/paper/suite.yaml', hash: 'deadbeef' }],
+    modes: { requested: ['none', 'native', 'overlay'], ran: ['none', 'native', 'overlay'], missing: [] },
+    records,
+    programming: [1, 10, 100].flatMap((n) => [
+      { scenario: 'suite', mode: 'native', policies: n, programmingMs: 5 + n * 0.1 },
+      { scenario: 'suite', mode: 'overlay', policies: n, programmingMs: 8 + n * 0.2 },
+    ]),
+    conformance: [
+      { mode: 'native', passed: 10, failed: 0, unsupported: 1, total: 11, source: 'test' },
+      { mode: 'overlay', passed: 9, failed: 1, unsupported: 1, total: 11, source: 'test' },
+    ],
+    notes: [],
+  };
+}
