@@ -43,11 +43,9 @@ export function selectorKey(selector: LabelSelector | undefined): string {
   const ml = selector.matchLabels ?? {};
   const labels = Object.keys(ml)
     .sort()
-    .map((k) => `${k}=${ml[k]}`);
-  const exprs = (selector.matchExpressions ?? [])
-    .map((e) => `${e.key} ${e.operator} (${[...(e.values ?? [])].sort().join(',')})`)
-    .sort();
-  return `{${labels.join(',')}|${exprs.join(';')}}`;
+    .map((k) => [k, ml[k]]);
+  const exprs = (selector.matchExpressions ?? []).map((e) => JSON.stringify([e.key, e.operator, [...(e.values ?? [])].sort()])).sort();
+  return JSON.stringify([labels, exprs]);
 }
 
 /**
