@@ -1,0 +1,8 @@
+// Enforcement modes by name; each engineer adds one line for their mode.
+import type { Mode } from '../scenario/schema.ts';
+import type { EnforcerFactory } from './enforcer.ts';
+import { createNativeEnforcer } from './native/index.ts';
+
+export const ENFORCERS: Partial<Record<Mode, EnforcerFactory>> = {
+  native: createNativeEnforcer,
+};
