@@ -46,9 +46,9 @@ export function simulate(plan: OverlayPlan, from: string, to: string, protocol: 
       if (dstEp.isolatedIngress && !(dstEp.ingress ?? []).some((e) => entryMatches(e, src, protocol, port))) return { allowed: false, hops };
       return { allowed: true, hops };
     }
-    const via = (sap.config.routes ?? []).find((r) => r.sap === dstEp.sap)?.via ?? dstEp.sap;
+    const via: string = (sap.config.routes ?? []).find((r) => r.sap === dstEp.sap)?.via ?? dstEp.sap;
     if (!(sap.config.saps ?? []).some((p) => p.id === via)) throw new Error(`SaP ${sap.id} does not know next hop ${via}`);
-    sap = plan.saps.find((s) => s.id === via)!;
+    sap = plan.saps.find((s): boolean => s.id === via)!;
     hops.push(sap.id);
   }
   throw new Error(`routing loop ${hops.join(' → ')}`);

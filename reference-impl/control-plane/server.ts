@@ -1,0 +1,194 @@
+// The control plane's push side: versioned configs to every agent and SaP over their unix-socket APIs
+// (../CONTRACT.md), in parallel, and confirmation that a version is in force everywhere (each process's
+// GET /status reports it). A version is "in force" only when every process reports it; the time from the start
+// of a push until then is what the harness records as policy-programming latency.
+import http from 'node:http';
+import type { ClusterState } from '../../src/policy/model.ts';
+import { compileOverlay, type KeyState, type OverlayPlan } from './compile.ts';
+import { newOverlay, ROTATION_PHASES, rotationStep } from './keys.ts';
+
+export interface ProcessStatus {
+  version: number;
+  counters: Record<string, number>;
+  uptimeMs?: number;
+  pid?: number;
+}
+
+/** One HTTP/1.1 exchange over a unix socket; rejects on connection errors and timeouts. */
+export function unixRequest(socketPath: string, method: string, path: string, body?: unknown, timeoutMs = 5000): Promise<{ status: number; json: any }> {
+  return new Promise((resolve, reject) => {
+    const data = body === undefined ? undefined : JSON.stringify(body);
+    const req = http.request(
+      { socketPath, method, path, headers: data ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } : {}, timeout: timeoutMs },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let json: unknown = text;
+          try {
+            json = text ? JSON.parse(text) : undefined;
+          } catch {
+            /* keep the text: the caller reports it */
+          }
+          resolve({ status: res.statusCode ?? 0, json });
+        });
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`${method} ${path} on ${socketPath}: no answer within ${timeoutMs} ms`)));
+    req.on('error', reject);
+    req.end(data);
+  });
+}
+
+export async function getStatus(socket: string, timeoutMs = 2000): Promise<ProcessStatus> {
+  const r = await unixRequest(socket, 'GET', '/status', undefined, timeoutMs);
+  if (r.status !== 200) throw new Error(`GET /status on ${socket}: HTTP ${r.status} ${JSON.stringify(r.json)}`);
+  return r.json as ProcessStatus;
+}
+
+/** Polls GET /status until it answers (the process is up), or throws after timeoutMs. */
+export async function waitReady(socket: string, timeoutMs = 15_000): Promise<ProcessStatus> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      return await getStatus(socket, 1000);
+    } catch (e) {
+      last = e;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  throw new Error(`process behind ${socket} did not come up within ${timeoutMs} ms: ${(last as Error)?.message}`);
+}
+
+export interface ProgramReport {
+  version: number;
+  /** From the start of the push until every process reported the version in GET /status. */
+  ms: number;
+  /** Compile time alone. */
+  compileMs: number;
+  plan: OverlayPlan;
+}
+
+/**
+ * Holds the desired state and keys, and the socket of every process (SaP id or agent endpoint ref → socket).
+ * Not safe for concurrent program()/rotateKey() calls: the harness drives it one step at a time.
+ */
+export class ControlPlane {
+  version = 0;
+  keys: KeyState;
+  state: ClusterState | undefined;
+  plan: OverlayPlan | undefined;
+  readonly sockets = new Map<string, string>();
+  private reconciler: NodeJS.Timeout | undefined;
+
+  constructor(opts: { keys?: KeyState } = {}) {
+    this.keys = opts.keys ?? newOverlay();
+  }
+
+  /** Every process of a plan: SaPs by id, agents by endpoint ref, each with its config. */
+  static targets(plan: OverlayPlan): { id: string; config: { version: number } }[] {
+    return [...plan.saps.map((s) => ({ id: s.id, config: s.config })), ...plan.agents.map((a) => ({ id: a.ref, config: a.config }))];
+  }
+
+  private async pushOne(id: string, config: unknown): Promise<void> {
+    const socket = this.sockets.get(id);
+    if (!socket) throw new Error(`no process registered for ${id}`);
+    const r = await unixRequest(socket, 'PUT', '/config', config).catch((e: Error) => {
+      throw new Error(`PUT /config to ${id} (${socket}): ${e.message}`);
+    });
+    if (r.status !== 200) throw new Error(`PUT /config to ${id}: HTTP ${r.status} ${JSON.stringify(r.json)}`);
+  }
+
+  /** Waits until every listed process reports at least `version`. */
+  async waitInForce(ids: string[], version: number, timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let pending = ids;
+    while (pending.length > 0) {
+      const st = await Promise.all(pending.map((id) => getStatus(this.sockets.get(id)!).then((s) => s.version, () => -1)));
+      pending = pending.filter((_, i) => st[i]! < version);
+      if (pending.length === 0) return;
+      if (Date.now() > deadline) throw new Error(`version ${version} not in force at ${pending.join(', ')} after ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  /** Compiles `state` under a new version and pushes it everywhere in parallel; resolves when in force. */
+  async program(state: ClusterState): Promise<ProgramReport> {
+    const t0 = performance.now();
+    const version = this.version + 1;
+    const plan = compileOverlay(state, { version, keys: this.keys });
+    const compileMs = performance.now() - t0;
+    const targets = ControlPlane.targets(plan);
+    await Promise.all(targets.map((t) => this.pushOne(t.id, t.config)));
+    await this.waitInForce(
+      targets.map((t) => t.id),
+      version,
+    );
+    this.version = version;
+    this.state = state;
+    this.plan = plan;
+    return { version, ms: performance.now() - t0, compileMs, plan };
+  }
+
+  /**
+   * Rotates the overlay key without loss: accept new epoch everywhere → switch senders → retire the old one,
+   * each phase in force everywhere before the next starts (see keys.ts).
+   */
+  async rotateKey(): Promise<{ phase: string; version: number; ms: number }[]> {
+    if (!this.state) throw new Error('rotateKey before the first program()');
+    const out: { phase: string; version: number; ms: number }[] = [];
+    for (const phase of ROTATION_PHASES) {
+      const prev = this.keys;
+      this.keys = rotationStep(prev, phase);
+      try {
+        const r = await this.program(this.state);
+        out.push({ phase, version: r.version, ms: r.ms });
+      } catch (e) {
+        this.keys = prev;
+        throw e;
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Re-pushes the current config to every process that reports an older version (a restarted agent or SaP
+   * comes back with version 0 and drops everything until then). Returns the ids it repaired.
+   */
+  async reconcile(): Promise<string[]> {
+    const plan = this.plan;
+    if (!plan) return [];
+    const repaired: string[] = [];
+    await Promise.all(
+      ControlPlane.targets(plan).map(async (t) => {
+        const socket = this.sockets.get(t.id);
+        if (!socket) return;
+        try {
+          const s = await getStatus(socket, 1000);
+          if (s.version < plan.version) {
+            await this.pushOne(t.id, t.config);
+            repaired.push(t.id);
+          }
+        } catch {
+          /* not up (yet): the next round retries */
+        }
+      }),
+    );
+    return repaired;
+  }
+
+  startReconciler(intervalMs = 200): void {
+    this.stopReconciler();
+    const tick = () => {
+      this.reconciler = setTimeout(() => void this.reconcile().finally(() => this.reconciler && tick()), intervalMs);
+    };
+    tick();
+  }
+
+  stopReconciler(): void {
+    if (this.reconciler) clearTimeout(this.reconciler);
+    this.reconciler = undefined;
+  }
+}

@@ -1,0 +1,128 @@
+// The push side of the control plane against fake agent/SaP processes (unix-socket HTTP servers that apply a
+// config after a random delay, as a slow real process would). No root needed.
+import { afterEach, describe, expect, it } from 'vitest';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { ControlPlane } from '../../reference-impl/control-plane/server.ts';
+import { accepts, newOverlay, rotationStep } from '../../reference-impl/control-plane/keys.ts';
+import type { KeyState } from '../../reference-impl/control-plane/compile.ts';
+import { xyz, policy } from './policy-fixtures.ts';
+
+interface Fake {
+  id: string;
+  socket: string;
+  server: http.Server;
+  applied: { version: number; keys: KeyState } | undefined;
+  puts: number;
+}
+
+let dir = '';
+let fakes: Fake[] = [];
+/** Every moment a process changed its config: the key states of all processes right after it. */
+let snapshots: (KeyState | undefined)[][] = [];
+
+function fake(id: string, maxDelayMs: number): Promise<Fake> {
+  const f: Fake = { id, socket: path.join(dir, `${fakes.length}.sock`), server: undefined as never, applied: undefined, puts: 0 };
+  f.server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      if (req.method === 'GET' && req.url === '/status') {
+        res.end(JSON.stringify({ version: f.applied?.version ?? 0, counters: {} }));
+        return;
+      }
+      const cfg = JSON.parse(Buffer.concat(chunks).toString());
+      f.puts++;
+      setTimeout(() => {
+        if (!f.applied || cfg.version > f.applied.version) {
+          f.applied = { version: cfg.version, keys: { overlayId: cfg.overlayId, keys: cfg.keys, sendEpoch: cfg.sendEpoch } };
+          snapshots.push(fakes.map((g) => g.applied?.keys));
+        }
+        res.end(JSON.stringify({ version: f.applied.version, applied: true }));
+      }, Math.random() * maxDelayMs);
+    });
+  });
+  fakes.push(f);
+  return new Promise((r) => f.server.listen(f.socket, () => r(f)));
+}
+
+async function setup(maxDelayMs: number): Promise<ControlPlane> {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cp-test-'));
+  fakes = [];
+  snapshots = [];
+  const cp = new ControlPlane();
+  const plan = (await import('../../reference-impl/control-plane/compile.ts')).compileOverlay(xyz(), { version: 1, keys: cp.keys });
+  for (const t of ControlPlane.targets(plan)) cp.sockets.set(t.id, (await fake(t.id, maxDelayMs)).socket);
+  return cp;
+}
+
+afterEach(async () => {
+  await Promise.all(fakes.map((f) => new Promise((r) => f.server.close(r))));
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe('ControlPlane push', () => {
+  it('pushes one version to every process in parallel and returns once all report it', async () => {
+    const cp = await setup(30);
+    const t0 = Date.now();
+    const r = await cp.program(xyz([policy('x/deny', { podSelector: {} })]));
+    expect(r.version).toBe(1);
+    expect(fakes.every((f) => f.applied?.version === 1)).toBe(true);
+    // 13 processes with up to 30 ms each: serial would take ~200 ms on average.
+    expect(Date.now() - t0).toBeLessThan(150);
+    expect(r.ms).toBeGreaterThan(0);
+    const r2 = await cp.program(xyz());
+    expect(r2.version).toBe(2);
+    expect(fakes.every((f) => f.applied?.version === 2)).toBe(true);
+  });
+
+  it('fails loudly when a process is gone, and reconcile repairs a restarted one', async () => {
+    const cp = await setup(5);
+    await cp.program(xyz());
+    const victim = fakes[3]!;
+    victim.applied = undefined; // restarted: back to version 0
+    expect(await cp.reconcile()).toEqual([victim.id]);
+    expect(victim.applied).toMatchObject({ version: 1 });
+    await new Promise((r) => victim.server.close(r));
+    await expect(cp.program(xyz())).rejects.toThrow(victim.id);
+    victim.server = http.createServer(); // closed already; afterEach closes this one
+  });
+});
+
+describe('key rotation', () => {
+  it('the state machine walks accept → switch → retire and refuses out-of-order steps', () => {
+    const s0 = newOverlay(() => Buffer.alloc(32, 1), 9);
+    const s1 = rotationStep(s0, 'accept', () => Buffer.alloc(32, 2));
+    expect(s1.keys.map((k) => k.epoch)).toEqual([0, 1]);
+    expect(s1.sendEpoch).toBe(0);
+    expect(() => rotationStep(s0, 'switch')).toThrow();
+    expect(() => rotationStep(s1, 'retire')).toThrow();
+    const s2 = rotationStep(s1, 'switch');
+    const s3 = rotationStep(s2, 'retire');
+    expect(s3.keys).toEqual([s1.keys[1]]);
+    // Neighbouring phases always accept each other's packets; skipping a phase would not.
+    for (const [a, b] of [[s0, s1], [s1, s2], [s2, s3]] as const) {
+      expect(accepts(a, b) && accepts(b, a)).toBe(true);
+    }
+    expect(accepts(s0, s2)).toBe(false);
+    expect(accepts(s3, s1)).toBe(false);
+    const wrap = rotationStep({ ...s0, sendEpoch: 255, keys: [{ epoch: 255, key: s0.keys[0]!.key }] }, 'accept');
+    expect(wrap.keys[1]!.epoch).toBe(0);
+  });
+
+  it('at every moment of a rotation with slow processes, every receiver accepts every sender', async () => {
+    const cp = await setup(25);
+    await cp.program(xyz());
+    snapshots = [];
+    const phases = await cp.rotateKey();
+    expect(phases.map((p) => p.phase)).toEqual(['accept', 'switch', 'retire']);
+    expect(snapshots.length).toBe(fakes.length * 3);
+    for (const snap of snapshots)
+      for (const rx of snap) for (const tx of snap) expect(accepts(rx!, tx!)).toBe(true);
+    const final = fakes[0]!.applied!.keys;
+    expect(final.keys).toHaveLength(1);
+    expect(final.sendEpoch).toBe(1);
+  });
+});
