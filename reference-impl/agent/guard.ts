@@ -1,0 +1,54 @@
+// The pod-local guard: an nftables table in the pod's own namespace (what a mesh init container would install).
+// It admits loopback, the TUN, GUE from the configured SaPs, and replies to the pod's own connections; anything
+// else arriving on the underlay interface is dropped. Default deny that needs nothing from the CNI.
+import { spawn } from 'node:child_process';
+
+export const GUARD_TABLE = 'ovguard';
+
+export interface GuardSpec {
+  tun: string;
+  agentPort: number;
+  saps: { ip: string; port: number }[];
+}
+
+/** The ruleset text (replaces any previous guard atomically). Pure. */
+export function guardRuleset(g: GuardSpec): string {
+  const saps = g.saps.map((s) => `${s.ip} . ${s.port}`).join(', ');
+  return [
+    `table inet ${GUARD_TABLE}`,
+    `delete table inet ${GUARD_TABLE}`,
+    `table inet ${GUARD_TABLE} {`,
+    `  chain input {`,
+    `    type filter hook input priority filter - 10; policy drop;`,
+    `    iif "lo" accept`,
+    `    iifname "${g.tun}" accept`,
+    `    ct state established,related accept`,
+    saps ? `    meta l4proto udp ip saddr . udp sport { ${saps} } udp dport ${g.agentPort} accept` : '',
+    `    meta nfproto ipv6 icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert } accept`,
+    `    counter drop`,
+    `  }`,
+    `}`,
+    '',
+  ]
+    .filter((l) => l !== '')
+    .join('\n');
+}
+
+export function nft(stdin: string, args: string[] = ['-f', '-']): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const p = spawn('nft', args, { stdio: ['pipe', 'ignore', 'pipe'] });
+    let err = '';
+    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    p.on('error', reject);
+    p.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`nft ${args.join(' ')}: ${err.trim()}`))));
+    p.stdin.end(stdin);
+  });
+}
+
+export async function installGuard(g: GuardSpec): Promise<void> {
+  await nft(guardRuleset(g));
+}
+
+export async function removeGuard(): Promise<void> {
+  await nft('', ['delete', 'table', 'inet', GUARD_TABLE]).catch(() => {});
+}

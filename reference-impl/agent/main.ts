@@ -1,0 +1,156 @@
+// Agent process, run inside the pod's namespace: `tsx reference-impl/agent/main.ts --api SOCK [--tun ov0]`.
+// TUN packets → GUE → the pod's SaP; GUE from accepted SaPs → authorized → TUN. See ../CONTRACT.md.
+import dgram from 'node:dgram';
+import { execFileSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { DROP, DROP_NAMES, GueHeader, Keyring, MAX_HEADER_LEN, PROTO_IPV4, decode, encodeHeader, verify } from '../gue/codec.ts';
+import { Tun } from '../native/tun.ts';
+import { ConflictError, parseArgs, serveApi } from '../sap/api.ts';
+import { ipToU32 } from '../sap/packet.ts';
+import { AGENT_COUNTERS, type AgentConfig, parseAgentConfig } from './config.ts';
+import { GUARD_TABLE, installGuard, removeGuard } from './guard.ts';
+import { defaultMtu, ipArgs } from './setup.ts';
+
+const args = parseArgs(process.argv.slice(2), ['api', 'tun']);
+if (!args.api) {
+  process.stderr.write('usage: agent/main.ts --api SOCKET [--tun NAME]\n');
+  process.exit(2);
+}
+const tunName = args.tun ?? 'ov0';
+
+const c: Record<string, number> = Object.fromEntries(AGENT_COUNTERS.map((n) => [n, 0]));
+let cfg: AgentConfig | undefined;
+let tun: Tun | undefined;
+let sock: dgram.Socket | undefined;
+let ring: Keyring | undefined;
+/** Header bytes for the current send key, copied in front of every TUN packet. */
+let template = Buffer.alloc(0);
+let sapIp = '';
+let sapPort = 0;
+let myIp = 0;
+const accept = new Map<string, number>();
+const h = new GueHeader();
+
+const onSent = (err: Error | null): void => {
+  if (err) c.txError!++;
+};
+
+function onTunBatch(t: Tun, first: number, n: number): void {
+  const s = sock;
+  if (!s) return;
+  const arena = t.arena;
+  const hl = template.length;
+  for (let i = 0; i < n; i++) {
+    const slot = (first + i) % t.slots;
+    const off = t.packetOffset(slot);
+    const len = t.lens[slot]!;
+    c.tunRx!++;
+    if (len < 20 || arena[off]! >> 4 !== 4) {
+      c.tunNotIp!++;
+      continue;
+    }
+    template.copy(arena, off - hl);
+    c.encap!++;
+    s.send(arena, off - hl, len + hl, sapPort, sapIp, onSent);
+  }
+}
+
+function onMessage(msg: Buffer, rinfo: dgram.RemoteInfo): void {
+  c.rx!++;
+  if (accept.get(rinfo.address) !== rinfo.port) {
+    c.unknownSender!++;
+    return;
+  }
+  let code = decode(msg, 0, msg.length, h);
+  if (code !== DROP.ok) {
+    c.malformed!++;
+    const k = `malformed:${DROP_NAMES[code]}`;
+    c[k] = (c[k] ?? 0) + 1;
+    return;
+  }
+  code = verify(msg, h, ring!);
+  if (code !== DROP.ok) {
+    const k = DROP_NAMES[code]!;
+    c[k] = (c[k] ?? 0) + 1;
+    return;
+  }
+  const o = h.innerOff + 16;
+  if (h.proto !== PROTO_IPV4 || h.innerLen < 20 || msg.readUInt32BE(o) !== myIp) {
+    c.notForMe!++;
+    return;
+  }
+  if (tun!.write(msg, h.innerOff, h.innerLen) < 0) c.txError!++;
+  else c.decap!++;
+}
+
+async function apply(body: unknown): Promise<void> {
+  const next = parseAgentConfig(body);
+  const mtu = next.mtu ?? defaultMtu(next.keys.find((k) => k.epoch === next.sendEpoch)!.key.length / 2);
+  if (cfg) {
+    if (next.overlayIp !== cfg.overlayIp || next.overlayCidr !== cfg.overlayCidr) throw new ConflictError('overlayIp/overlayCidr changed');
+    if (next.listen.ip !== cfg.listen.ip || next.listen.port !== cfg.listen.port) throw new ConflictError('listen changed');
+    if (mtu + MAX_HEADER_LEN > tun!.slotSize) throw new ConflictError('mtu grew beyond the TUN buffers');
+  }
+  const nextRing = Keyring.fromHex(next.overlayId, next.keys);
+  const key = nextRing.get(next.sendEpoch)!;
+  const tpl = Buffer.alloc(12 + ((key.length + 3) & ~3));
+  encodeHeader(tpl, 0, PROTO_IPV4, next.overlayId, next.sendEpoch, key);
+  const saps = [next.sap, ...next.acceptFrom];
+
+  if (!tun) {
+    tun = new Tun({ name: tunName, mtu: Math.max(mtu, 1500), headroom: MAX_HEADER_LEN });
+    for (const a of ipArgs(tun.name, next.overlayIp, next.overlayCidr, mtu)) execFileSync('ip', a);
+    sock = await bindSocket(next.listen.ip, next.listen.port);
+    sock.on('message', onMessage);
+  } else if (cfg && mtu !== (cfg.mtu ?? mtu)) {
+    execFileSync('ip', ['link', 'set', 'dev', tun.name, 'mtu', String(mtu)]);
+  }
+  if (next.guard) await installGuard({ tun: tun.name, agentPort: next.listen.port, saps });
+  else await removeGuard();
+
+  // Switch state only once everything above succeeded, so a failed push leaves the old config in force.
+  ring = nextRing;
+  template = tpl;
+  sapIp = next.sap.ip;
+  sapPort = next.sap.port;
+  myIp = ipToU32(next.overlayIp);
+  accept.clear();
+  for (const s of saps) accept.set(s.ip, s.port);
+  const firstStart = !cfg;
+  cfg = next;
+  if (firstStart) tun.start(onTunBatch, () => c.txError!++);
+}
+
+function bindSocket(ip: string, port: number): Promise<dgram.Socket> {
+  const s = dgram.createSocket({ type: 'udp4', recvBufferSize: 4 << 20, sendBufferSize: 4 << 20 });
+  return new Promise((resolve, reject) => {
+    s.once('error', reject);
+    s.bind(port, ip, () => {
+      s.off('error', reject);
+      s.on('error', () => c.txError!++);
+      resolve(s);
+    });
+  });
+}
+
+const server = await serveApi(args.api, {
+  version: () => cfg?.version ?? 0,
+  counters: () => ({ ...c }),
+  apply,
+});
+
+function shutdown(): void {
+  try {
+    if (cfg?.guard) execFileSync('nft', ['delete', 'table', 'inet', GUARD_TABLE], { stdio: 'ignore' });
+  } catch {
+    // already gone
+  }
+  tun?.close();
+  sock?.close();
+  server.close();
+  server.closeAllConnections();
+  rmSync(args.api!, { force: true });
+  process.exit(0);
+}
+process.on('SIGTERM', shutdown);
+process.on('SIGINT', shutdown);

@@ -1,0 +1,21 @@
+// Interface set-up of the agent's TUN and the MTU arithmetic. Pure.
+import { headerLength } from '../gue/codec.ts';
+
+/** Bytes GUE-over-UDP-over-IPv4 adds to an inner packet for a key of `keyLen` bytes. */
+export function overhead(keyLen: number): number {
+  return 20 + 8 + headerLength(keyLen);
+}
+
+/** TUN MTU so that encapsulated packets fit an underlay MTU without fragmentation. */
+export function defaultMtu(keyLen: number, underlayMtu = 1500): number {
+  return underlayMtu - overhead(keyLen);
+}
+
+/** `ip` invocations that give the TUN the overlay address, MTU, and the overlay prefix route. */
+export function ipArgs(tun: string, overlayIp: string, overlayCidr: string, mtu: number): string[][] {
+  const prefix = overlayCidr.split('/')[1]!;
+  return [
+    ['addr', 'add', `${overlayIp}/${prefix}`, 'dev', tun],
+    ['link', 'set', 'dev', tun, 'mtu', String(mtu), 'up'],
+  ];
+}

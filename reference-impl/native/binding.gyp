@@ -1,0 +1,9 @@
+{
+  "targets": [
+    {
+      "target_name": "tun",
+      "sources": ["src/tun.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"]
+    }
+  ]
+}

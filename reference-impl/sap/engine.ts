@@ -1,0 +1,135 @@
+// The SaP decision for one GUE datagram: authorize, check the sender, evaluate default-deny policy (with a flow
+// cache), pick the next hop, and re-key the header in place. Pure (no sockets); main.ts does the I/O.
+import { DROP_NAMES, DROP, GueHeader, Keyring, decode, encodeHeader, rewriteAuth, verify } from '../gue/codec.ts';
+import type { SapConfig } from './config.ts';
+import { FlowCache } from './flowcache.ts';
+import { INNER_FRAGMENT, INNER_OK, Inner, ipToU32, parseIpv4 } from './packet.ts';
+import { type CompiledEntry, allows, compileEntries } from './policy.ts';
+
+interface Ep {
+  local: boolean;
+  agentIp: string;
+  agentPort: number;
+  /** Next hop for packets to this endpoint (its agent, or a SaP); empty when unreachable. */
+  hopIp: string;
+  hopPort: number;
+  isoIn: boolean;
+  isoOut: boolean;
+  ingress: CompiledEntry[];
+  egress: CompiledEntry[];
+}
+
+/** Where to send a forwarded packet: buf[off, off+len) to ip:port. Reused across packets. */
+export class Forward {
+  buf: Buffer = Buffer.alloc(0);
+  off = 0;
+  len = 0;
+  ip = '';
+  port = 0;
+}
+
+export type Counters = Record<string, number>;
+
+export class SapEngine {
+  readonly version: number;
+  private readonly ring: Keyring;
+  private readonly sendEpoch: number;
+  private readonly sendKey: Buffer;
+  private readonly eps = new Map<number, Ep>();
+  private readonly sapPort = new Map<string, number>();
+  private readonly agents = new Set<string>();
+  private readonly h = new GueHeader();
+  private readonly inner = new Inner();
+  private readonly scratch = Buffer.allocUnsafe(65536 + 256);
+
+  constructor(
+    cfg: SapConfig,
+    readonly counters: Counters,
+    readonly cache: FlowCache,
+  ) {
+    this.version = cfg.version;
+    this.ring = Keyring.fromHex(cfg.overlayId, cfg.keys);
+    this.sendEpoch = cfg.sendEpoch;
+    this.sendKey = this.ring.get(cfg.sendEpoch)!;
+    cache.idleMs = cfg.flowIdleMs;
+    const sapAddr = new Map(cfg.saps.map((s) => [s.id, s.addr]));
+    const via = new Map(cfg.routes.map((r) => [r.sap, r.via]));
+    for (const s of cfg.saps) this.sapPort.set(s.addr.ip, s.addr.port);
+    for (const e of cfg.endpoints) {
+      const local = e.sap === cfg.sapId;
+      const hop = local ? e.agent : sapAddr.get(via.get(e.sap) ?? e.sap);
+      if (local && e.agent) this.agents.add(`${e.agent.ip}:${e.agent.port}`);
+      this.eps.set(ipToU32(e.overlayIp), {
+        local,
+        agentIp: local ? e.agent!.ip : '',
+        agentPort: local ? e.agent!.port : -1,
+        hopIp: hop?.ip ?? '',
+        hopPort: hop?.port ?? 0,
+        isoIn: e.isolatedIngress,
+        isoOut: e.isolatedEgress,
+        ingress: compileEntries(e.ingress),
+        egress: compileEntries(e.egress),
+      });
+    }
+  }
+
+  private drop(name: string): false {
+    this.counters[name] = (this.counters[name] ?? 0) + 1;
+    return false;
+  }
+
+  private malformed(reason: string): false {
+    this.drop(`malformed:${reason}`);
+    return this.drop('malformed');
+  }
+
+  /** Decides on buf[0, len) received from fromIp:fromPort; true = send `out`. */
+  process(buf: Buffer, len: number, fromIp: string, fromPort: number, now: number, out: Forward): boolean {
+    const c = this.counters;
+    c.rx = (c.rx ?? 0) + 1;
+    const h = this.h;
+    let code = decode(buf, 0, len, h);
+    if (code !== DROP.ok) return this.malformed(DROP_NAMES[code]!);
+    code = verify(buf, h, this.ring);
+    if (code !== DROP.ok) return this.drop(DROP_NAMES[code]!);
+    if (h.proto !== 4) return this.malformed('innerNotIpv4');
+    const p = this.inner;
+    const r = parseIpv4(buf, h.innerOff, h.innerLen, p);
+    if (r !== INNER_OK) return this.malformed(r === INNER_FRAGMENT ? 'fragment' : 'innerIpv4');
+
+    const src = this.eps.get(p.src);
+    if (this.sapPort.get(fromIp) === fromPort) {
+      // A peer SaP vouches for the source's egress, but may not speak for endpoints that live here.
+      if (!src || src.local) return this.drop('spoofedSource');
+    } else if (!src || !src.local || src.agentIp !== fromIp || src.agentPort !== fromPort) {
+      return this.drop(this.agents.has(`${fromIp}:${fromPort}`) ? 'spoofedSource' : 'unknownSender');
+    }
+    const dst = this.eps.get(p.dst);
+    if (!dst || dst.hopIp === '') return this.drop('noRoute');
+
+    if (this.cache.has(p.src, p.dst, p.proto, p.sport, p.dport, now)) {
+      c.allowedCached = (c.allowedCached ?? 0) + 1;
+    } else {
+      if (src.local && src.isoOut && !allows(src.egress, p.dst, p.proto, p.dport)) return this.drop('deniedPolicy');
+      if (dst.local && dst.isoIn && !allows(dst.ingress, p.src, p.proto, p.dport)) return this.drop('deniedPolicy');
+      this.cache.addFlow(p.src, p.dst, p.proto, p.sport, p.dport, now);
+      c.allowed = (c.allowed ?? 0) + 1;
+    }
+
+    out.ip = dst.hopIp;
+    out.port = dst.hopPort;
+    if (h.epoch === this.sendEpoch || rewriteAuth(buf, h, this.sendEpoch, this.sendKey)) {
+      out.buf = buf;
+      out.off = 0;
+      out.len = len;
+    } else {
+      // New key of another length: the header size changes, so the packet moves to the scratch buffer.
+      const hl = encodeHeader(this.scratch, 0, h.proto, h.overlayId, this.sendEpoch, this.sendKey);
+      buf.copy(this.scratch, hl, h.innerOff, h.innerOff + h.innerLen);
+      out.buf = this.scratch;
+      out.off = 0;
+      out.len = hl + h.innerLen;
+    }
+    return true;
+  }
+}

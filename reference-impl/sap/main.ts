@@ -1,0 +1,73 @@
+// Stand-alone Proxy process: `tsx reference-impl/sap/main.ts --api /path/to.sock` (../CONTRACT.md).
+import dgram from 'node:dgram';
+import { rmSync } from 'node:fs';
+import { parseArgs, serveApi } from './api.ts';
+import { SAP_COUNTERS, type SapConfig, parseSapConfig } from './config.ts';
+import { Forward, SapEngine, type Counters } from './engine.ts';
+import { FlowCache } from './flowcache.ts';
+
+const args = parseArgs(process.argv.slice(2), ['api']);
+if (!args.api) {
+  process.stderr.write('usage: sap/main.ts --api SOCKET\n');
+  process.exit(2);
+}
+
+const counters: Counters = Object.fromEntries(SAP_COUNTERS.map((n) => [n, 0]));
+const cache = new FlowCache();
+const out = new Forward();
+let engine: SapEngine | undefined;
+let sock: dgram.Socket | undefined;
+let bound = '';
+
+const onSendError = (err: Error | null): void => {
+  if (err) counters.txError!++;
+};
+
+function onMessage(msg: Buffer, rinfo: dgram.RemoteInfo): void {
+  if (!engine || !sock) return;
+  if (engine.process(msg, msg.length, rinfo.address, rinfo.port, performance.now(), out)) {
+    sock.send(out.buf, out.off, out.len, out.port, out.ip, onSendError);
+  }
+}
+
+async function bind(cfg: SapConfig): Promise<void> {
+  const key = `${cfg.listen.ip}:${cfg.listen.port}`;
+  if (key === bound) return;
+  const s = dgram.createSocket({ type: 'udp4', recvBufferSize: 4 << 20, sendBufferSize: 4 << 20 });
+  await new Promise<void>((resolve, reject) => {
+    s.once('error', reject);
+    s.bind(cfg.listen.port, cfg.listen.ip, () => {
+      s.off('error', reject);
+      resolve();
+    });
+  });
+  s.on('error', () => counters.txError!++);
+  s.on('message', onMessage);
+  sock?.close();
+  sock = s;
+  bound = key;
+}
+
+const server = await serveApi(args.api, {
+  version: () => engine?.version ?? 0,
+  counters: () => ({ ...counters, flows: cache.size }),
+  apply: async (body) => {
+    const cfg = parseSapConfig(body);
+    const next = new SapEngine(cfg, counters, cache);
+    await bind(cfg);
+    // Decisions cached under the old rules must not outlive them.
+    cache.clear();
+    engine = next;
+  },
+});
+
+function shutdown(): void {
+  engine = undefined;
+  sock?.close();
+  server.close();
+  server.closeAllConnections();
+  rmSync(args.api!, { force: true });
+  process.exit(0);
+}
+process.on('SIGTERM', shutdown);
+process.on('SIGINT', shutdown);
