@@ -55,7 +55,26 @@ export const labelSelectorSchema = z.strictObject({
   matchExpressions: z.array(selectorRequirement).optional(),
 });
 
-const ipBlock = z.strictObject({ cidr: cidrSchema, except: z.array(cidrSchema).optional() });
+const ipBlock = z
+  .strictObject({ cidr: cidrSchema, except: z.array(cidrSchema).optional() })
+  .superRefine((b, ctx) => {
+    // As the API server validates: every except range must be a strict subset of cidr.
+    let net: [ipaddr.IPv4 | ipaddr.IPv6, number];
+    try {
+      net = ipaddr.parseCIDR(b.cidr);
+    } catch {
+      return;
+    }
+    b.except?.forEach((e, i) => {
+      try {
+        const [addr, bits] = ipaddr.parseCIDR(e);
+        if (addr.kind() !== net[0].kind() || bits <= net[1] || !addr.match(net))
+          ctx.addIssue({ code: 'custom', path: ['except', i], message: `must be a strict subset of cidr ${b.cidr}` });
+      } catch {
+        // reported by cidrSchema
+      }
+    });
+  });
 
 const peer = z
   .strictObject({
