@@ -24,7 +24,7 @@ const peer: fc.Arbitrary<NetworkPolicyPeer> = fc.oneof(
   fc.record({ namespaceSelector: selector }),
   fc.record({ podSelector: selector, namespaceSelector: selector }),
   fc.record({ ipBlock: fc.constantFrom({ cidr: '10.1.1.0/24' }, { cidr: '10.1.0.0/16', except: ['10.1.2.0/25'] }, { cidr: '198.19.0.0/16' }, { cidr: '::/0' }) }),
-);
+) as fc.Arbitrary<NetworkPolicyPeer>;
 const port: fc.Arbitrary<NetworkPolicyPort> = fc.constantFrom<NetworkPolicyPort>(
   { port: 80 },
   { port: 81, protocol: 'TCP' },
