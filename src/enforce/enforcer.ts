@@ -1,6 +1,6 @@
 // One small interface per enforcement mode (DESIGN.md). An enforcer turns cluster state into whatever its
 // data path needs (nothing, nftables rulesets, overlay config) on a Network the platform brought up.
-import type { ClusterState, EndpointRef } from '../policy/model.ts';
+import type { ClusterState, EndpointRef, Flow } from '../policy/model.ts';
 import type { Network } from '../platform/platform.ts';
 import type { Action } from '../scenario/types.ts';
 import type { Mode } from '../scenario/schema.ts';
@@ -23,6 +23,11 @@ export interface Enforcer {
   targetAddress(from: EndpointRef, to: EndpointRef): string;
   /** Protocols whose probes this mode cannot carry here (reported as unsupported, never as pass). */
   unsupportedProtocols(): string[];
+  /**
+   * Why this mode cannot reproduce NetworkPolicy's verdict for a flow (e.g. the overlay: nodes run no agent),
+   * or undefined. A mismatching cell with a reason is reported as inexpressible, naming the reason.
+   */
+  inexpressible?(state: ClusterState, flow: Flow): string | undefined;
   teardown(): Promise<void>;
 }
 

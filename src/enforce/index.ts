@@ -2,7 +2,9 @@
 import type { Mode } from '../scenario/schema.ts';
 import type { EnforcerFactory } from './enforcer.ts';
 import { createNativeEnforcer } from './native/index.ts';
+import { createOverlayEnforcer } from './overlay.ts';
 
 export const ENFORCERS: Partial<Record<Mode, EnforcerFactory>> = {
   native: createNativeEnforcer,
+  overlay: createOverlayEnforcer,
 };
