@@ -22,6 +22,7 @@ import {
   type TableJSON,
 } from '../policy/truthtable.ts';
 import { loadScenario } from '../scenario/load.ts';
+import { endpointRefSchema } from '../scenario/schema.ts';
 import { statesPerStep } from '../scenario/state.ts';
 
 const HELP = `usage: testbed verify <scenario files or directories...> [options]
@@ -64,6 +65,9 @@ export function parseFlow(text: string): Flow {
   const protocol = (m[4] ?? 'TCP').toUpperCase() as Protocol;
   if (!PROTOCOLS.includes(protocol)) throw new UsageError(`--explain: unknown protocol '${m[4]}' (TCP, UDP or SCTP)`);
   const port = /^\d+$/.test(m[3]!) ? Number(m[3]) : m[3]!;
+  for (const ref of [m[1]!, m[2]!])
+    if (!endpointRefSchema.safeParse(ref).success)
+      throw new UsageError(`--explain: '${ref}' is not an endpoint (ns/pod, ext:name or node:name) in '${text}'`);
   return { from: m[1]!, to: m[2]!, port, protocol };
 }
 

@@ -14,6 +14,10 @@
 //   verdict(state, flow) → Verdict                per-direction verdicts with reasons, combined
 //   egressAllowed / ingressAllowed(cs, i, ...)    whole rows/columns as bitsets, for truth tables
 //
+// For enforcement (nft sets, SaP rules): a rule with `allPeers` admits ANY address, and an ipBlock covers
+// addresses no endpoint of the scenario has; render those as CIDRs (`rule.peers[k].ipBlock`), and use the
+// endpoint bitsets for selector peers only. Endpoint bitsets describe the scenario's endpoints, nothing more.
+//
 // Semantics (see /work/shared/REFERENCES.md): isolation per direction; union of allows; a flow is allowed iff
 // the source's egress AND the destination's ingress allow it; traffic from a pod's own node is always allowed;
 // pod→itself is 'undefined'; nodes and external hosts are never isolated; each endpoint's policies are enforced

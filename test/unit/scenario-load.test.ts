@@ -1,6 +1,6 @@
 // Bad input must fail loudly: InputError naming the file, the field path and the reason; `verify` exits 2.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -127,5 +127,27 @@ describe('testbed verify exit codes', () => {
     expect(r1.status).toBe(1);
     expect(r1.stdout).toMatch(/mismatch x\/a -> x\/b: expected \. got X: .*x\/p/);
     expect(r1.stdout.trim().split('\n').at(-1)).toBe('0 passed, 1 failed');
+  });
+});
+
+describe('verify argument helpers', async () => {
+  const { parseFlow, scenarioFiles } = await import('../../src/commands/verify.ts');
+  it('parses --explain flows, with endpoints of every kind', () => {
+    expect(parseFlow('x/a->y/b:80')).toEqual({ from: 'x/a', to: 'y/b', port: 80, protocol: 'TCP' });
+    expect(parseFlow('ext:out->y/b:serve-80-udp/udp')).toEqual({ from: 'ext:out', to: 'y/b', port: 'serve-80-udp', protocol: 'UDP' });
+    expect(parseFlow('x/a->ext:out:443/SCTP')).toEqual({ from: 'x/a', to: 'ext:out', port: 443, protocol: 'SCTP' });
+    expect(() => parseFlow('x/a->ext:out')).toThrow(/not an endpoint/);
+    expect(() => parseFlow('x/a->y/b:80/ICMP')).toThrow(/unknown protocol/);
+    expect(() => parseFlow('x/a y/b 80')).toThrow(/expected/);
+  });
+  it('walks directories for scenarios and skips policy-only files', () => {
+    const sub = join(dir, 'tree', 'deep');
+    mkdirSync(sub, { recursive: true });
+    writeFileSync(join(sub, 'one.yaml'), scenario());
+    writeFileSync(join(dir, 'tree', 'two.yml'), scenario());
+    writeFileSync(join(dir, 'tree', 'notes.txt'), 'x');
+    writeFileSync(join(sub, 'policy.yaml'), 'apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: { name: p }\nspec: { podSelector: {} }\n');
+    expect(scenarioFiles([join(dir, 'tree')]).map((f) => f.slice(dir.length))).toEqual(['/tree/deep/one.yaml', '/tree/two.yml']);
+    expect(() => scenarioFiles([join(dir, 'nothing-here')])).toThrow(InputError);
   });
 });
