@@ -1,0 +1,52 @@
+// Probe server for one host (plain Node, no TypeScript loader: with dozens of pods, start-up time matters).
+// argv[2] = JSON {id, tcp: number[], udp: number[]}. Every TCP connection first receives `id\n`, then its
+// bytes are echoed; a UDP datagram "?" is answered with `id`, any other datagram is echoed. So a probe can
+// tell that it reached the right pod, and the RR probe can use the same servers.
+import net from 'node:net';
+import dgram from 'node:dgram';
+
+const spec = JSON.parse(process.argv[2]);
+const banner = Buffer.from(`${spec.id}\n`);
+const servers = [];
+
+function listenTcp(port) {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer((sock) => {
+      sock.setNoDelay(true);
+      sock.on('error', () => undefined);
+      sock.write(banner);
+      sock.on('data', (d) => sock.write(d));
+    });
+    s.once('error', reject);
+    s.listen({ port, host: '0.0.0.0', backlog: 1024 }, () => resolve(s));
+    servers.push(s);
+  });
+}
+
+function listenUdp(port) {
+  return new Promise((resolve, reject) => {
+    const s = dgram.createSocket('udp4');
+    s.on('message', (msg, rinfo) => {
+      const reply = msg.length === 1 && msg[0] === 0x3f ? Buffer.from(spec.id) : msg;
+      s.send(reply, rinfo.port, rinfo.address);
+    });
+    s.once('error', reject);
+    s.bind(port, '0.0.0.0', () => {
+      s.removeListener('error', reject);
+      s.on('error', () => undefined);
+      resolve(s);
+    });
+    servers.push(s);
+  });
+}
+
+try {
+  await Promise.all([...spec.tcp.map(listenTcp), ...spec.udp.map(listenUdp)]);
+  process.stdout.write('ready\n');
+} catch (e) {
+  process.stderr.write(`probe server ${spec.id}: ${e.message}\n`);
+  process.exit(1);
+}
+const stop = () => process.exit(0);
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);

@@ -1,0 +1,81 @@
+// Reachability probe: every (source, destination, port, protocol) cell tried with a real connection (TCP) or
+// request/response (UDP). A cell counts as reached only when the server that answered is the expected one.
+import { fileURLToPath } from 'node:url';
+import type { Protocol } from '../policy/model.ts';
+import type { HostName, Network } from '../platform/platform.ts';
+
+export const PROBE_CLIENT = fileURLToPath(new URL('./probe-client.mjs', import.meta.url));
+
+export interface ProbeTarget {
+  from: HostName;
+  to: HostName;
+  /** Address the source uses (the enforcer decides: platform or overlay address). */
+  address: string;
+  port: number;
+  protocol: Protocol;
+}
+
+export type ProbeOutcome = 'reached' | 'blocked' | 'wrong-peer' | 'unsupported';
+
+export interface ProbeResult extends ProbeTarget {
+  outcome: ProbeOutcome;
+  /** Identity the server reported, or the error (timeout, ECONNREFUSED, …). */
+  detail: string;
+  us: number;
+}
+
+export interface ReachabilityOptions {
+  timeoutMs?: number;
+  udpTries?: number;
+  /** Connections in flight per source process. */
+  concurrency?: number;
+  /** Source processes running at once. */
+  sources?: number;
+  unsupported?: Protocol[];
+}
+
+interface ClientResult {
+  key: number;
+  ok: boolean;
+  identity?: string;
+  error?: string;
+  us: number;
+}
+
+export async function probeReachability(net: Network, targets: ProbeTarget[], opts: ReachabilityOptions = {}): Promise<ProbeResult[]> {
+  const timeoutMs = opts.timeoutMs ?? 1000;
+  const unsupported = new Set<Protocol>(opts.unsupported ?? ['SCTP']);
+  const results: ProbeResult[] = new Array(targets.length);
+  const bySource = new Map<HostName, number[]>();
+  targets.forEach((t, i) => {
+    if (unsupported.has(t.protocol)) {
+      results[i] = { ...t, outcome: 'unsupported', detail: `${t.protocol} unsupported on this kernel`, us: 0 };
+      return;
+    }
+    bySource.set(t.from, [...(bySource.get(t.from) ?? []), i]);
+  });
+  const sources = [...bySource];
+  let next = 0;
+  const worker = async () => {
+    while (next < sources.length) {
+      const [from, idx] = sources[next++]!;
+      const req = {
+        timeoutMs,
+        udpTries: opts.udpTries ?? 3,
+        concurrency: opts.concurrency ?? 64,
+        targets: idx.map((i) => ({ key: i, ip: targets[i]!.address, port: targets[i]!.port, protocol: targets[i]!.protocol })),
+      };
+      // Generous budget: every target could time out, `concurrency` at a time.
+      const budget = 15_000 + Math.ceil(idx.length / req.concurrency) * timeoutMs * 2;
+      const r = await net.exec(from, [process.execPath, PROBE_CLIENT], { input: JSON.stringify(req), timeoutMs: budget });
+      if (r.code !== 0) throw new Error(`probe client on ${from} failed (${r.code}): ${r.stderr.trim()}`);
+      for (const c of JSON.parse(r.stdout) as ClientResult[]) {
+        const t = targets[c.key]!;
+        const outcome: ProbeOutcome = !c.ok ? 'blocked' : c.identity === t.to ? 'reached' : 'wrong-peer';
+        results[c.key] = { ...t, outcome, detail: c.ok ? c.identity! : c.error ?? 'error', us: c.us };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(opts.sources ?? 4, sources.length) }, worker));
+  return results;
+}
