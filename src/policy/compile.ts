@@ -129,12 +129,12 @@ export function compileState(state: ClusterState): CompiledState {
     caches: { podSelector: new Map(), namespaceSelector: new Map(), peer: new Map(), ipBlock: new Map(), podsIn, all },
   };
 
+  const clusters = [...new Set(state.pods.map((p) => p.cluster))];
   state.policies.forEach((policy, index) => {
     const types = normalizePolicyTypes(policy);
     const ns = policy.metadata.namespace;
     const selected = newBitset(endpoints.length);
     const podSel = podSelectorBits(cs, policy.spec.podSelector);
-    const clusters = new Set(state.nodes.map((n) => n.cluster));
     for (const c of clusters) for (const i of podsIn.get(`${c}/${ns}`) ?? []) if (bitHas(podSel, i)) bitSet(selected, i);
     const cp: CompiledPolicy = { index, key: `${ns}/${policy.metadata.name}`, policy, types, selected, ingress: [], egress: [] };
     const mk = (direction: PolicyType, i: number, peers: NetworkPolicyPeer[] | undefined, ports: NetworkPolicyPort[] | undefined): CompiledRule => ({
