@@ -3,19 +3,22 @@
 // endpoints to overlay addresses and lays the result out as per-SaP and per-agent configs (../CONTRACT.md).
 //
 // Placement: one SaP per node (in the node host, listening on the node's underlay address) serves the node's
-// pods; one gateway SaP per cluster serves that cluster's cross-cluster hops and the unmanaged endpoints. The
-// gateway runs in the cluster's first node host, on its own port, not in the inter-cluster router: the router
-// stands for the WAN between clusters, which a cluster operator does not own (a mesh's east-west gateway also
-// runs inside its cluster), and it keeps the underlay identical for the none/native/overlay modes.
+// pods; one gateway SaP per cluster carries that cluster's cross-cluster hops and serves the unmanaged
+// endpoints. Gateways run in the inter-cluster router host, each bound to its cluster's gateway address: the
+// router is the clusters' border, which every cross-cluster and external packet crosses anyway, so a gateway
+// there adds no underlay hop; node hosts stay uniform (one SaP each), so per-node cost is comparable across
+// paths; and every SaP has an underlay address of its own (peer SaPs are told apart by address).
 import type { ClusterState, EndpointRef, Pod } from '../../src/policy/model.ts';
+import type { Topology } from '../../src/scenario/types.ts';
+import { ADDRESS_PLAN } from '../../src/scenario/resolve.ts';
 import { compileState, rulePeerSet, resolvePort, type CompiledRule, type CompiledState, type Endpoint } from '../../src/policy/engine.ts';
 import { bitIndices } from '../../src/policy/bitset.ts';
 import type { AgentConfigInput } from '../agent/config.ts';
 import { GUE_PORT, type Addr, type KeyEntry, type SapConfigInput } from '../sap/config.ts';
 import { assignOverlayIps, OVERLAY_CIDR } from './addressing.ts';
 
-/** The gateway SaP shares the node host with that node's SaP, so it listens on the next port. */
-export const GATEWAY_PORT = GUE_PORT + 1;
+/** Host of the gateway SaPs (the platform's inter-cluster router). */
+export const GATEWAY_HOST = 'router';
 
 export interface KeyState {
   overlayId: number;
@@ -29,7 +32,7 @@ export interface SapPlan {
   id: string;
   role: 'node' | 'gateway';
   cluster: string;
-  /** Host the SaP process runs in (a node host, `node:NAME`). */
+  /** Host the SaP process runs in (`node:NAME`, or `router` for gateways). */
   host: EndpointRef;
   listen: Addr;
   config: SapConfigInput;
@@ -174,6 +177,8 @@ function staticNotes(cs: CompiledState): InexpressibleNote[] {
 export interface CompileOptions {
   version: number;
   keys: KeyState;
+  /** For the gateways' addresses (each cluster's gateway on its underlay); default: the scenario address plan. */
+  topology?: Pick<Topology, 'clusters'>;
 }
 
 export function compileOverlay(state: ClusterState, opts: CompileOptions): OverlayPlan {
@@ -185,10 +190,10 @@ export function compileOverlay(state: ClusterState, opts: CompileOptions): Overl
   const saps: Omit<SapPlan, 'config'>[] = [];
   for (const n of state.nodes)
     saps.push({ id: nodeSapId(n.name), role: 'node', cluster: n.cluster, host: `node:${n.name}`, listen: { ip: n.ip, port: GUE_PORT } });
-  for (const c of clusters) {
-    const first = state.nodes.find((n) => n.cluster === c)!;
-    saps.push({ id: gatewaySapId(c), role: 'gateway', cluster: c, host: `node:${first.name}`, listen: { ip: first.ip, port: GATEWAY_PORT } });
-  }
+  clusters.forEach((c, ci) => {
+    const ip = opts.topology?.clusters.find((t) => t.name === c)?.gateway ?? ADDRESS_PLAN.gateway(ci);
+    saps.push({ id: gatewaySapId(c), role: 'gateway', cluster: c, host: GATEWAY_HOST, listen: { ip, port: GUE_PORT } });
+  });
   const sapById = new Map(saps.map((s) => [s.id, s]));
   // Unmanaged hosts enter through the gateway of the first cluster; other clusters are reached gateway to gateway.
   const externalSap = clusters.length > 0 ? gatewaySapId(clusters[0]!) : undefined;

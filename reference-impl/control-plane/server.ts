@@ -4,6 +4,7 @@
 // of a push until then is what the harness records as policy-programming latency.
 import http from 'node:http';
 import type { ClusterState } from '../../src/policy/model.ts';
+import type { Topology } from '../../src/scenario/types.ts';
 import { compileOverlay, type KeyState, type OverlayPlan } from './compile.ts';
 import { newOverlay, ROTATION_PHASES, rotationStep } from './keys.ts';
 
@@ -83,8 +84,11 @@ export class ControlPlane {
   readonly sockets = new Map<string, string>();
   private reconciler: NodeJS.Timeout | undefined;
 
-  constructor(opts: { keys?: KeyState } = {}) {
+  readonly topology: Pick<Topology, 'clusters'> | undefined;
+
+  constructor(opts: { keys?: KeyState; topology?: Pick<Topology, 'clusters'> } = {}) {
     this.keys = opts.keys ?? newOverlay();
+    this.topology = opts.topology;
   }
 
   /** Every process of a plan: SaPs by id, agents by endpoint ref, each with its config. */
@@ -118,7 +122,7 @@ export class ControlPlane {
   async program(state: ClusterState): Promise<ProgramReport> {
     const t0 = performance.now();
     const version = this.version + 1;
-    const plan = compileOverlay(state, { version, keys: this.keys });
+    const plan = compileOverlay(state, { version, keys: this.keys, topology: this.topology });
     const compileMs = performance.now() - t0;
     const targets = ControlPlane.targets(plan);
     await Promise.all(targets.map((t) => this.pushOne(t.id, t.config)));

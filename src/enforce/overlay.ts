@@ -11,12 +11,13 @@ import { OverlayProcesses } from './overlay/processes.ts';
 
 export class OverlayEnforcer implements Enforcer {
   readonly mode = 'overlay' as const;
-  readonly cp = new ControlPlane();
+  readonly cp: ControlPlane;
   readonly procs: OverlayProcesses;
   private overlayIps = new Map<EndpointRef, string>();
 
-  constructor(private readonly net: Pick<Network, 'spawn' | 'prefix' | 'address'>) {
+  constructor(private readonly net: Pick<Network, 'spawn' | 'prefix' | 'address' | 'topology'>) {
     this.procs = new OverlayProcesses(net);
+    this.cp = new ControlPlane({ topology: net.topology });
   }
 
   apply(state: ClusterState): Promise<ApplyReport> {
@@ -32,7 +33,7 @@ export class OverlayEnforcer implements Enforcer {
   /** Starts processes the state needs and stops those it no longer needs, then pushes a new version. */
   private async program(state: ClusterState): Promise<ApplyReport> {
     const t0 = performance.now();
-    const wanted = compileOverlay(state, { version: this.cp.version + 1, keys: this.cp.keys });
+    const wanted = compileOverlay(state, { version: this.cp.version + 1, keys: this.cp.keys, topology: this.net.topology });
     const want = new Map<string, { kind: 'sap' | 'agent'; host: string }>([
       ...wanted.saps.map((s) => [s.id, { kind: 'sap' as const, host: s.host }] as const),
       ...wanted.agents.map((a) => [a.ref, { kind: 'agent' as const, host: a.ref }] as const),

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { compileOverlay, inexpressibleReason, overlayAddresses, GATEWAY_PORT } from '../../reference-impl/control-plane/compile.ts';
+import { compileOverlay, inexpressibleReason, overlayAddresses, GATEWAY_HOST } from '../../reference-impl/control-plane/compile.ts';
 import { assignOverlayIps, directOverlayIp } from '../../reference-impl/control-plane/addressing.ts';
 import { newOverlay } from '../../reference-impl/control-plane/keys.ts';
 import { parseSapConfig } from '../../reference-impl/sap/config.ts';
@@ -74,7 +74,7 @@ describe('compileOverlay', () => {
     for (const ag of plan.agents) expect(parseAgentConfig(ag.config).overlayIp).toBe(plan.overlayIps.get(ag.ref));
     expect(plan.agents).toHaveLength(10); // 9 pods + 1 unmanaged host
     const gw = plan.saps.find((p) => p.id === 'gw:c1')!;
-    expect(gw.listen).toEqual({ ip: '198.18.0.10', port: GATEWAY_PORT });
+    expect(gw).toMatchObject({ host: GATEWAY_HOST, listen: { ip: '198.18.0.1', port: 6080 } });
     expect(plan.agents.find((a) => a.ref === 'ext:out')!.config.sap).toEqual(gw.listen);
     // x/* are isolated for ingress with no rule: the tables say so explicitly.
     const n1 = plan.saps.find((p) => p.id === 'node:n1')!.config;
