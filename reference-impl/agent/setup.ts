@@ -16,6 +16,8 @@ export function ipArgs(tun: string, overlayIp: string, overlayCidr: string, mtu:
   const prefix = overlayCidr.split('/')[1]!;
   return [
     ['addr', 'add', `${overlayIp}/${prefix}`, 'dev', tun],
+    // No IPv6 link-local on the TUN: router solicitations would only be dropped as non-IPv4.
+    ['link', 'set', 'dev', tun, 'addrgenmode', 'none'],
     ['link', 'set', 'dev', tun, 'mtu', String(mtu), 'up'],
   ];
 }

@@ -118,7 +118,7 @@ static void on_readable(uv_poll_t *h, int status, int events) {
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
   napi_value cb, recv, argv[3], result;
   napi_get_reference_value(env, p->cb, &cb);
-  napi_get_undefined(env, &recv);
+  napi_get_global(env, &recv);
   napi_create_uint32(env, (uint32_t)first, &argv[0]);
   napi_create_uint32(env, (uint32_t)n, &argv[1]);
   napi_create_int32(env, err, &argv[2]);
