@@ -115,11 +115,11 @@ function prepare(samples: readonly WeightedSample[]): Prepared {
 }
 
 /**
- * One bootstrap replicate of percentile p: resample repetitions with replacement, then observations within
- * each chosen repetition. Two levels, because requests within one repetition are not independent of the
- * machine's state during that repetition; resampling only requests would understate run-to-run variation.
+ * One bootstrap replicate of several percentiles: resample repetitions with replacement, then observations
+ * within each chosen repetition. Two levels, because requests within one repetition are not independent of
+ * the machine's state during that repetition; resampling only requests would understate run-to-run variation.
  */
-function replicate(prep: Prepared, p: number, rand: () => number, counts: Float64Array): number {
+function replicate(prep: Prepared, ps: readonly number[], rand: () => number, counts: Float64Array): number[] {
   counts.fill(0);
   const k = prep.reps.length;
   let n = 0;
@@ -139,37 +139,59 @@ function replicate(prep: Prepared, p: number, rand: () => number, counts: Float6
     }
     n += rep.n;
   }
-  const target = Math.max(1, Math.ceil((p / 100) * n - 1e-9));
-  let cum = 0;
-  for (let i = 0; i < counts.length; i++) {
-    cum += counts[i]!;
-    if (cum >= target) return prep.grid[i]!;
-  }
-  return prep.grid[prep.grid.length - 1]!;
+  return ps.map((p) => {
+    const target = Math.max(1, Math.ceil((p / 100) * n - 1e-9));
+    let cum = 0;
+    for (let i = 0; i < counts.length; i++) {
+      cum += counts[i]!;
+      if (cum >= target) return prep.grid[i]!;
+    }
+    return prep.grid[prep.grid.length - 1]!;
+  });
 }
 
+const NO_INTERVAL: Interval = { estimate: NaN, lo: NaN, hi: NaN };
+
 /**
- * Bootstrap CI of percentile(b) − percentile(a), e.g. a mode's p50 minus `none`'s p50 on the same path.
- * Each side is a list of repetitions. The estimate is the difference of the pooled percentiles.
+ * Bootstrap CIs of percentile(b) − percentile(a) for each p in ps, e.g. a mode's p50 and p99 minus `none`'s on
+ * the same path. Each side is a list of repetitions; the estimate is the difference of the pooled percentiles.
  */
+export function bootstrapPercentileDiffs(
+  a: readonly WeightedSample[],
+  b: readonly WeightedSample[],
+  ps: readonly number[],
+  opts: BootstrapOptions = {},
+): Interval[] {
+  const iterations = opts.iterations ?? 1000;
+  const alpha = 1 - (opts.confidence ?? 0.95);
+  const rand = prng(opts.seed ?? 0x5eed);
+  const pa = prepare(a);
+  const pb = prepare(b);
+  if (!pa.reps.length || !pb.reps.length) return ps.map(() => NO_INTERVAL);
+  const poolA = pool(a);
+  const poolB = pool(b);
+  const ca = new Float64Array(pa.grid.length);
+  const cb = new Float64Array(pb.grid.length);
+  const diffs: number[][] = ps.map(() => []);
+  for (let i = 0; i < iterations; i++) {
+    const xb = replicate(pb, ps, rand, cb);
+    const xa = replicate(pa, ps, rand, ca);
+    ps.forEach((_, j) => diffs[j]!.push(xb[j]! - xa[j]!));
+  }
+  return ps.map((p, j) => ({
+    estimate: percentile(poolB, p) - percentile(poolA, p),
+    lo: quantileOfNumbers(diffs[j]!, alpha / 2),
+    hi: quantileOfNumbers(diffs[j]!, 1 - alpha / 2),
+  }));
+}
+
 export function bootstrapPercentileDiff(
   a: readonly WeightedSample[],
   b: readonly WeightedSample[],
   p: number,
   opts: BootstrapOptions = {},
 ): Interval {
-  const iterations = opts.iterations ?? 1000;
-  const alpha = 1 - (opts.confidence ?? 0.95);
-  const rand = prng(opts.seed ?? 0x5eed);
-  const pa = prepare(a);
-  const pb = prepare(b);
-  const estimate = percentile(pool(b), p) - percentile(pool(a), p);
-  if (!pa.reps.length || !pb.reps.length) return { estimate: NaN, lo: NaN, hi: NaN };
-  const ca = new Float64Array(pa.grid.length);
-  const cb = new Float64Array(pb.grid.length);
-  const diffs: number[] = [];
-  for (let i = 0; i < iterations; i++) diffs.push(replicate(pb, p, rand, cb) - replicate(pa, p, rand, ca));
-  return { estimate, lo: quantileOfNumbers(diffs, alpha / 2), hi: quantileOfNumbers(diffs, 1 - alpha / 2) };
+  return bootstrapPercentileDiffs(a, b, [p], opts)[0]!;
 }
 
 /** Bootstrap CI of a percentile of one side (its repetitions pooled). */
@@ -178,10 +200,10 @@ export function bootstrapPercentile(samples: readonly WeightedSample[], p: numbe
   const alpha = 1 - (opts.confidence ?? 0.95);
   const rand = prng(opts.seed ?? 0x5eed);
   const prep = prepare(samples);
-  if (!prep.reps.length) return { estimate: NaN, lo: NaN, hi: NaN };
+  if (!prep.reps.length) return NO_INTERVAL;
   const c = new Float64Array(prep.grid.length);
   const xs: number[] = [];
-  for (let i = 0; i < iterations; i++) xs.push(replicate(prep, p, rand, c));
+  for (let i = 0; i < iterations; i++) xs.push(replicate(prep, [p], rand, c)[0]!);
   return { estimate: percentile(pool(samples), p), lo: quantileOfNumbers(xs, alpha / 2), hi: quantileOfNumbers(xs, 1 - alpha / 2) };
 }
 

@@ -1,0 +1,227 @@
+// Pure derivation of every figure a report shows from a run's stored records: per-mode latency percentiles,
+// added latency vs `none` on the same path with bootstrap CIs, throughput medians, sweep curves and CDF
+// points. Charts, tables and the paper table all read this one structure, so they cannot disagree.
+import { decodeHistogram, toWeightedSample } from '../measure/histogram.ts';
+import {
+  bootstrapPercentileDiffs,
+  mannWhitney,
+  medianWithCI,
+  percentile,
+  pool,
+  mean as sampleMean,
+  total,
+  type Interval,
+  type WeightedSample,
+} from '../measure/stats.ts';
+import type { ResultRecord, RunResults } from '../results/schema.ts';
+
+export interface LatencyRow {
+  scenario: string;
+  measurement: string;
+  kind: string;
+  path: string;
+  mode: string;
+  repetitions: number;
+  count: number;
+  p50Us: number;
+  p90Us: number;
+  p99Us: number;
+  p999Us: number;
+  maxUs: number;
+  meanUs: number;
+  /** The tool's own figures when it reports them (sockperf). */
+  tool?: Record<string, number>;
+}
+
+export interface AddedRow {
+  scenario: string;
+  measurement: string;
+  kind: string;
+  path: string;
+  mode: string;
+  p50: Interval;
+  p99: Interval;
+  /** Mann–Whitney two-sided p-value, pooled samples mode vs none. */
+  pValue: number;
+}
+
+export interface ThroughputRow {
+  scenario: string;
+  measurement: string;
+  path: string;
+  mode: string;
+  repetitions: number;
+  gbps: Interval;
+  retransmits: number;
+}
+
+export interface SweepRow {
+  scenario: string;
+  mode: string;
+  policies: number;
+  p50Us?: number;
+  p99Us?: number;
+  programmingMs?: number;
+}
+
+export interface CdfPoint {
+  path: string;
+  kind: string;
+  measurement: string;
+  mode: string;
+  latencyUs: number;
+  fraction: number;
+}
+
+export interface Analysis {
+  latency: LatencyRow[];
+  added: AddedRow[];
+  /** Overlay minus native on the same path (the paper's "competitive with native" claim). */
+  overlayVsNative: AddedRow[];
+  throughput: ThroughputRow[];
+  sweep: SweepRow[];
+  cdf: CdfPoint[];
+}
+
+export interface AnalyzeOptions {
+  iterations?: number;
+  seed?: number;
+  /** CDF points per series (the curve is downsampled, the tail is always kept). */
+  cdfPoints?: number;
+}
+
+const MODE_ORDER = ['none', 'native', 'overlay', 'overlay+l7'];
+export function modeRank(m: string): number {
+  const i = MODE_ORDER.indexOf(m);
+  return i < 0 ? MODE_ORDER.length : i;
+}
+
+function groupBy<T>(xs: readonly T[], key: (x: T) => string): Map<string, T[]> {
+  const m = new Map<string, T[]>();
+  for (const x of xs) {
+    const k = key(x);
+    const list = m.get(k);
+    if (list) list.push(x);
+    else m.set(k, [x]);
+  }
+  return m;
+}
+
+/** Repetitions of one record group as weighted samples (one per repetition). */
+export function samplesOf(records: readonly ResultRecord[]): WeightedSample[] {
+  return records.filter((r) => r.latency).map((r) => toWeightedSample(decodeHistogram(r.latency!.histogram)));
+}
+
+function cdfOf(s: WeightedSample, points: number): { latencyUs: number; fraction: number }[] {
+  const n = total(s);
+  const out: { latencyUs: number; fraction: number }[] = [];
+  let cum = 0;
+  const step = Math.max(1, Math.floor(s.values.length / points));
+  s.values.forEach((v, i) => {
+    cum += s.counts[i]!;
+    // Keep every step-th point plus the whole upper tail (last 1%), where the interesting differences live.
+    if (i % step === 0 || cum / n > 0.99 || i === s.values.length - 1) out.push({ latencyUs: v, fraction: cum / n });
+  });
+  return out;
+}
+
+export function analyze(run: RunResults, opts: AnalyzeOptions = {}): Analysis {
+  const iterations = opts.iterations ?? 500;
+  const seed = opts.seed ?? 0x5eed;
+  const matrix = run.records.filter((r) => r.policies === undefined);
+  const latencyRecords = matrix.filter((r) => r.latency);
+  const byGroup = groupBy(latencyRecords, (r) => JSON.stringify([r.scenario, r.measurement, r.mode]));
+
+  const latency: LatencyRow[] = [];
+  const cdf: CdfPoint[] = [];
+  const samples = new Map<string, WeightedSample[]>();
+  for (const [key, recs] of byGroup) {
+    const first = recs[0]!;
+    const reps = samplesOf(recs);
+    samples.set(key, reps);
+    const pooled = pool(reps);
+    const tools = recs.map((r) => r.latency!.tool).filter((t): t is Record<string, number> => !!t);
+    latency.push({
+      scenario: first.scenario,
+      measurement: first.measurement,
+      kind: first.kind,
+      path: first.path,
+      mode: first.mode,
+      repetitions: recs.length,
+      count: total(pooled),
+      p50Us: percentile(pooled, 50),
+      p90Us: percentile(pooled, 90),
+      p99Us: percentile(pooled, 99),
+      p999Us: percentile(pooled, 99.9),
+      maxUs: percentile(pooled, 100),
+      meanUs: sampleMean(pooled),
+      ...(tools.length ? { tool: medianOfRecords(tools) } : {}),
+    });
+    for (const p of cdfOf(pooled, opts.cdfPoints ?? 150))
+      cdf.push({ path: first.path, kind: first.kind, measurement: first.measurement, mode: first.mode, ...p });
+  }
+  latency.sort((a, b) => a.scenario.localeCompare(b.scenario) || a.measurement.localeCompare(b.measurement) || modeRank(a.mode) - modeRank(b.mode));
+
+  const versus = (row: LatencyRow, baseMode: string): AddedRow | null => {
+    const base = samples.get(JSON.stringify([row.scenario, row.measurement, baseMode]));
+    if (!base) return null;
+    const mine = samples.get(JSON.stringify([row.scenario, row.measurement, row.mode]))!;
+    const [p50, p99] = bootstrapPercentileDiffs(base, mine, [50, 99], { iterations, seed });
+    return {
+      scenario: row.scenario,
+      measurement: row.measurement,
+      kind: row.kind,
+      path: row.path,
+      mode: row.mode,
+      p50: p50!,
+      p99: p99!,
+      pValue: mannWhitney(pool(base), pool(mine)).p,
+    };
+  };
+  const added = latency.filter((r) => r.mode !== 'none').map((r) => versus(r, 'none')).filter((r): r is AddedRow => r !== null);
+  const overlayVsNative = latency.filter((r) => r.mode === 'overlay').map((r) => versus(r, 'native')).filter((r): r is AddedRow => r !== null);
+
+  const throughput: ThroughputRow[] = [];
+  for (const recs of groupBy(matrix.filter((r) => r.throughput), (r) => JSON.stringify([r.scenario, r.measurement, r.mode])).values()) {
+    const first = recs[0]!;
+    throughput.push({
+      scenario: first.scenario,
+      measurement: first.measurement,
+      path: first.path,
+      mode: first.mode,
+      repetitions: recs.length,
+      gbps: medianWithCI(recs.map((r) => r.throughput!.bitsPerSecond / 1e9), { seed }),
+      retransmits: recs.reduce((s, r) => s + (r.throughput!.retransmits ?? 0), 0),
+    });
+  }
+  throughput.sort((a, b) => a.measurement.localeCompare(b.measurement) || modeRank(a.mode) - modeRank(b.mode));
+
+  const sweepMap = new Map<string, SweepRow>();
+  const sweepRow = (scenario: string, mode: string, policies: number): SweepRow => {
+    const k = JSON.stringify([scenario, mode, policies]);
+    let row = sweepMap.get(k);
+    if (!row) sweepMap.set(k, (row = { scenario, mode, policies }));
+    return row;
+  };
+  for (const recs of groupBy(run.records.filter((r) => r.policies !== undefined && r.latency), (r) => JSON.stringify([r.scenario, r.mode, r.policies])).values()) {
+    const pooled = pool(samplesOf(recs));
+    const row = sweepRow(recs[0]!.scenario, recs[0]!.mode, recs[0]!.policies!);
+    row.p50Us = percentile(pooled, 50);
+    row.p99Us = percentile(pooled, 99);
+  }
+  for (const recs of groupBy(run.programming, (p) => JSON.stringify([p.scenario, p.mode, p.policies])).values())
+    sweepRow(recs[0]!.scenario, recs[0]!.mode, recs[0]!.policies).programmingMs = medianWithCI(recs.map((p) => p.programmingMs)).estimate;
+  const sweep = [...sweepMap.values()].sort((a, b) => modeRank(a.mode) - modeRank(b.mode) || a.policies - b.policies);
+
+  return { latency, added, overlayVsNative, throughput, sweep, cdf };
+}
+
+function medianOfRecords(xs: Record<string, number>[]): Record<string, number> {
+  const keys = new Set(xs.flatMap((x) => Object.keys(x)));
+  const out: Record<string, number> = {};
+  for (const k of keys) {
+    const v = xs.map((x) => x[k]).filter((n): n is number => typeof n === 'number').sort((a, b) => a - b);
+    out[k] = v[Math.floor((v.length - 1) / 2)]!;
+  }
+  return out;
+}

@@ -1,0 +1,155 @@
+// Vega-Lite specs for the report's figures, built from an Analysis (plain data in, plain JSON out). Every
+// axis says what it measures and in which unit; colours per mode are fixed so figures read alike.
+import type { Analysis } from './analyze.ts';
+import { modeRank } from './analyze.ts';
+
+export type VlSpec = Record<string, unknown>;
+
+export interface Chart {
+  id: string;
+  title: string;
+  caption: string;
+  spec: VlSpec;
+}
+
+const MODE_COLORS: Record<string, string> = { none: '#7f7f7f', native: '#1f77b4', overlay: '#d62728', 'overlay+l7': '#ff7f0e' };
+
+function modeScale(modes: string[]): { domain: string[]; range: string[] } {
+  const domain = [...new Set(modes)].sort((a, b) => modeRank(a) - modeRank(b));
+  return { domain, range: domain.map((m) => MODE_COLORS[m] ?? '#2ca02c') };
+}
+
+const CONFIG = {
+  font: 'DejaVu Sans',
+  view: { stroke: '#ddd' },
+  axis: { labelFontSize: 11, titleFontSize: 12, grid: true },
+  legend: { labelFontSize: 11, titleFontSize: 12 },
+  header: { labelFontSize: 12, titleFontSize: 12 },
+  title: { fontSize: 14, anchor: 'start' },
+};
+
+function base(title: string): VlSpec {
+  return { $schema: 'https://vega.github.io/schema/vega-lite/v6.json', title, config: CONFIG, background: 'white', padding: 10 };
+}
+
+/** One CDF panel per path (and workload), one line per mode; log x so µs-scale and ms-scale tails both show. */
+export function latencyCdfChart(a: Analysis, kind: string): Chart | null {
+  const values = a.cdf.filter((p) => p.kind === kind);
+  if (!values.length) return null;
+  return {
+    id: `cdf-${kind}`,
+    title: `Latency CDF, ${kind}`,
+    caption: `Cumulative distribution of ${kind} round-trip latency per path and enforcement mode (all repetitions pooled, warm-up excluded).`,
+    spec: {
+      ...base(`Round-trip latency CDF — ${kind}`),
+      data: { values },
+      facet: { field: 'path', type: 'nominal', title: 'path', header: { labelFontWeight: 'bold' } },
+      columns: 3,
+      spec: {
+        width: 260,
+        height: 180,
+        mark: { type: 'line', interpolate: 'step-after', strokeWidth: 1.8 },
+        encoding: {
+          x: { field: 'latencyUs', type: 'quantitative', scale: { type: 'log' }, title: 'round-trip latency (µs, log scale)' },
+          y: { field: 'fraction', type: 'quantitative', title: 'fraction of requests ≤ x', scale: { domain: [0, 1] } },
+          color: { field: 'mode', type: 'nominal', title: 'mode', scale: modeScale(values.map((v) => v.mode)) },
+        },
+      },
+      resolve: { scale: { x: 'independent' } },
+    },
+  };
+}
+
+/** Added p50 (and p99) latency vs `none` on the same path, bars with 95% bootstrap CI whiskers. */
+export function addedLatencyChart(a: Analysis, percentileName: 'p50' | 'p99'): Chart | null {
+  if (!a.added.length) return null;
+  const values = a.added.map((r) => ({
+    label: `${r.path} · ${r.kind}`,
+    mode: r.mode,
+    added: r[percentileName].estimate,
+    lo: r[percentileName].lo,
+    hi: r[percentileName].hi,
+  }));
+  const y = { field: 'label', type: 'nominal', title: 'path · workload', sort: null };
+  const color = { field: 'mode', type: 'nominal', title: 'mode', scale: modeScale(values.map((v) => v.mode)) };
+  const yOffset = { field: 'mode', sort: modeScale(values.map((v) => v.mode)).domain };
+  return {
+    id: `added-${percentileName}`,
+    title: `Added ${percentileName} latency vs none`,
+    caption: `Added ${percentileName} round-trip latency of each mode over \`none\` on the same path and workload; whiskers are 95% two-level bootstrap confidence intervals (repetitions, then requests).`,
+    spec: {
+      ...base(`Added ${percentileName} latency over no enforcement (95% CI)`),
+      data: { values },
+      width: 520,
+      height: { step: 14 },
+      layer: [
+        {
+          mark: { type: 'bar', opacity: 0.85 },
+          encoding: { y, yOffset, color, x: { field: 'added', type: 'quantitative', title: `added ${percentileName} latency (µs)` } },
+        },
+        { mark: { type: 'rule' }, encoding: { y, yOffset, x: { field: 'lo', type: 'quantitative' }, x2: { field: 'hi' }, color: { value: 'black' } } },
+        { mark: { type: 'rule', color: '#444', strokeDash: [4, 3] }, encoding: { x: { datum: 0, type: 'quantitative' } } },
+      ],
+    },
+  };
+}
+
+export function throughputChart(a: Analysis): Chart | null {
+  if (!a.throughput.length) return null;
+  const values = a.throughput.map((r) => ({ path: r.path, mode: r.mode, gbps: r.gbps.estimate, lo: r.gbps.lo, hi: r.gbps.hi }));
+  const color = { field: 'mode', type: 'nominal', title: 'mode', scale: modeScale(values.map((v) => v.mode)) };
+  return {
+    id: 'throughput',
+    title: 'TCP throughput (iperf3)',
+    caption: 'Median iperf3 TCP throughput across repetitions per path and mode; whiskers are 95% bootstrap CIs of the median.',
+    spec: {
+      ...base('TCP throughput, iperf3 (median, 95% CI)'),
+      data: { values },
+      width: { step: 28 },
+      height: 240,
+      encoding: {
+        x: { field: 'path', type: 'nominal', title: 'path', axis: { labelAngle: 0 } },
+        xOffset: { field: 'mode', sort: modeScale(values.map((v) => v.mode)).domain },
+        color,
+      },
+      layer: [
+        { mark: 'bar', encoding: { y: { field: 'gbps', type: 'quantitative', title: 'throughput (Gbit/s)' } } },
+        { mark: { type: 'rule' }, encoding: { y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' }, color: { value: 'black' } } },
+      ],
+    },
+  };
+}
+
+function sweepChart(a: Analysis, field: 'p50Us' | 'p99Us' | 'programmingMs', title: string, yTitle: string, id: string): Chart | null {
+  const values = a.sweep.filter((r) => r[field] !== undefined).map((r) => ({ mode: r.mode, policies: Math.max(1, r.policies), value: r[field] }));
+  if (!values.length) return null;
+  return {
+    id,
+    title,
+    caption: `${title} against the number of filler policies in force (policies that do not change the measured flow's verdict).`,
+    spec: {
+      ...base(title),
+      data: { values },
+      width: 420,
+      height: 240,
+      mark: { type: 'line', point: true },
+      encoding: {
+        x: { field: 'policies', type: 'quantitative', scale: { type: 'log' }, title: 'number of policies (log scale)' },
+        y: { field: 'value', type: 'quantitative', title: yTitle },
+        color: { field: 'mode', type: 'nominal', title: 'mode', scale: modeScale(values.map((v) => v.mode)) },
+      },
+    },
+  };
+}
+
+export function allCharts(a: Analysis): Chart[] {
+  const kinds = [...new Set(a.cdf.map((p) => p.kind))];
+  return [
+    addedLatencyChart(a, 'p50'),
+    addedLatencyChart(a, 'p99'),
+    ...kinds.map((k) => latencyCdfChart(a, k)),
+    throughputChart(a),
+    sweepChart(a, 'p50Us', 'p50 latency vs number of policies', 'p50 round-trip latency (µs)', 'sweep-latency'),
+    sweepChart(a, 'programmingMs', 'Policy programming time vs number of policies', 'programming time (ms)', 'sweep-programming'),
+  ].filter((c): c is Chart => c !== null);
+}

@@ -1,0 +1,107 @@
+// The report's tables as plain rows of strings, rendered by both markdown.ts and html.ts so the two agree.
+import type { RunResults } from '../results/schema.ts';
+import type { Analysis } from './analyze.ts';
+import { fmtCi, fmtUs, paperClaims } from './paper.ts';
+
+export interface Table {
+  id: string;
+  title: string;
+  note?: string;
+  columns: string[];
+  rows: string[][];
+}
+
+function sig(p: number): string {
+  if (!Number.isFinite(p)) return 'n/a';
+  return p < 0.001 ? '< 0.001' : p.toFixed(3);
+}
+
+/** Largest 95% CI half-width of the added p50 (the acceptance figure for the quick suite). */
+export function maxHalfWidthP50(a: Analysis): number {
+  return a.added.reduce((m, r) => Math.max(m, (r.p50.hi - r.p50.lo) / 2), 0);
+}
+
+export function buildTables(run: RunResults, a: Analysis): Table[] {
+  const tables: Table[] = [];
+  tables.push({
+    id: 'paper',
+    title: "The paper's claims against this run",
+    columns: ['claim', 'paper', 'measured (95% CI)', 'criterion', 'holds'],
+    rows: paperClaims(a, run.conformance).map((c) => [c.claim, c.paper, c.measured, c.criterion, c.holds]),
+  });
+  if (a.added.length)
+    tables.push({
+      id: 'added',
+      title: 'Added latency vs none on the same path',
+      note: `Two-level bootstrap 95% CI (repetitions, then requests); p = Mann–Whitney two-sided. Largest p50 CI half-width: ${maxHalfWidthP50(a).toFixed(1)} µs.`,
+      columns: ['path', 'workload', 'mode', 'added p50', 'added p99', 'p'],
+      rows: a.added.map((r) => [r.path, r.kind, r.mode, fmtCi(r.p50), fmtCi(r.p99), sig(r.pValue)]),
+    });
+  if (a.latency.length)
+    tables.push({
+      id: 'latency',
+      title: 'Round-trip latency per mode (all repetitions pooled)',
+      columns: ['path', 'workload', 'mode', 'reps', 'requests', 'p50', 'p90', 'p99', 'p99.9', 'max', 'tool'],
+      rows: a.latency.map((r) => [
+        r.path,
+        r.kind,
+        r.mode,
+        String(r.repetitions),
+        String(r.count),
+        fmtUs(r.p50Us),
+        fmtUs(r.p90Us),
+        fmtUs(r.p99Us),
+        fmtUs(r.p999Us),
+        fmtUs(r.maxUs),
+        r.tool ? Object.entries(r.tool).map(([k, v]) => `${k}=${v}`).join(' ') : '',
+      ]),
+    });
+  if (a.throughput.length)
+    tables.push({
+      id: 'throughput',
+      title: 'TCP throughput (iperf3, median across repetitions)',
+      columns: ['path', 'mode', 'reps', 'Gbit/s', '95% CI', 'retransmits'],
+      rows: a.throughput.map((r) => [r.path, r.mode, String(r.repetitions), r.gbps.estimate.toFixed(2), `[${r.gbps.lo.toFixed(2)}, ${r.gbps.hi.toFixed(2)}]`, String(r.retransmits)]),
+    });
+  if (a.sweep.length)
+    tables.push({
+      id: 'sweep',
+      title: 'Scale sweep: latency and programming time vs number of policies',
+      columns: ['mode', 'policies', 'p50', 'p99', 'programming'],
+      rows: a.sweep.map((r) => [
+        r.mode,
+        String(r.policies),
+        r.p50Us === undefined ? '' : fmtUs(r.p50Us),
+        r.p99Us === undefined ? '' : fmtUs(r.p99Us),
+        r.programmingMs === undefined ? '' : `${r.programmingMs.toFixed(1)} ms`,
+      ]),
+    });
+  if (run.conformance.length)
+    tables.push({
+      id: 'conformance',
+      title: 'Conformance (probe verdicts vs the semantics engine)',
+      columns: ['mode', 'passed', 'failed', 'unsupported', 'total', 'source'],
+      rows: run.conformance.map((c) => [c.mode, String(c.passed), String(c.failed), String(c.unsupported), String(c.total), c.source]),
+    });
+  const e = run.env;
+  tables.push({
+    id: 'env',
+    title: 'Environment',
+    columns: ['item', 'value'],
+    rows: [
+      ['run', run.runId + (run.quick ? ' (quick)' : '')],
+      ['platform', e.platform],
+      ['modes ran', run.modes.ran.join(', ') || 'none'],
+      ['modes missing', run.modes.missing.map((m) => `${m.mode} (${m.reason})`).join('; ') || '—'],
+      ['kernel', e.kernel],
+      ['CPU', `${e.cpuModel} × ${e.cores} cores`],
+      ['memory', `${(e.memoryBytes / 2 ** 30).toFixed(1)} GiB`],
+      ['Node', e.node],
+      ['tools', Object.entries(e.tools).map(([k, v]) => `${k} ${v ?? 'absent'}`).join('; ')],
+      ['commit', `${e.commit ?? 'unknown'}${e.dirty ? ' (dirty)' : ''}`],
+      ['scenarios', run.scenarios.map((s) => `${s.name} (${s.hash.slice(0, 12)})`).join(', ')],
+      ['started', run.startedAt],
+    ],
+  });
+  return tables;
+}
