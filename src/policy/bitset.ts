@@ -17,6 +17,11 @@ export function bitOrInto(target: Bitset, src: Bitset): void {
   for (let w = 0; w < target.length; w++) target[w]! |= src[w]!;
 }
 
+/** target |= a & b */
+export function bitAndOrInto(target: Bitset, a: Bitset, b: Bitset): void {
+  for (let w = 0; w < target.length; w++) target[w]! |= a[w]! & b[w]!;
+}
+
 export function bitFill(b: Bitset, size: number): void {
   for (let i = 0; i < size; i++) bitSet(b, i);
 }

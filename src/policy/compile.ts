@@ -75,6 +75,8 @@ export interface CompiledState {
     namespaceSelector: Map<string, Set<string>>;
     peer: Map<string, Bitset>;
     ipBlock: Map<string, Bitset>;
+    /** Destinations whose (resolved) port a rule's `ports` admit, by protocol|port|ports. */
+    portMatch: Map<string, Bitset>;
     /** pods by `cluster/namespace` */
     podsIn: Map<string, number[]>;
     all: Bitset;
@@ -126,7 +128,7 @@ export function compileState(state: ClusterState): CompiledState {
     policies: [],
     ingressBy: endpoints.map(() => []),
     egressBy: endpoints.map(() => []),
-    caches: { podSelector: new Map(), namespaceSelector: new Map(), peer: new Map(), ipBlock: new Map(), podsIn, all },
+    caches: { podSelector: new Map(), namespaceSelector: new Map(), peer: new Map(), ipBlock: new Map(), portMatch: new Map(), podsIn, all },
   };
 
   const clusters = [...new Set(state.pods.map((p) => p.cluster))];

@@ -23,7 +23,7 @@
 // pod→itself is 'undefined'; nodes and external hosts are never isolated; each endpoint's policies are enforced
 // by its own cluster, where peers of another cluster (and non-pods) can be matched by ipBlock only.
 import type { ClusterState, Flow, NetworkPolicy, NetworkPolicyPeer, Pod, Protocol } from './model.ts';
-import { type Bitset, bitHas, bitIndices, bitOrInto, bitSet, newBitset } from './bitset.ts';
+import { type Bitset, bitAndOrInto, bitHas, bitIndices, bitOrInto, bitSet, newBitset } from './bitset.ts';
 import {
   compileState,
   endpointIndex,
@@ -142,6 +142,22 @@ export function describeRule(rule: CompiledRule): string {
 }
 
 /**
+ * Whether a rule's ports admit (protocol, port): a plain answer when no destination changes it, else the set of
+ * destinations whose own resolution admits it (named ports mean a different number at each destination).
+ */
+function portMatchSet(cs: CompiledState, rule: CompiledRule, protocol: Protocol, port: number | string): boolean | Bitset {
+  if (typeof port === 'number' && !rule.hasNamedPort) return rulePortsMatch(rule.ports, protocol, port, undefined);
+  const key = `${protocol}|${port}|${JSON.stringify(rule.ports ?? [])}`;
+  let b = cs.caches.portMatch.get(key);
+  if (!b) {
+    b = newBitset(cs.endpoints.length);
+    for (const e of cs.endpoints) if (rulePortsMatch(rule.ports, protocol, resolveFlowPort(port, protocol, e.pod), e.pod)) bitSet(b, e.index);
+    cs.caches.portMatch.set(key, b);
+  }
+  return b;
+}
+
+/**
  * Destinations `src` may send to on (protocol, port) as far as its own egress is concerned, as a bitset over
  * endpoint indices; null when `src` is not isolated for egress (everything allowed).
  */
@@ -152,16 +168,9 @@ export function egressAllowed(cs: CompiledState, src: number, protocol: Protocol
   const out = newBitset(cs.endpoints.length);
   for (const pi of isolating) {
     for (const rule of cs.policies[pi]!.egress) {
-      const peers = rulePeerSet(cs, rule, cluster);
-      if (typeof port === 'number' && !rule.hasNamedPort) {
-        if (rulePortsMatch(rule.ports, protocol, port, undefined)) bitOrInto(out, peers);
-        continue;
-      }
-      // Named ports mean a different number at each destination.
-      for (const d of bitIndices(peers)) {
-        const dp = cs.endpoints[d]!.pod;
-        if (rulePortsMatch(rule.ports, protocol, resolveFlowPort(port, protocol, dp), dp)) bitSet(out, d);
-      }
+      const pm = portMatchSet(cs, rule, protocol, port);
+      if (pm === true) bitOrInto(out, rulePeerSet(cs, rule, cluster));
+      else if (pm !== false) bitAndOrInto(out, rulePeerSet(cs, rule, cluster), pm);
     }
   }
   return out;

@@ -50,41 +50,60 @@ export function truthTables(state: ClusterState | CompiledState, probe: ProbeSel
   const toIdx = to.map((r) => index(cs, r));
   const { protocol, port } = probe;
   const ingressCols: (Bitset | null)[] = toIdx.map((d) => ingressAllowed(cs, d, protocol, port));
-  const ing: Cell[][] = [];
-  const egr: Cell[][] = [];
-  const comb: Cell[][] = [];
-  fromIdx.forEach((s) => {
+  // One byte per cell (bit 1: ingress allows, bit 2: egress allows, bit 4: self); the ingress and egress
+  // Cell arrays are built only when read, so the combined table alone costs one pass.
+  const n = toIdx.length;
+  const bits = new Uint8Array(fromIdx.length * n);
+  const comb: Cell[][] = new Array(fromIdx.length);
+  fromIdx.forEach((s, r) => {
     const eg = egressAllowed(cs, s, protocol, port);
-    const ri: Cell[] = [];
-    const re: Cell[] = [];
-    const rc: Cell[] = [];
-    toIdx.forEach((d, j) => {
+    const row: Cell[] = new Array(n);
+    const off = r * n;
+    for (let j = 0; j < n; j++) {
+      const d = toIdx[j]!;
       if (s === d) {
-        ri.push('-');
-        re.push('-');
-        rc.push('-');
-        return;
+        bits[off + j] = 4;
+        row[j] = '-';
+        continue;
       }
       const col = ingressCols[j]!;
-      const i = col === null || bitHas(col, s);
-      const e = eg === null || bitHas(eg, d);
-      ri.push(i ? '.' : 'X');
-      re.push(e ? '.' : 'X');
-      rc.push(i && e ? '.' : 'X');
-    });
-    ing.push(ri);
-    egr.push(re);
-    comb.push(rc);
+      const v = (col === null || bitHas(col, s) ? 1 : 0) | (eg === null || bitHas(eg, d) ? 2 : 0);
+      bits[off + j] = v;
+      row[j] = v === 3 ? '.' : 'X';
+    }
+    comb[r] = row;
   });
+  const cellsOf = (mask: number): Cell[][] =>
+    fromIdx.map((_, r) => {
+      const row: Cell[] = new Array(n);
+      for (let j = 0; j < n; j++) {
+        const v = bits[r * n + j]!;
+        row[j] = v & 4 ? '-' : v & mask ? '.' : 'X';
+      }
+      return row;
+    });
   const why = (dir: 'ingress' | 'egress' | 'combined') => (f: EndpointRef, t: EndpointRef) => {
     const v = verdict(cs, { from: f, to: t, port, protocol });
     return dir === 'combined' ? explainVerdict(v) : v[dir].reason;
   };
-  const base = { port, protocol, from, to };
+  const lazy = (kind: 'ingress' | 'egress', mask: number): TruthTable => {
+    let cells: Cell[][] | undefined;
+    return {
+      kind,
+      port,
+      protocol,
+      from,
+      to,
+      get cells() {
+        return (cells ??= cellsOf(mask));
+      },
+      reason: why(kind),
+    };
+  };
   return {
-    ingress: { kind: 'ingress', ...base, cells: ing, reason: why('ingress') },
-    egress: { kind: 'egress', ...base, cells: egr, reason: why('egress') },
-    combined: { kind: 'combined', ...base, cells: comb, reason: why('combined') },
+    ingress: lazy('ingress', 1),
+    egress: lazy('egress', 2),
+    combined: { kind: 'combined', port, protocol, from, to, cells: comb, reason: why('combined') },
   };
 }
 
