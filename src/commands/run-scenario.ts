@@ -1,0 +1,139 @@
+// Runs one scenario under one enforcement mode on a platform: network up, probe servers, enforcer, then each
+// step's actions and probes, comparing the observed table with the expected one. Always tears down.
+import type { Enforcer, EnforcerFactory } from '../enforce/enforcer.ts';
+import type { ClusterState } from '../policy/model.ts';
+import { diffTables, type TableDiff } from '../policy/diff.ts';
+import { truthTables, type TruthTable } from '../policy/truthtable.ts';
+import type { Network, Platform } from '../platform/platform.ts';
+import type { Mode } from '../scenario/schema.ts';
+import { applyAction } from '../scenario/state.ts';
+import type { Action, Scenario } from '../scenario/types.ts';
+import { allAllowedTable, observedTable, probeCells, serverHosts, serverPlan } from '../traffic/plan.ts';
+import { probeReachability } from '../traffic/reachability.ts';
+import { startProbeServers, type ProbeServers } from '../traffic/servers.ts';
+
+export interface ProbeOutcome {
+  port: number | string;
+  protocol: string;
+  expected: TruthTable;
+  observed: TruthTable;
+  diff: TableDiff;
+  /** Cells compared (non-self, probed). */
+  compared: number;
+  mismatched: number;
+  unsupported: number;
+  probeMs: number;
+}
+
+export interface StepOutcome {
+  name: string;
+  programmingMs: number;
+  programmingDetail?: Record<string, number | string>;
+  probes: ProbeOutcome[];
+}
+
+export interface ScenarioModeOutcome {
+  file: string;
+  scenario: string;
+  mode: Mode;
+  prefix?: string;
+  initialProgrammingMs?: number;
+  steps: StepOutcome[];
+  upMs?: number;
+  error?: string;
+}
+
+export interface RunOptions {
+  progress?: (line: string) => void;
+  probeTimeoutMs?: number;
+}
+
+const podRef = (p: { namespace: string; name: string }) => `${p.namespace}/${p.name}`;
+
+export async function runScenarioMode(
+  scenario: Scenario,
+  mode: Mode,
+  platform: Platform,
+  factory: EnforcerFactory,
+  opts: RunOptions = {},
+): Promise<ScenarioModeOutcome> {
+  const log = opts.progress ?? (() => undefined);
+  const out: ScenarioModeOutcome = { file: scenario.file, scenario: scenario.name, mode, steps: [] };
+  const t0 = performance.now();
+  const net = await platform.up(scenario.topology, scenario.initial.pods);
+  out.prefix = net.prefix;
+  out.upMs = performance.now() - t0;
+  log(`${scenario.name} [${mode}]: network ${net.prefix} up in ${Math.round(out.upMs)} ms (${net.hosts().length} hosts)`);
+  let servers: ProbeServers | undefined;
+  const laterServers: ProbeServers[] = [];
+  let enforcer: Enforcer | undefined;
+  try {
+    const plan = serverPlan(scenario);
+    let state: ClusterState = scenario.initial;
+    servers = await startProbeServers(
+      net,
+      serverHosts(scenario, state).map((h) => plan.forHost(h, state)),
+    );
+    enforcer = factory(net);
+    out.initialProgrammingMs = (await enforcer.apply(state)).programmingMs;
+    for (const step of scenario.steps) {
+      const next = step.actions.reduce<ClusterState>((s, a) => applyAction(s, a), state);
+      await applyPodActions(net, step.actions, plan, next, servers, laterServers);
+      const report = await enforcer.update(next, step.actions);
+      state = next;
+      const so: StepOutcome = { name: step.name, programmingMs: report.programmingMs, programmingDetail: report.detail, probes: [] };
+      for (const probe of step.probes) {
+        const cells = probeCells(state, probe, (f, t) => enforcer!.targetAddress(f, t), enforcer.unsupportedProtocols());
+        const expected =
+          mode === 'none'
+            ? allAllowedTable(cells.from, cells.to, probe)
+            : truthTables(state, { port: probe.port, protocol: probe.protocol, from: cells.from, to: cells.to }).combined;
+        const p0 = performance.now();
+        const results = await probeReachability(net, cells.targets, { timeoutMs: opts.probeTimeoutMs ?? 1000 });
+        const probeMs = performance.now() - p0;
+        const observed = observedTable(cells, probe, results);
+        const diff = diffTables(expected, observed);
+        so.probes.push({
+          port: probe.port,
+          protocol: probe.protocol,
+          expected,
+          observed,
+          diff,
+          compared: diff.compared,
+          mismatched: diff.cells.length,
+          unsupported: cells.skipped.length,
+          probeMs,
+        });
+        log(`${scenario.name} [${mode}] ${step.name} ${probe.port}/${probe.protocol}: ${diff.compared - diff.cells.length}/${diff.compared} cells match (${Math.round(probeMs)} ms)`);
+      }
+      out.steps.push(so);
+    }
+  } finally {
+    await enforcer?.teardown().catch((e: Error) => log(`teardown of ${mode}: ${e.message}`));
+    await servers?.stop();
+    for (const s of laterServers) await s.stop();
+    await net.down();
+  }
+  return out;
+}
+
+/** Pod churn on the platform: removed pods lose their server first, added pods get one. */
+async function applyPodActions(
+  net: Network,
+  actions: Action[],
+  plan: ReturnType<typeof serverPlan>,
+  state: ClusterState,
+  servers: ProbeServers,
+  laterServers: ProbeServers[],
+): Promise<void> {
+  for (const a of actions) {
+    if ('removePod' in a) {
+      await servers.stop(a.removePod.pod);
+      for (const s of laterServers) await s.stop(a.removePod.pod);
+      await net.removePod(a.removePod.pod);
+    } else if ('addPod' in a) {
+      await net.addPod(a.addPod);
+      laterServers.push(await startProbeServers(net, [plan.forHost(podRef(a.addPod), state)]));
+    }
+  }
+}

@@ -1,0 +1,127 @@
+// Pure planning between the engine and the probes: which servers each host runs, which cells a probe tries,
+// and how probe results become an observed truth table. No I/O.
+import type { ClusterState, EndpointRef, Protocol } from '../policy/model.ts';
+import { resolveFlowPort } from '../policy/ports.ts';
+import type { Cell, TruthTable } from '../policy/truthtable.ts';
+import type { Scenario } from '../scenario/types.ts';
+import type { ProbeSpec } from '../scenario/schema.ts';
+import type { ProbeResult, ProbeTarget } from './reachability.ts';
+import type { ServerSpec } from './servers.ts';
+
+const podRef = (p: { namespace: string; name: string }) => `${p.namespace}/${p.name}`;
+
+/**
+ * Ports each host serves: its declared TCP/UDP ports plus every numeric port the scenario probes, so that
+ * with no enforcement every probed cell is reachable (SCTP has no sockets here).
+ */
+export interface ServerPlan {
+  /** Ports every host serves because the scenario probes or measures them. */
+  tcp: number[];
+  udp: number[];
+  forHost(ref: EndpointRef, state: ClusterState): ServerSpec;
+}
+
+export function serverPlan(scenario: Scenario): ServerPlan {
+  const probed = { TCP: new Set<number>(), UDP: new Set<number>() };
+  for (const st of scenario.steps)
+    for (const p of st.probes) if (typeof p.port === 'number' && p.protocol !== 'SCTP') probed[p.protocol].add(p.port);
+  for (const m of scenario.measurements) probed[m.kind === 'udp-rr' ? 'UDP' : 'TCP'].add(m.port);
+  const sorted = (s: Set<number>) => [...s].sort((a, b) => a - b);
+  return {
+    tcp: sorted(probed.TCP),
+    udp: sorted(probed.UDP),
+    forHost(ref, state) {
+      const pod = state.pods.find((p) => podRef(p) === ref);
+      const tcp = new Set(probed.TCP);
+      const udp = new Set(probed.UDP);
+      for (const cp of pod?.ports ?? []) {
+        if (cp.protocol === 'TCP') tcp.add(cp.port);
+        if (cp.protocol === 'UDP') udp.add(cp.port);
+      }
+      return { host: ref, tcp: sorted(tcp), udp: sorted(udp) };
+    },
+  };
+}
+
+/** Hosts that need a server at some point: every pod ever present plus externals/nodes used as destinations. */
+export function serverHosts(scenario: Scenario, state: ClusterState): EndpointRef[] {
+  const hosts = new Set(state.pods.map(podRef));
+  for (const st of scenario.steps) for (const p of st.probes) for (const t of p.to ?? []) if (!t.includes('/')) hosts.add(t);
+  return [...hosts];
+}
+
+export interface ProbeCells {
+  from: EndpointRef[];
+  to: EndpointRef[];
+  targets: ProbeTarget[];
+  /** Cells not probed: `unsupported` protocol, or a named port the destination does not declare. */
+  skipped: { from: EndpointRef; to: EndpointRef; why: string }[];
+}
+
+export function probeCells(
+  state: ClusterState,
+  probe: ProbeSpec,
+  address: (from: EndpointRef, to: EndpointRef) => string,
+  unsupported: readonly string[],
+): ProbeCells {
+  const pods = state.pods.map(podRef);
+  const from = probe.from ?? pods;
+  const to = probe.to ?? pods;
+  const targets: ProbeTarget[] = [];
+  const skipped: ProbeCells['skipped'] = [];
+  for (const f of from)
+    for (const t of to) {
+      if (f === t) continue;
+      if (unsupported.includes(probe.protocol)) {
+        skipped.push({ from: f, to: t, why: `${probe.protocol} unsupported on this kernel` });
+        continue;
+      }
+      const dst = state.pods.find((p) => podRef(p) === t);
+      const port = resolveFlowPort(probe.port, probe.protocol, dst);
+      if (port === undefined) {
+        skipped.push({ from: f, to: t, why: `named port '${probe.port}' not declared by ${t}` });
+        continue;
+      }
+      targets.push({ from: f, to: t, address: address(f, t), port, protocol: probe.protocol as Protocol });
+    }
+  return { from, to, targets, skipped };
+}
+
+/** The observed table: `.` reached the right server, `X` not, `-` itself or not probed. */
+export function observedTable(cells: ProbeCells, probe: ProbeSpec, results: ProbeResult[]): TruthTable {
+  const byCell = new Map(results.map((r) => [`${r.from}\u0000${r.to}`, r]));
+  const skipped = new Map(cells.skipped.map((s) => [`${s.from}\u0000${s.to}`, s.why]));
+  const table: Cell[][] = cells.from.map((f) =>
+    cells.to.map((t): Cell => {
+      const r = byCell.get(`${f}\u0000${t}`);
+      if (!r || r.outcome === 'unsupported') return '-';
+      return r.outcome === 'reached' ? '.' : 'X';
+    }),
+  );
+  return {
+    kind: 'combined',
+    port: probe.port,
+    protocol: probe.protocol,
+    from: cells.from,
+    to: cells.to,
+    cells: table,
+    reason: (f, t) => {
+      const r = byCell.get(`${f}\u0000${t}`);
+      if (r) return `probe ${r.outcome} (${r.detail}, ${r.address}:${r.port}, ${Math.round(r.us / 1000)} ms)`;
+      return skipped.get(`${f}\u0000${t}`) ?? 'not probed';
+    },
+  };
+}
+
+/** What mode `none` must show: every cell allowed. */
+export function allAllowedTable(from: EndpointRef[], to: EndpointRef[], probe: ProbeSpec): TruthTable {
+  return {
+    kind: 'combined',
+    port: probe.port,
+    protocol: probe.protocol,
+    from,
+    to,
+    cells: from.map((f) => to.map((t): Cell => (f === t ? '-' : '.'))),
+    reason: () => 'mode none enforces nothing: every cell must be reachable',
+  };
+}
