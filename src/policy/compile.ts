@@ -61,6 +61,7 @@ export interface CompiledPolicy {
 
 export interface CompiledState {
   state: ClusterState;
+  shape: Shape;
   /** Pods first (indices 0..podCount-1, in state order), then nodes, then external hosts. */
   endpoints: Endpoint[];
   podCount: number;
@@ -85,13 +86,19 @@ export interface CompiledState {
 
 const compiledCache = new WeakMap<ClusterState, CompiledState>();
 
+/** Array identities and lengths at compile time: catches a caller that reassigns or pushes into a state. */
+type Shape = [unknown[], number][];
+const shapeOf = (s: ClusterState): Shape => [s.namespaces, s.pods, s.nodes, s.externals, s.policies].map((a) => [a, a.length]);
+const sameShape = (a: Shape, s: ClusterState) => shapeOf(s).every(([arr, n], i) => a[i]![0] === arr && a[i]![1] === n);
+
 /**
- * Compiles a state once; later calls with the same (unchanged) state object return the cached form.
- * States are treated as immutable, as src/scenario/state.ts produces them.
+ * Compiles a state once; later calls with the same state object return the cached form. States are treated as
+ * immutable, as src/scenario/state.ts produces them: replacing or growing one of its arrays forces a recompile,
+ * but editing an element in place (a pod's labels) is not noticed — build a new state instead.
  */
 export function compileState(state: ClusterState): CompiledState {
   const hit = compiledCache.get(state);
-  if (hit) return hit;
+  if (hit && sameShape(hit.shape, state)) return hit;
   const endpoints: Endpoint[] = [];
   const byRef = new Map<EndpointRef, number>();
   const add = (e: Omit<Endpoint, 'index' | 'addr'>): Endpoint => {
@@ -122,6 +129,7 @@ export function compileState(state: ClusterState): CompiledState {
 
   const cs: CompiledState = {
     state,
+    shape: shapeOf(state),
     endpoints,
     podCount,
     byRef,

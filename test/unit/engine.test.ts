@@ -135,3 +135,15 @@ describe('row/column bitsets agree with verdict', () => {
         }
   });
 });
+
+describe('compiled-state cache', () => {
+  it('is reused for the same state and refreshed when its arrays change', () => {
+    const s = xyz();
+    expect(compileState(s)).toBe(compileState(s));
+    expect(verdict(s, tcp('x/a', 'y/b')).allowed).toBe(true);
+    s.policies.push(policy('y/deny', { podSelector: {} }));
+    expect(verdict(s, tcp('x/a', 'y/b')).allowed).toBe(false);
+    s.policies = [];
+    expect(verdict(s, tcp('x/a', 'y/b')).allowed).toBe(true);
+  });
+});
