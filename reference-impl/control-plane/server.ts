@@ -140,7 +140,7 @@ export class ControlPlane {
    * Rotates the overlay key without loss: accept new epoch everywhere → switch senders → retire the old one,
    * each phase in force everywhere before the next starts (see keys.ts).
    */
-  async rotateKey(): Promise<{ phase: string; version: number; ms: number }[]> {
+  async rotateKey(onPhase?: (keys: KeyState) => void): Promise<{ phase: string; version: number; ms: number }[]> {
     if (!this.state) throw new Error('rotateKey before the first program()');
     const out: { phase: string; version: number; ms: number }[] = [];
     for (const phase of ROTATION_PHASES) {
@@ -149,6 +149,7 @@ export class ControlPlane {
       try {
         const r = await this.program(this.state);
         out.push({ phase, version: r.version, ms: r.ms });
+        onPhase?.(this.keys);
       } catch (e) {
         this.keys = prev;
         throw e;
