@@ -1,0 +1,112 @@
+// Overlay data-path benchmark (issue 4): RR latency (UDP, TCP) direct vs through the overlay (agent → SaP →
+// agent) on the same bridge, and TCP throughput through the overlay with iperf3. Root; own namespaces only.
+//   sudo npx tsx bench/overlay.ts [--seconds 5] [--reps 3] [--profile DIR]
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createHistogram, recordUs, summarize, type Histogram } from '../src/measure/histogram.ts';
+import { defaultMtu } from '../reference-impl/agent/setup.ts';
+import { Lab, OVERLAY, startOverlay } from '../test/integration/overlay-datapath-lab.ts';
+
+const argv = process.argv.slice(2);
+const opt = (k: string, d: string): string => {
+  const i = argv.indexOf(`--${k}`);
+  return i >= 0 && argv[i + 1] ? argv[i + 1]! : d;
+};
+const SECONDS = Number(opt('seconds', '5'));
+const REPS = Number(opt('reps', '3'));
+const DIRECT = { c: '10.77.0.21', d: '10.77.0.22' };
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function addDirectPair(lab: Lab): Promise<void> {
+  await lab.host('c', DIRECT.c);
+  await lab.host('d', DIRECT.d);
+}
+
+/** sockperf ping-pong for `seconds`; every round trip (after sockperf's own warm-up) into the histogram. */
+async function rr(lab: Lab, host: string, ip: string, tcp: boolean, seconds: number, h?: Histogram): Promise<void> {
+  const log = path.join(lab.dir, `rr-${host}-${tcp}.csv`);
+  const port = tcp ? '11112' : '11111';
+  await lab.exec(host, ['sockperf', 'pp', '-i', ip, '-p', port, '-t', String(seconds), '--full-rtt', '--full-log', log, ...(tcp ? ['--tcp'] : [])]);
+  if (!h) return;
+  for (const line of readFileSync(log, 'utf8').split('\n')) {
+    const m = /^\d+, [\d.]+, [\d.]+, ([\d.]+)$/.exec(line.trim());
+    if (m) recordUs(h, Number(m[1]));
+  }
+}
+
+async function iperf(lab: Lab, host: string, ip: string, seconds: number): Promise<number> {
+  const out = await lab.exec(host, ['iperf3', '-c', ip, '-p', '5201', '-t', String(seconds), '-J']);
+  const j = JSON.parse(out) as { end: { sum_received: { bits_per_second: number } } };
+  return j.end.sum_received.bits_per_second / 1e9;
+}
+
+const fmt = (s: ReturnType<typeof summarize>) =>
+  `p50 ${s.p50Us} µs  p90 ${s.p90Us}  p99 ${s.p99Us}  p99.9 ${s.p999Us}  (n=${s.count})`;
+
+async function latency(): Promise<void> {
+  const lab = new Lab();
+  try {
+    await startOverlay(lab);
+    await addDirectPair(lab);
+    for (const h of ['b', 'd']) {
+      lab.spawn(h, ['sockperf', 'sr', '-i', '0.0.0.0', '-p', '11111']);
+      lab.spawn(h, ['sockperf', 'sr', '--tcp', '-i', '0.0.0.0', '-p', '11112']);
+    }
+    await sleep(500);
+    const hist: Record<string, Histogram> = {};
+    for (const proto of ['udp', 'tcp']) for (const mode of ['direct', 'overlay']) hist[`${mode}/${proto}`] = createHistogram();
+    // Warm-up: JIT of the agents and the SaP, ARP, flow cache.
+    for (const tcp of [false, true]) {
+      await rr(lab, 'a', OVERLAY.b, tcp, 2);
+      await rr(lab, 'c', DIRECT.d, tcp, 1);
+    }
+    // Interleaved repetitions: direct, overlay, direct, overlay …
+    for (let r = 0; r < REPS; r++) {
+      for (const tcp of [false, true]) {
+        const p = tcp ? 'tcp' : 'udp';
+        await rr(lab, 'c', DIRECT.d, tcp, SECONDS, hist[`direct/${p}`]);
+        await rr(lab, 'a', OVERLAY.b, tcp, SECONDS, hist[`overlay/${p}`]);
+      }
+    }
+    console.log('\nRR latency, full round trip, sockperf ping-pong, µs:');
+    for (const p of ['udp', 'tcp']) {
+      const d = summarize(hist[`direct/${p}`]!);
+      const o = summarize(hist[`overlay/${p}`]!);
+      console.log(`  ${p} direct   ${fmt(d)}`);
+      console.log(`  ${p} overlay  ${fmt(o)}`);
+      console.log(`  ${p} added    p50 ${o.p50Us - d.p50Us} µs (goal ≤ 50)  p99 ${o.p99Us - d.p99Us} µs (goal ≤ 200)`);
+    }
+  } finally {
+    await lab.cleanup();
+  }
+}
+
+async function throughput(underlayMtu: number): Promise<void> {
+  const lab = new Lab();
+  try {
+    const tunMtu = defaultMtu(16, underlayMtu);
+    await startOverlay(lab, underlayMtu, tunMtu);
+    await addDirectPair(lab);
+    for (const h of ['b', 'd']) lab.spawn(h, ['iperf3', '-s', '-p', '5201']);
+    await sleep(500);
+    await iperf(lab, 'a', OVERLAY.b, 1);
+    const direct: number[] = [];
+    const overlay: number[] = [];
+    for (let r = 0; r < REPS; r++) {
+      direct.push(await iperf(lab, 'c', DIRECT.d, SECONDS));
+      overlay.push(await iperf(lab, 'a', OVERLAY.b, SECONDS));
+    }
+    const med = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+    console.log(`\nTCP throughput, iperf3 ${SECONDS} s × ${REPS}, underlay MTU ${underlayMtu}, TUN MTU ${tunMtu}:`);
+    console.log(`  direct   median ${med(direct).toFixed(2)} Gbit/s  [${direct.map((x) => x.toFixed(2)).join(', ')}]`);
+    console.log(`  overlay  median ${med(overlay).toFixed(2)} Gbit/s  [${overlay.map((x) => x.toFixed(2)).join(', ')}]  (goal ≥ 1)`);
+  } finally {
+    await lab.cleanup();
+  }
+}
+
+console.log(`overlay bench: ${os.cpus().length} × ${os.cpus()[0]?.model}, kernel ${os.release()}, node ${process.version}`);
+await latency();
+await throughput(1500);
+await throughput(9000);
