@@ -17,7 +17,19 @@ function toBig(bytes: number[]): bigint {
   return v;
 }
 
+const parsedCidrs = new Map<string, { family: Family; interval: Interval }>();
+
 export function cidrInterval(cidr: string): { family: Family; interval: Interval } {
+  let hit = parsedCidrs.get(cidr);
+  if (!hit) {
+    // Thousands of policies repeat a handful of CIDRs; parsing (ipaddr tries IPv6 first) dominates otherwise.
+    if (parsedCidrs.size > 50_000) parsedCidrs.clear();
+    parsedCidrs.set(cidr, (hit = parseCidrInterval(cidr)));
+  }
+  return hit;
+}
+
+function parseCidrInterval(cidr: string): { family: Family; interval: Interval } {
   const [addr, bits] = ipaddr.parseCIDR(cidr);
   const family: Family = addr.kind() === 'ipv4' ? 4 : 6;
   const w = BigInt(width(family));

@@ -51,7 +51,7 @@ export interface PodPlan {
   ref: string;
   ip: string;
   /** Policy chains to jump to, in policy order; empty means the pod is isolated and nothing is allowed. */
-  chains: string[];
+  chains: PolicyChainPlan[];
 }
 
 export interface NodePlan {
@@ -67,6 +67,11 @@ const PROTO_ALL: PortElem[] = [];
 
 function isV6(ip: string): boolean {
   return ip.includes(':');
+}
+
+function v4Num(cs: CompiledState, i: number): number {
+  const b = cs.endpoints[i]!.addr.bytes;
+  return ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0;
 }
 
 /** A rule's `ports` as concrete ranges at `dstPod` (ingress) or for any destination (egress: named ports skipped). */
@@ -97,10 +102,11 @@ function ruleAddrs(cs: CompiledState, rule: CompiledRule, cluster: string): Addr
     for (const i of bitIndices(peerBits(cs, ns, peer, cluster))) if (i < cs.podCount) pods.add(i);
   }
   const m: AddrMatch = { pods4: [], pods6: [], cidr4: [], cidr6: [] };
-  for (const i of pods) {
-    const ip = cs.endpoints[i]!.ip;
-    (isV6(ip) ? m.pods6 : m.pods4).push(ip);
-  }
+  // Numeric address order, so the rendered set does not depend on pod order in the state.
+  const v4 = [...pods].filter((i) => !isV6(cs.endpoints[i]!.ip)).sort((a, b) => v4Num(cs, a) - v4Num(cs, b));
+  for (const i of v4) m.pods4.push(cs.endpoints[i]!.ip);
+  for (const i of pods) if (isV6(cs.endpoints[i]!.ip)) m.pods6.push(cs.endpoints[i]!.ip);
+  m.pods6.sort();
   if (blocks.length) {
     const { v4, v6 } = ipBlockIntervals(blocks);
     m.cidr4 = v4;
@@ -125,14 +131,28 @@ function egressDests(cs: CompiledState, rule: CompiledRule, cluster: string): De
   return out;
 }
 
-function ruleMatch(cs: CompiledState, rule: CompiledRule, cluster: string, dstPod: Pod | undefined, addrMemo: Map<CompiledRule, AddrMatch | null>): RuleMatch | null {
-  let addrs = addrMemo.get(rule);
+function ruleMatch(cs: CompiledState, rule: CompiledRule, cluster: string, dstPod: Pod | undefined, memo: ClusterMemo): RuleMatch | null {
+  let addrs = memo.addrs.get(rule);
   if (addrs === undefined) {
-    addrs = ruleAddrs(cs, rule, cluster);
-    addrMemo.set(rule, addrs);
+    // Thousands of rules repeat the same peers: equal peers share one AddrMatch (and so one rendered set).
+    const key = rule.allPeers ? '' : `${rule.policy.policy.metadata.namespace}|${JSON.stringify(rule.peers)}`;
+    addrs = memo.addrsByKey.get(key);
+    if (addrs === undefined) memo.addrsByKey.set(key, (addrs = ruleAddrs(cs, rule, cluster)));
+    memo.addrs.set(rule, addrs);
   }
   const egress = rule.direction === 'Egress';
-  const ports = numericPorts(rule.ports, dstPod, egress);
+  let ports: PortElem[] | null;
+  if (rule.hasNamedPort && !egress) ports = numericPorts(rule.ports, dstPod, false);
+  else {
+    let hit = memo.ports.get(rule);
+    if (hit === undefined) {
+      const key = `${egress ? 'e' : 'i'}${JSON.stringify(rule.ports ?? [])}`;
+      hit = memo.portsByKey.get(key);
+      if (hit === undefined) memo.portsByKey.set(key, (hit = numericPorts(rule.ports, dstPod, egress)));
+      memo.ports.set(rule, hit);
+    }
+    ports = hit;
+  }
   const dests = egress ? egressDests(cs, rule, cluster) : [];
   const emptyAddrs = addrs !== null && !addrs.pods4.length && !addrs.pods6.length && !addrs.cidr4.length && !addrs.cidr6.length;
   const numericLive = !emptyAddrs && (ports === null || ports.length > 0);
@@ -143,8 +163,30 @@ function ruleMatch(cs: CompiledState, rule: CompiledRule, cluster: string, dstPo
 /** Memo shared by every node of one compiled state: policy chains are identical on all nodes of a cluster. */
 interface ClusterMemo {
   addrs: Map<CompiledRule, AddrMatch | null>;
-  /** key `dir|policyIndex|variant` → chain, or null when the policy allows nothing in that direction. */
-  chains: Map<string, PolicyChainPlan | null>;
+  addrsByKey: Map<string, AddrMatch | null>;
+  /** Numeric ports by content (named ingress ports are resolved per pod instead). */
+  portsByKey: Map<string, PortElem[] | null>;
+  ports: Map<CompiledRule, PortElem[] | null>;
+  /** At `policyIndex * 2 + (egress ? 1 : 0)`: the chain, null when it allows nothing, undefined until built. */
+  fixed: (PolicyChainPlan | null | undefined)[];
+  /** Ingress chains of policies with named ports, by `policyIndex|resolution`. */
+  variants: Map<string, PolicyChainPlan | null>;
+  /** policy index → port signature id → chain. */
+  variantsBySig: Map<number, Map<number, PolicyChainPlan | null>>;
+  /** Container-port lists by content → small id; and each pod's id. */
+  sigIds: Map<string, number>;
+  podSig: Map<Pod, number>;
+}
+
+function portSignature(memo: ClusterMemo, pod: Pod): number {
+  let id = memo.podSig.get(pod);
+  if (id === undefined) {
+    const key = JSON.stringify(pod.ports);
+    id = memo.sigIds.get(key);
+    if (id === undefined) memo.sigIds.set(key, (id = memo.sigIds.size));
+    memo.podSig.set(pod, id);
+  }
+  return id;
 }
 
 const memos = new WeakMap<CompiledState, Map<string, ClusterMemo>>();
@@ -153,7 +195,8 @@ function clusterMemo(cs: CompiledState, cluster: string): ClusterMemo {
   let byCluster = memos.get(cs);
   if (!byCluster) memos.set(cs, (byCluster = new Map()));
   let m = byCluster.get(cluster);
-  if (!m) byCluster.set(cluster, (m = { addrs: new Map(), chains: new Map() }));
+  // Pre-sized and filled: growing a sparse array by index would drop V8 into slow dictionary elements.
+  if (!m) byCluster.set(cluster, (m = { addrs: new Map(), addrsByKey: new Map(), portsByKey: new Map(), ports: new Map(), fixed: new Array(cs.policies.length * 2).fill(undefined), variants: new Map(), variantsBySig: new Map(), sigIds: new Map(), podSig: new Map() }));
   return m;
 }
 
@@ -176,20 +219,37 @@ function ingressVariant(cp: CompiledPolicy, pod: Pod): string {
 
 export type ChainNamer = (direction: PolicyType, policy: CompiledPolicy, variant: string) => string;
 
-function policyChain(cs: CompiledState, memo: ClusterMemo, cluster: string, dir: PolicyType, cp: CompiledPolicy, pod: Pod, namer: ChainNamer): PolicyChainPlan | null {
-  const rules = dir === 'Ingress' ? cp.ingress : cp.egress;
-  const variant = dir === 'Ingress' && rules.some((r) => r.hasNamedPort) ? ingressVariant(cp, pod) : '';
-  const key = `${dir}|${cp.index}|${variant}`;
-  const hit = memo.chains.get(key);
-  if (hit !== undefined) return hit;
+function buildChain(cs: CompiledState, memo: ClusterMemo, cluster: string, dir: PolicyType, cp: CompiledPolicy, pod: Pod, variant: string, namer: ChainNamer): PolicyChainPlan | null {
   const matches: RuleMatch[] = [];
-  for (const rule of rules) {
-    const m = ruleMatch(cs, rule, cluster, dir === 'Ingress' ? pod : undefined, memo.addrs);
+  for (const rule of dir === 'Ingress' ? cp.ingress : cp.egress) {
+    const m = ruleMatch(cs, rule, cluster, dir === 'Ingress' ? pod : undefined, memo);
     if (m) matches.push(m);
   }
-  const chain = matches.length ? { name: namer(dir, cp, variant), direction: dir, policy: cp.key, rules: matches } : null;
-  memo.chains.set(key, chain);
-  return chain;
+  return matches.length ? { name: namer(dir, cp, variant), direction: dir, policy: cp.key, rules: matches } : null;
+}
+
+// Called once per (pod, selecting policy) pair, hundreds of thousands of times at 10k policies: the common
+// case (no ingress named ports) is one array lookup.
+function policyChain(cs: CompiledState, memo: ClusterMemo, cluster: string, dir: PolicyType, cp: CompiledPolicy, pod: Pod, namer: ChainNamer): PolicyChainPlan | null {
+  const slot = cp.index * 2 + (dir === 'Egress' ? 1 : 0);
+  const hit = memo.fixed[slot];
+  if (hit !== undefined) return hit;
+  if (dir === 'Ingress' && cp.ingress.some((r) => r.hasNamedPort)) {
+    // Pods with the same container ports (replicas) resolve every name alike: cache by that, not by pod.
+    const sig = portSignature(memo, pod);
+    let bySig = memo.variantsBySig.get(cp.index);
+    if (!bySig) memo.variantsBySig.set(cp.index, (bySig = new Map()));
+    let chain = bySig.get(sig);
+    if (chain === undefined) {
+      const variant = ingressVariant(cp, pod);
+      const key = `${cp.index}|${variant}`;
+      chain = memo.variants.get(key);
+      if (chain === undefined) memo.variants.set(key, (chain = buildChain(cs, memo, cluster, dir, cp, pod, variant, namer)));
+      bySig.set(sig, chain);
+    }
+    return chain;
+  }
+  return (memo.fixed[slot] = buildChain(cs, memo, cluster, dir, cp, pod, '', namer));
 }
 
 /** The plan for one node: only its own pods are dispatched (each node enforces its own pods, both directions). */
@@ -198,6 +258,7 @@ export function planNode(cs: CompiledState, node: string, namer: ChainNamer): No
   if (!info) throw new Error(`unknown node '${node}'`);
   const memo = clusterMemo(cs, info.cluster);
   const plan: NodePlan = { node, cluster: info.cluster, ingress: [], egress: [], chains: new Map() };
+  const used = new Set<PolicyChainPlan>();
   for (let i = 0; i < cs.podCount; i++) {
     const ep = cs.endpoints[i]!;
     const pod = ep.pod!;
@@ -205,15 +266,16 @@ export function planNode(cs: CompiledState, node: string, namer: ChainNamer): No
     for (const dir of ['Ingress', 'Egress'] as const) {
       const isolating = (dir === 'Ingress' ? cs.ingressBy : cs.egressBy)[i]!;
       if (isolating.length === 0) continue;
-      const chains: string[] = [];
+      const chains: PolicyChainPlan[] = [];
       for (const pi of isolating) {
         const chain = policyChain(cs, memo, info.cluster, dir, cs.policies[pi]!, pod, namer);
         if (!chain) continue;
-        plan.chains.set(chain.name, chain);
-        chains.push(chain.name);
+        used.add(chain);
+        chains.push(chain);
       }
       (dir === 'Ingress' ? plan.ingress : plan.egress).push({ ref: ep.ref, ip: ep.ip, chains });
     }
   }
+  for (const c of used) plan.chains.set(c.name, c);
   return plan;
 }

@@ -4,7 +4,7 @@
 import type { PolicyType, Protocol } from '../../policy/model.ts';
 import { normalize, renderIntervals, type Interval } from './intervals.ts';
 import { shortHash } from './names.ts';
-import type { DestPort, NodePlan, PodPlan, PolicyChainPlan, PortElem, RuleMatch } from './plan.ts';
+import type { AddrMatch, DestPort, NodePlan, PodPlan, PolicyChainPlan, PortElem, RuleMatch } from './plan.ts';
 
 /** The bit a policy chain sets when one of its rules admits the packet. */
 export const MATCH_MARK = 0x10000;
@@ -15,17 +15,40 @@ const ON_MATCH = `meta mark set meta mark | ${MARK_HEX} return`;
 interface SetDef {
   type: string;
   interval: boolean;
-  elements: string[];
+  /** Rendered element list, joined once. */
+  elements: string;
 }
 
-/** Sets are named by a hash of their content, as Calico names ipsets by selector: equal peers share a set. */
-class SetRegistry {
-  readonly sets = new Map<string, SetDef>();
-  add(kind: string, type: string, interval: boolean, elements: string[]): string {
-    const name = `${kind}_${shortHash(`${type}|${elements.join(',')}`, 12)}`;
-    if (!this.sets.has(name)) this.sets.set(name, { type, interval, elements });
-    return name;
+const setNames = new Map<string, string>();
+
+function setName(kind: string, type: string, joined: string): string {
+  const key = `${kind}|${type}|${joined}`;
+  let name = setNames.get(key);
+  if (!name) {
+    // Many rules share peers and ports: hash each distinct content once per process.
+    if (setNames.size > 200_000) setNames.clear();
+    setNames.set(key, (name = `${kind}_${shortHash(`${type}|${joined}`, 12)}`));
   }
+  return name;
+}
+
+/** A policy chain renders the same on every node of its cluster: render its whole block once. */
+interface ChainText {
+  block: string;
+  ruleCount: number;
+  sets: Map<string, SetDef>;
+}
+const chainTexts = new WeakMap<PolicyChainPlan, ChainText>();
+
+function policyChainText(c: PolicyChainPlan): ChainText {
+  let t = chainTexts.get(c);
+  if (!t) {
+    const sets = new Map<string, SetDef>();
+    const lines = c.rules.flatMap((r) => ruleLines(r, c.direction, sets));
+    t = { block: chainBlock(c.name, `${c.direction.toLowerCase()} rules of ${c.policy}`, lines), ruleCount: lines.length, sets };
+    chainTexts.set(c, t);
+  }
+  return t;
 }
 
 const PROTO: Record<Protocol, string> = { TCP: 'tcp', UDP: 'udp', SCTP: 'sctp' };
@@ -34,10 +57,6 @@ const PROTO_ORDER: Protocol[] = ['TCP', 'UDP', 'SCTP'];
 function ipKey(ip: string): string {
   // Numeric order for IPv4 (zero-padded octets); IPv6 sorts as text, which is still deterministic.
   return ip.includes(':') ? `~${ip}` : ip.split('.').map((o) => o.padStart(3, '0')).join('.');
-}
-
-export function sortIps(ips: Iterable<string>): string[] {
-  return [...new Set(ips)].sort((a, b) => (ipKey(a) < ipKey(b) ? -1 : ipKey(a) > ipKey(b) ? 1 : 0));
 }
 
 /** Merges overlapping port ranges per protocol (nft rejects overlapping interval elements). */
@@ -56,43 +75,91 @@ function destElements(dests: DestPort[], v6: boolean): string[] {
   return [...seen].sort().map((k) => k.slice(k.lastIndexOf('|') + 1));
 }
 
-function ruleLines(rule: RuleMatch, dir: PolicyType, sets: SetRegistry): string[] {
-  const peer = dir === 'Ingress' ? 'saddr' : 'daddr';
+/** A piece of a rule (`ip saddr @set `) with the set it references. */
+interface Fragment {
+  text: string;
+  set?: [string, SetDef];
+}
+
+function fragment(text: (name: string) => string, kind: string, type: string, interval: boolean, elements: string[]): Fragment {
+  const joined = elements.join(', ');
+  const name = setName(kind, type, joined);
+  return { text: text(name), set: [name, { type, interval, elements: joined }] };
+}
+
+// Peers and ports are shared by many rules (plan.ts dedupes them by content): render each object once.
+const addrFragments: Record<PolicyType, WeakMap<AddrMatch, Fragment[]>> = { Ingress: new WeakMap(), Egress: new WeakMap() };
+const portFragments = new WeakMap<PortElem[], Fragment>();
+
+function addrParts(a: AddrMatch, dir: PolicyType): Fragment[] {
+  let f = addrFragments[dir].get(a);
+  if (!f) {
+    const peer = dir === 'Ingress' ? 'saddr' : 'daddr';
+    f = [];
+    if (a.pods4.length) f.push(fragment((n) => `ip ${peer} @${n} `, 'pods4', 'ipv4_addr', false, a.pods4));
+    if (a.pods6.length) f.push(fragment((n) => `ip6 ${peer} @${n} `, 'pods6', 'ipv6_addr', false, a.pods6));
+    if (a.cidr4.length) f.push(fragment((n) => `ip ${peer} @${n} `, 'cidr4', 'ipv4_addr', true, renderIntervals(a.cidr4, 4)));
+    if (a.cidr6.length) f.push(fragment((n) => `ip6 ${peer} @${n} `, 'cidr6', 'ipv6_addr', true, renderIntervals(a.cidr6, 6)));
+    addrFragments[dir].set(a, f);
+  }
+  return f;
+}
+
+function portPart(ports: PortElem[]): Fragment {
+  let f = portFragments.get(ports);
+  if (!f) portFragments.set(ports, (f = fragment((n) => `meta l4proto . th dport @${n} `, 'ports', 'inet_proto . inet_service', true, portElements(ports))));
+  return f;
+}
+
+const ANY: Fragment[] = [{ text: '' }];
+
+function ruleLines(rule: RuleMatch, dir: PolicyType, sets: Map<string, SetDef>): string[] {
   const lines: string[] = [];
+  const use = (f: Fragment) => {
+    if (f.set) sets.set(f.set[0], f.set[1]);
+    return f.text;
+  };
   if (rule.ports === null || rule.ports.length > 0) {
-    const portMatch = rule.ports === null ? '' : `meta l4proto . th dport @${sets.add('ports', 'inet_proto . inet_service', true, portElements(rule.ports))} `;
-    const addrMatches: string[] = [];
-    if (rule.addrs === null) addrMatches.push('');
-    else {
-      const a = rule.addrs;
-      if (a.pods4.length) addrMatches.push(`ip ${peer} @${sets.add('pods4', 'ipv4_addr', false, sortIps(a.pods4))} `);
-      if (a.pods6.length) addrMatches.push(`ip6 ${peer} @${sets.add('pods6', 'ipv6_addr', false, sortIps(a.pods6))} `);
-      if (a.cidr4.length) addrMatches.push(`ip ${peer} @${sets.add('cidr4', 'ipv4_addr', true, renderIntervals(a.cidr4, 4))} `);
-      if (a.cidr6.length) addrMatches.push(`ip6 ${peer} @${sets.add('cidr6', 'ipv6_addr', true, renderIntervals(a.cidr6, 6))} `);
-    }
-    for (const am of addrMatches) lines.push(`${am}${portMatch}${ON_MATCH}`);
+    const portMatch = rule.ports === null ? '' : use(portPart(rule.ports));
+    for (const am of rule.addrs === null ? ANY : addrParts(rule.addrs, dir)) lines.push(`${use(am)}${portMatch}${ON_MATCH}`);
   }
   const d4 = destElements(rule.dests, false);
-  if (d4.length) lines.push(`ip daddr . meta l4proto . th dport @${sets.add('dport4', 'ipv4_addr . inet_proto . inet_service', false, d4)} ${ON_MATCH}`);
+  if (d4.length) lines.push(use(fragment((n) => `ip daddr . meta l4proto . th dport @${n} ${ON_MATCH}`, 'dport4', 'ipv4_addr . inet_proto . inet_service', false, d4)));
   const d6 = destElements(rule.dests, true);
-  if (d6.length) lines.push(`ip6 daddr . meta l4proto . th dport @${sets.add('dport6', 'ipv6_addr . inet_proto . inet_service', false, d6)} ${ON_MATCH}`);
+  if (d6.length) lines.push(use(fragment((n) => `ip6 daddr . meta l4proto . th dport @${n} ${ON_MATCH}`, 'dport6', 'ipv6_addr . inet_proto . inet_service', false, d6)));
   return lines;
 }
 
-function chainBlock(name: string, comment: string, lines: string[], out: string[], hook?: string): number {
-  out.push(`\tchain ${name} {`);
-  if (hook) out.push(`\t\ttype filter hook ${hook} priority filter; policy accept;`);
+function commentLine(comment: string): string {
   // nft strings have no escapes: keep comments to characters that need none.
-  out.push(`\t\tcomment "${comment.replace(/[^A-Za-z0-9 ./:_,-]/g, '?')}"`);
-  for (const l of lines) out.push(`\t\t${l}`);
-  out.push('\t}');
-  return lines.length;
+  return `\t\tcomment "${comment.replace(/[^A-Za-z0-9 ./:_,-]/g, '?')}"\n`;
 }
 
-function podChainLines(pod: PodPlan): string[] {
+function chainBlock(name: string, comment: string, lines: string[], hook?: string): string {
+  let out = `\tchain ${name} {\n`;
+  if (hook) out += `\t\ttype filter hook ${hook} priority filter; policy accept;\n`;
+  out += commentLine(comment);
+  for (const l of lines) out += `\t\t${l}\n`;
+  return `${out}\t}`;
+}
+
+const jumpLines = new WeakMap<PolicyChainPlan, string>();
+
+function podChainBlock(name: string, comment: string, pod: PodPlan): { block: string; ruleCount: number } {
   // No selecting policy has a rule for this direction (e.g. deny-all): nothing can set the mark.
-  if (pod.chains.length === 0) return ['counter drop'];
-  return [...pod.chains.map((c) => `jump ${c}`), `meta mark & ${MARK_HEX} == 0 counter drop`, `meta mark set meta mark & ${CLEAR_HEX}`];
+  if (pod.chains.length === 0) return { block: chainBlock(name, comment, ['counter drop']), ruleCount: 1 };
+  // A pod can be selected by thousands of policies: reuse one jump line per policy chain across pods and nodes.
+  const jumps: string[] = [];
+  for (const c of pod.chains) {
+    let j = jumpLines.get(c);
+    if (!j) jumpLines.set(c, (j = `\t\tjump ${c.name}\n`));
+    jumps.push(j);
+  }
+  const verdict = `\t\tmeta mark & ${MARK_HEX} == 0 counter drop\n\t\tmeta mark set meta mark & ${CLEAR_HEX}\n`;
+  return {
+    block: `\tchain ${name} {\n${commentLine(comment)}${jumps.join('')}${verdict}\t}`,
+    ruleCount: pod.chains.length + 2,
+  };
 }
 
 function dispatchMap(name: string, pods: PodPlan[], chainOf: (p: PodPlan) => string, v6: boolean, out: string[]): void {
@@ -119,14 +186,16 @@ export interface RenderNames {
  * table in one transaction (no window without rules, no error when the table did not exist yet).
  */
 export function renderNode(plan: NodePlan, names: RenderNames): Rendered {
-  const sets = new SetRegistry();
+  const sets = new Map<string, SetDef>();
   const chainOut: string[] = [];
   let ruleCount = 0;
   let chainCount = 0;
   const policyChains = [...plan.chains.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   for (const c of policyChains) {
-    const lines = c.rules.flatMap((r) => ruleLines(r, c.direction, sets));
-    ruleCount += chainBlock(c.name, `${c.direction.toLowerCase()} rules of ${c.policy}`, lines, chainOut);
+    const t = policyChainText(c);
+    for (const [name, def] of t.sets) sets.set(name, def);
+    chainOut.push(t.block);
+    ruleCount += t.ruleCount;
     chainCount++;
   }
   const byIp = (a: PodPlan, b: PodPlan) => (ipKey(a.ip) < ipKey(b.ip) ? -1 : ipKey(a.ip) > ipKey(b.ip) ? 1 : 0);
@@ -134,7 +203,9 @@ export function renderNode(plan: NodePlan, names: RenderNames): Rendered {
   const egress = [...plan.egress].sort(byIp);
   for (const [dir, pods] of [['Egress', egress], ['Ingress', ingress]] as const) {
     for (const p of pods) {
-      ruleCount += chainBlock(names.podChain(dir, p), `${dir.toLowerCase()} of pod ${p.ref}`, podChainLines(p), chainOut);
+      const pc = podChainBlock(names.podChain(dir, p), `${dir.toLowerCase()} of pod ${p.ref}`, p);
+      chainOut.push(pc.block);
+      ruleCount += pc.ruleCount;
       chainCount++;
     }
   }
@@ -145,12 +216,12 @@ export function renderNode(plan: NodePlan, names: RenderNames): Rendered {
     `delete table inet ${names.table}`,
     `table inet ${names.table} {`,
   ];
-  for (const [name, s] of [...sets.sets].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+  for (const [name, s] of [...sets].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     out.push(`\tset ${name} {`, `\t\ttype ${s.type}`);
     if (s.interval) out.push('\t\tflags interval');
-    out.push(`\t\telements = { ${s.elements.join(', ')} }`, '\t}');
+    out.push(`\t\telements = { ${s.elements} }`, '\t}');
   }
-  out.push(...chainOut);
+  for (const l of chainOut) out.push(l);
   const v6 = [...ingress, ...egress].some((p) => p.ip.includes(':'));
   dispatchMap('ingress_dispatch', ingress, (p) => names.podChain('Ingress', p), false, out);
   dispatchMap('egress_dispatch', egress, (p) => names.podChain('Egress', p), false, out);
@@ -173,10 +244,12 @@ export function renderNode(plan: NodePlan, names: RenderNames): Rendered {
   // node's own addresses is node traffic (kubelet probes): exempt, like node-originated traffic, which leaves
   // through the output hook that this table leaves alone.
   const forward = dispatch([...head, 'fib saddr type local accept'], true);
-  ruleCount += chainBlock('forward', 'pod traffic routed by this node', forward, out, 'forward');
+  out.push(chainBlock('forward', 'pod traffic routed by this node', forward, 'forward'));
+  ruleCount += forward.length;
   // A pod talking to its own node is delivered locally (input), not forwarded; its egress policy still applies.
   const input = dispatch([...head], false);
-  ruleCount += chainBlock('input', 'pod traffic to this node itself', input, out, 'input');
+  out.push(chainBlock('input', 'pod traffic to this node itself', input, 'input'));
+  ruleCount += input.length;
   out.push('}', '');
-  return { text: out.join('\n'), ruleCount, setCount: sets.sets.size, chainCount: chainCount + 2 };
+  return { text: out.join('\n'), ruleCount, setCount: sets.size, chainCount: chainCount + 2 };
 }

@@ -1,0 +1,71 @@
+// A synthetic cluster for the nftables benchmarks: nodes × pods spread over namespaces, and N policies mixing
+// label selectors, matchExpressions, namespace selectors, ipBlocks with except, numeric, ranged and named ports,
+// ingress and egress. Deterministic in (nodes, podsPerNode, policies).
+import type { ClusterState, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, Pod } from '../src/policy/model.ts';
+import { METADATA_NAME_LABEL } from '../src/policy/model.ts';
+
+const TIERS = ['web', 'api', 'db'];
+const NAMESPACES = 5;
+
+export function syntheticState(opts: { nodes: number; podsPerNode: number; policies: number }): ClusterState {
+  const namespaces = Array.from({ length: NAMESPACES }, (_, i) => ({
+    name: `ns${i}`,
+    labels: { team: `t${i % 3}`, [METADATA_NAME_LABEL]: `ns${i}` },
+  }));
+  const nodes = Array.from({ length: opts.nodes }, (_, n) => ({
+    name: `n${n + 1}`,
+    cluster: 'c1',
+    ip: `198.18.0.${10 + n}`,
+    podCIDR: `10.1.${n + 1}.0/24`,
+  }));
+  const pods: Pod[] = [];
+  for (let n = 0; n < opts.nodes; n++)
+    for (let k = 0; k < opts.podsPerNode; k++) {
+      const i = n * opts.podsPerNode + k;
+      pods.push({
+        namespace: `ns${i % NAMESPACES}`,
+        name: `p${i}`,
+        node: nodes[n]!.name,
+        cluster: 'c1',
+        ip: `10.1.${n + 1}.${10 + k}`,
+        labels: { app: `app${i % 10}`, tier: TIERS[i % 3]!, ver: `v${i % 4}` },
+        ports: [
+          { port: 80, protocol: 'TCP', name: 'http' },
+          { port: 53, protocol: 'UDP', name: 'dns' },
+          { port: 8000 + (i % 7), protocol: 'TCP', name: 'metrics' },
+        ],
+      });
+    }
+  const policies = Array.from({ length: opts.policies }, (_, j) => syntheticPolicy(j));
+  return { namespaces, nodes, pods, externals: [{ name: 'e1', ip: '198.19.0.10' }], policies };
+}
+
+function syntheticPolicy(j: number): NetworkPolicy {
+  const ns = `ns${j % NAMESPACES}`;
+  const podSelector =
+    j % 4 === 0
+      ? { matchExpressions: [{ key: 'tier', operator: 'In' as const, values: [TIERS[j % 3]!, TIERS[(j + 1) % 3]!] }] }
+      : { matchLabels: { app: `app${j % 10}` } };
+  const ingress: NetworkPolicyIngressRule[] = [
+    {
+      from: [{ podSelector: { matchLabels: { tier: TIERS[(j + 2) % 3]! } } }, { namespaceSelector: { matchLabels: { team: `t${j % 3}` } } }],
+      // A quarter of the policies name a port, which resolves differently on different pods.
+      ports: j % 4 === 1 ? [{ port: 80 + (j % 50) }, { port: 'metrics' }] : [{ port: 80 + (j % 50) }],
+    },
+  ];
+  if (j % 3 === 0)
+    ingress.push({
+      from: [{ ipBlock: { cidr: `10.${j % 200}.0.0/16`, except: [`10.${j % 200}.${j % 250}.0/24`] } }],
+      ports: [{ protocol: 'TCP', port: 1000 + (j % 1000), endPort: 1100 + (j % 1000) }, { protocol: 'UDP' }],
+    });
+  const spec: NetworkPolicy['spec'] = { podSelector, ingress };
+  if (j % 5 === 0) {
+    const egress: NetworkPolicyEgressRule[] = [
+      { to: [{ namespaceSelector: {}, podSelector: { matchLabels: { ver: `v${j % 4}` } } }], ports: [{ port: 'http' }, { port: 'dns', protocol: 'UDP' }] },
+      { to: [{ ipBlock: { cidr: '198.19.0.0/24' } }], ports: [{ port: 443 }] },
+    ];
+    spec.egress = egress;
+    spec.policyTypes = ['Ingress', 'Egress'];
+  }
+  return { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { namespace: ns, name: `pol-${j}` }, spec };
+}
