@@ -182,7 +182,7 @@ export function analyze(run: RunResults, opts: AnalyzeOptions = {}): Analysis {
   const overlayVsNative = latency.filter((r) => r.mode === 'overlay').map((r) => versus(r, 'native')).filter((r): r is AddedRow => r !== null);
 
   const throughput: ThroughputRow[] = [];
-  for (const recs of groupBy(matrix.filter((r) => r.throughput), (r) => JSON.stringify([r.scenario, r.measurement, r.mode])).values()) {
+  for (const recs of groupBy(matrix.filter((r) => r.throughput && r.kind === 'iperf3'), (r) => JSON.stringify([r.scenario, r.measurement, r.mode])).values()) {
     const first = recs[0]!;
     throughput.push({
       scenario: first.scenario,

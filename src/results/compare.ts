@@ -84,8 +84,8 @@ export function compareRuns(baseline: RunResults, current: RunResults, opts: Com
         rows.push({ ...id, metric, unit: 'µs', baseline: bv, current: cv, change: ci, changePct, significant, regressed: significant && ci.lo > 0 && changePct > threshold * 100 });
       });
     }
-    const tb = base.filter((r) => r.throughput).map((r) => r.throughput!.bitsPerSecond / 1e9);
-    const tc = cur.filter((r) => r.throughput).map((r) => r.throughput!.bitsPerSecond / 1e9);
+    const tb = base.filter((r) => r.throughput && r.kind === 'iperf3').map((r) => r.throughput!.bitsPerSecond / 1e9);
+    const tc = cur.filter((r) => r.throughput && r.kind === 'iperf3').map((r) => r.throughput!.bitsPerSecond / 1e9);
     if (tb.length && tc.length) {
       const mb = medianWithCI(tb, { seed: opts.seed });
       const mc = medianWithCI(tc, { seed: opts.seed });
