@@ -80,6 +80,8 @@ export interface CompiledState {
     portMatch: Map<string, Bitset>;
     /** pods by `cluster/namespace` */
     podsIn: Map<string, number[]>;
+    /** pods by label key, then value: candidates for a selector's positive requirements */
+    podsByLabel: Map<string, Map<string, number[]>>;
     all: Bitset;
   };
 }
@@ -124,6 +126,18 @@ export function compileState(state: ClusterState): CompiledState {
     if (!list) podsIn.set(k, (list = []));
     list.push(i);
   }
+  const podsByLabel = new Map<string, Map<string, number[]>>();
+  for (let i = 0; i < podCount; i++) {
+    const labels = endpoints[i]!.pod!.labels;
+    for (const k in labels) {
+      if (!Object.hasOwn(labels, k)) continue;
+      let byValue = podsByLabel.get(k);
+      if (!byValue) podsByLabel.set(k, (byValue = new Map()));
+      let list = byValue.get(labels[k]!);
+      if (!list) byValue.set(labels[k]!, (list = []));
+      list.push(i);
+    }
+  }
   const all = newBitset(endpoints.length);
   for (let i = 0; i < endpoints.length; i++) bitSet(all, i);
 
@@ -136,7 +150,7 @@ export function compileState(state: ClusterState): CompiledState {
     policies: [],
     ingressBy: endpoints.map(() => []),
     egressBy: endpoints.map(() => []),
-    caches: { podSelector: new Map(), namespaceSelector: new Map(), peer: new Map(), ipBlock: new Map(), portMatch: new Map(), podsIn, all },
+    caches: { podSelector: new Map(), namespaceSelector: new Map(), peer: new Map(), ipBlock: new Map(), portMatch: new Map(), podsIn, podsByLabel, all },
   };
 
   const clusters = [...new Set(state.pods.map((p) => p.cluster))];
@@ -171,18 +185,50 @@ export function compileState(state: ClusterState): CompiledState {
 }
 
 function podSelectorBits(cs: CompiledState, sel: LabelSelector): Bitset {
-  const key = selectorKey(sel);
+  const key = keyOf(sel);
   let b = cs.caches.podSelector.get(key);
   if (!b) {
     b = newBitset(cs.endpoints.length);
-    for (let i = 0; i < cs.podCount; i++) if (matchesSelector(cs.endpoints[i]!.pod!.labels, sel)) bitSet(b, i);
+    const candidates = selectorCandidates(cs, sel);
+    if (candidates) {
+      for (const i of candidates) if (matchesSelector(cs.endpoints[i]!.pod!.labels, sel)) bitSet(b, i);
+    } else for (let i = 0; i < cs.podCount; i++) if (matchesSelector(cs.endpoints[i]!.pod!.labels, sel)) bitSet(b, i);
     cs.caches.podSelector.set(key, b);
   }
   return b;
 }
 
+/**
+ * The smallest pod list a selector's positive requirements (matchLabels, In, Exists) confine it to, from the label
+ * index; undefined when it has none (empty selector, NotIn/DoesNotExist only) and every pod must be checked.
+ */
+function selectorCandidates(cs: CompiledState, sel: LabelSelector): Iterable<number> | undefined {
+  const index = cs.caches.podsByLabel;
+  let best: number[][] | undefined;
+  const size = (lists: number[][]) => lists.reduce((n, l) => n + l.length, 0);
+  const offer = (lists: number[][]) => {
+    if (!best || size(lists) < size(best)) best = lists;
+  };
+  for (const k in sel.matchLabels ?? {}) offer([index.get(k)?.get(sel.matchLabels![k]!) ?? []]);
+  for (const e of sel.matchExpressions ?? []) {
+    const byValue = index.get(e.key);
+    if (e.operator === 'In') offer([...new Set(e.values ?? [])].map((v) => byValue?.get(v) ?? []));
+    else if (e.operator === 'Exists') offer(byValue ? [...byValue.values()] : []);
+  }
+  return best?.flat();
+}
+
+/** selectorKey, memoised per selector object (policies are immutable data). */
+const keyCache = new WeakMap<LabelSelector, string>();
+function keyOf(sel: LabelSelector | undefined): string {
+  if (!sel) return '';
+  let k = keyCache.get(sel);
+  if (k === undefined) keyCache.set(sel, (k = selectorKey(sel)));
+  return k;
+}
+
 function namespacesMatching(cs: CompiledState, sel: LabelSelector): Set<string> {
-  const key = selectorKey(sel);
+  const key = keyOf(sel);
   let s = cs.caches.namespaceSelector.get(key);
   if (!s) {
     s = new Set(cs.state.namespaces.filter((n) => matchesSelector(n.labels, sel)).map((n) => n.name));
@@ -211,7 +257,7 @@ export function peerBits(cs: CompiledState, policyNamespace: string, peer: Netwo
     return b;
   }
   if (!peer.podSelector && !peer.namespaceSelector) return newBitset(cs.endpoints.length);
-  const key = `${cluster}|${peer.namespaceSelector ? `ns${selectorKey(peer.namespaceSelector)}` : `in:${policyNamespace}`}|${selectorKey(peer.podSelector)}`;
+  const key = `${cluster}|${peer.namespaceSelector ? `ns${keyOf(peer.namespaceSelector)}` : `in:${policyNamespace}`}|${keyOf(peer.podSelector)}`;
   let b = cs.caches.peer.get(key);
   if (!b) {
     b = newBitset(cs.endpoints.length);
