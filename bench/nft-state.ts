@@ -36,8 +36,13 @@ export function syntheticState(opts: { nodes: number; podsPerNode: number; polic
         ],
       });
     }
-  const policies = Array.from({ length: opts.policies }, (_, j) => syntheticPolicy(j));
+  const policies = syntheticPolicies(opts.policies);
   return { namespaces, nodes, pods, externals: [{ name: 'e1', ip: '198.19.0.10' }], policies };
+}
+
+/** Policies over namespaces ns0…ns4 and pod labels app=appN (N<10), tier=web|api|db, ver=vN (N<4). */
+export function syntheticPolicies(count: number): NetworkPolicy[] {
+  return Array.from({ length: count }, (_, j) => syntheticPolicy(j));
 }
 
 function syntheticPolicy(j: number): NetworkPolicy {
