@@ -1,6 +1,6 @@
 // Overlay data-path benchmark (issue 4): RR latency (UDP, TCP) direct vs through the overlay (agent → SaP →
 // agent) on the same bridge, and TCP throughput through the overlay with iperf3. Root; own namespaces only.
-//   sudo npx tsx bench/overlay.ts [--seconds 5] [--reps 3] [--profile DIR]
+//   sudo npx tsx bench/overlay.ts [--seconds 5] [--reps 3] [--only latency|throughput]
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -107,6 +107,9 @@ async function throughput(underlayMtu: number): Promise<void> {
 }
 
 console.log(`overlay bench: ${os.cpus().length} × ${os.cpus()[0]?.model}, kernel ${os.release()}, node ${process.version}`);
-await latency();
-await throughput(1500);
-await throughput(9000);
+const only = opt('only', 'all');
+if (only === 'all' || only === 'latency') await latency();
+if (only === 'all' || only === 'throughput') {
+  await throughput(1500);
+  await throughput(9000);
+}

@@ -4,19 +4,23 @@ import dgram from 'node:dgram';
 import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { DROP, DROP_NAMES, GueHeader, Keyring, MAX_HEADER_LEN, PROTO_IPV4, decode, encodeHeader, verify } from '../gue/codec.ts';
-import { Tun } from '../native/tun.ts';
-import { ConflictError, parseArgs, serveApi } from '../sap/api.ts';
+import { Tun, VNET_F_NEEDS_CSUM, VNET_GSO_TCPV4, VNET_HDR_LEN } from '../native/tun.ts';
+import { ConflictError, literalLookup, parseArgs, serveApi } from '../sap/api.ts';
 import { ipToU32 } from '../sap/packet.ts';
 import { AGENT_COUNTERS, type AgentConfig, parseAgentConfig } from './config.ts';
 import { GUARD_TABLE, installGuard, removeGuard } from './guard.ts';
 import { defaultMtu, ipArgs } from './setup.ts';
 
-const args = parseArgs(process.argv.slice(2), ['api', 'tun']);
+const args = parseArgs(process.argv.slice(2), ['api', 'tun', 'offload', 'lifeline']);
 if (!args.api) {
   process.stderr.write('usage: agent/main.ts --api SOCKET [--tun NAME]\n');
   process.exit(2);
 }
 const tunName = args.tun ?? 'ov0';
+// TSO through the TUN: one GUE datagram per TCP super-packet (IP-fragmented on the underlay when larger).
+const offload = (args.offload ?? 'on') !== 'off';
+const VH = offload ? VNET_HDR_LEN : 0;
+let tunMtu = 0;
 
 const c: Record<string, number> = Object.fromEntries(AGENT_COUNTERS.map((n) => [n, 0]));
 let cfg: AgentConfig | undefined;
@@ -31,10 +35,6 @@ let myIp = 0;
 const accept = new Map<string, number>();
 const h = new GueHeader();
 
-const onSent = (err: Error | null): void => {
-  if (err) c.txError!++;
-};
-
 function onTunBatch(t: Tun, first: number, n: number): void {
   const s = sock;
   if (!s) return;
@@ -42,8 +42,8 @@ function onTunBatch(t: Tun, first: number, n: number): void {
   const hl = template.length;
   for (let i = 0; i < n; i++) {
     const slot = (first + i) % t.slots;
-    const off = t.packetOffset(slot);
-    const len = t.lens[slot]!;
+    const off = t.packetOffset(slot) + VH;
+    const len = t.lens[slot]! - VH;
     c.tunRx!++;
     if (len < 20 || arena[off]! >> 4 !== 4) {
       c.tunNotIp!++;
@@ -51,7 +51,7 @@ function onTunBatch(t: Tun, first: number, n: number): void {
     }
     template.copy(arena, off - hl);
     c.encap!++;
-    s.send(arena, off - hl, len + hl, sapPort, sapIp, onSent);
+    s.send(arena, off - hl, len + hl, sapPort, sapIp);
   }
 }
 
@@ -79,8 +79,36 @@ function onMessage(msg: Buffer, rinfo: dgram.RemoteInfo): void {
     c.notForMe!++;
     return;
   }
-  if (tun!.write(msg, h.innerOff, h.innerLen) < 0) c.txError!++;
+  if (offload) writeVnetHdr(msg, h.innerOff, h.innerLen);
+  if (tun!.write(msg, h.innerOff - VH, h.innerLen + VH) < 0) c.txError!++;
   else c.decap!++;
+}
+
+/**
+ * The virtio-net header for an inner packet, written over the (already verified) end of the GUE header.
+ * TCP and UDP are marked checksum-partial: their checksums may be partial when the sender used offload, and
+ * the outer UDP checksum already protected the bytes. TCP packets above the MTU are TSO super-packets.
+ */
+function writeVnetHdr(buf: Buffer, off: number, len: number): void {
+  const v = off - VNET_HDR_LEN;
+  buf.fill(0, v, off);
+  const ihl = (buf[off]! & 0x0f) * 4;
+  const proto = buf[off + 9]!;
+  if (proto === 6 && len >= ihl + 20) {
+    buf[v] = VNET_F_NEEDS_CSUM;
+    buf.writeUInt16LE(ihl, v + 6);
+    buf.writeUInt16LE(16, v + 8);
+    if (len > tunMtu) {
+      const thl = (buf[off + ihl + 12]! >> 4) * 4;
+      buf[v + 1] = VNET_GSO_TCPV4;
+      buf.writeUInt16LE(ihl + thl, v + 2);
+      buf.writeUInt16LE(tunMtu - ihl - thl, v + 4);
+    }
+  } else if (proto === 17 && len >= ihl + 8) {
+    buf[v] = VNET_F_NEEDS_CSUM;
+    buf.writeUInt16LE(ihl, v + 6);
+    buf.writeUInt16LE(6, v + 8);
+  }
 }
 
 async function apply(body: unknown): Promise<void> {
@@ -98,8 +126,10 @@ async function apply(body: unknown): Promise<void> {
   const saps = [next.sap, ...next.acceptFrom];
 
   if (!tun) {
-    tun = new Tun({ name: tunName, mtu: Math.max(mtu, 1500), headroom: MAX_HEADER_LEN });
-    for (const a of ipArgs(tun.name, next.overlayIp, next.overlayCidr, mtu)) execFileSync('ip', a);
+    tun = offload
+      ? new Tun({ name: tunName, mtu: 65536 + VNET_HDR_LEN, headroom: MAX_HEADER_LEN, slots: 64, offload })
+      : new Tun({ name: tunName, mtu: Math.max(mtu, 1500), headroom: MAX_HEADER_LEN });
+    for (const a of ipArgs(tun.name, next.overlayIp, next.overlayCidr, mtu, offload)) execFileSync('ip', a);
     sock = await bindSocket(next.listen.ip, next.listen.port);
     sock.on('message', onMessage);
   } else if (cfg && mtu !== (cfg.mtu ?? mtu)) {
@@ -114,6 +144,7 @@ async function apply(body: unknown): Promise<void> {
   sapIp = next.sap.ip;
   sapPort = next.sap.port;
   myIp = ipToU32(next.overlayIp);
+  tunMtu = mtu;
   accept.clear();
   for (const s of saps) accept.set(s.ip, s.port);
   const firstStart = !cfg;
@@ -122,7 +153,7 @@ async function apply(body: unknown): Promise<void> {
 }
 
 function bindSocket(ip: string, port: number): Promise<dgram.Socket> {
-  const s = dgram.createSocket({ type: 'udp4', recvBufferSize: 4 << 20, sendBufferSize: 4 << 20 });
+  const s = dgram.createSocket({ type: 'udp4', recvBufferSize: 4 << 20, sendBufferSize: 4 << 20, lookup: literalLookup });
   return new Promise((resolve, reject) => {
     s.once('error', reject);
     s.bind(port, ip, () => {
@@ -154,3 +185,9 @@ function shutdown(): void {
 }
 process.on('SIGTERM', shutdown);
 process.on('SIGINT', shutdown);
+// --lifeline stdin: exit when the parent's pipe closes, so a crashed parent leaves no data path behind.
+if (args.lifeline === 'stdin') {
+  process.stdin.on('end', shutdown);
+  process.stdin.on('error', shutdown);
+  process.stdin.resume();
+}

@@ -12,9 +12,11 @@ export function defaultMtu(keyLen: number, underlayMtu = 1500): number {
 }
 
 /** `ip` invocations that give the TUN the overlay address, MTU, and the overlay prefix route. */
-export function ipArgs(tun: string, overlayIp: string, overlayCidr: string, mtu: number): string[][] {
+export function ipArgs(tun: string, overlayIp: string, overlayCidr: string, mtu: number, offload = false): string[][] {
   const prefix = overlayCidr.split('/')[1]!;
   return [
+    // A super-packet plus GUE (≤ 128) and UDP headers must stay within one UDP datagram (65,507 bytes).
+    ...(offload ? [['link', 'set', 'dev', tun, 'gso_max_size', '65000']] : []),
     ['addr', 'add', `${overlayIp}/${prefix}`, 'dev', tun],
     // No IPv6 link-local on the TUN: router solicitations would only be dropped as non-IPv4.
     ['link', 'set', 'dev', tun, 'addrgenmode', 'none'],

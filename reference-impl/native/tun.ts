@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
 interface Addon {
-  open(name: string): [number, string];
+  open(name: string, offload: boolean): [number, string];
   poll(
     fd: number,
     arena: Buffer,
@@ -44,7 +44,15 @@ export interface TunOptions {
   slots?: number;
   /** Packets read per wake-up at most. */
   batch?: number;
+  /** virtio-net header in front of every packet, TSO super-packets and partial checksums (see src/tun.c). */
+  offload?: boolean;
 }
+
+/** Length of struct virtio_net_hdr (TUN default) in front of each packet when offload is on. */
+export const VNET_HDR_LEN = 10;
+export const VNET_F_NEEDS_CSUM = 1;
+export const VNET_GSO_NONE = 0;
+export const VNET_GSO_TCPV4 = 1;
 
 /**
  * Called once per wake-up with `n` packets: packet i lives in `arena` at `offsetOf(first + i)` (+ headroom) with
@@ -60,13 +68,15 @@ export class Tun {
   readonly slotSize: number;
   readonly slots: number;
   readonly headroom: number;
+  readonly offload: boolean;
   private handle: object | undefined;
   private readonly addon: Addon;
   closed = false;
 
   constructor(opts: TunOptions) {
     this.addon = load();
-    const [fd, name] = this.addon.open(opts.name);
+    this.offload = opts.offload ?? false;
+    const [fd, name] = this.addon.open(opts.name, this.offload);
     this.fd = fd;
     this.name = name;
     this.headroom = opts.headroom;

@@ -77,3 +77,16 @@ export function parseArgs(argv: string[], allowed: string[]): Record<string, str
   }
   return out;
 }
+
+/**
+ * dgram resolves even literal addresses through dns.lookup, which defers every send by a tick and allocates
+ * closures. Configs only carry IPv4 literals, so resolution is the identity, done synchronously. Sends without a
+ * callback report errors through the socket's 'error' event (counted as txError).
+ */
+export function literalLookup(
+  host: string,
+  _opts: unknown,
+  cb: (err: NodeJS.ErrnoException | null, address: string, family: number) => void,
+): void {
+  cb(null, host, 4);
+}

@@ -1,12 +1,12 @@
 // Stand-alone Proxy process: `tsx reference-impl/sap/main.ts --api /path/to.sock` (../CONTRACT.md).
 import dgram from 'node:dgram';
 import { rmSync } from 'node:fs';
-import { parseArgs, serveApi } from './api.ts';
+import { literalLookup, parseArgs, serveApi } from './api.ts';
 import { SAP_COUNTERS, type SapConfig, parseSapConfig } from './config.ts';
 import { Forward, SapEngine, type Counters } from './engine.ts';
 import { FlowCache } from './flowcache.ts';
 
-const args = parseArgs(process.argv.slice(2), ['api']);
+const args = parseArgs(process.argv.slice(2), ['api', 'lifeline']);
 if (!args.api) {
   process.stderr.write('usage: sap/main.ts --api SOCKET\n');
   process.exit(2);
@@ -19,21 +19,17 @@ let engine: SapEngine | undefined;
 let sock: dgram.Socket | undefined;
 let bound = '';
 
-const onSendError = (err: Error | null): void => {
-  if (err) counters.txError!++;
-};
-
 function onMessage(msg: Buffer, rinfo: dgram.RemoteInfo): void {
   if (!engine || !sock) return;
   if (engine.process(msg, msg.length, rinfo.address, rinfo.port, performance.now(), out)) {
-    sock.send(out.buf, out.off, out.len, out.port, out.ip, onSendError);
+    sock.send(out.buf, out.off, out.len, out.port, out.ip);
   }
 }
 
 async function bind(cfg: SapConfig): Promise<void> {
   const key = `${cfg.listen.ip}:${cfg.listen.port}`;
   if (key === bound) return;
-  const s = dgram.createSocket({ type: 'udp4', recvBufferSize: 4 << 20, sendBufferSize: 4 << 20 });
+  const s = dgram.createSocket({ type: 'udp4', recvBufferSize: 4 << 20, sendBufferSize: 4 << 20, lookup: literalLookup });
   await new Promise<void>((resolve, reject) => {
     s.once('error', reject);
     s.bind(cfg.listen.port, cfg.listen.ip, () => {
@@ -71,3 +67,9 @@ function shutdown(): void {
 }
 process.on('SIGTERM', shutdown);
 process.on('SIGINT', shutdown);
+// --lifeline stdin: exit when the parent's pipe closes, so a crashed parent leaves no data path behind.
+if (args.lifeline === 'stdin') {
+  process.stdin.on('end', shutdown);
+  process.stdin.on('error', shutdown);
+  process.stdin.resume();
+}

@@ -58,9 +58,11 @@ export class Lab {
 
   /** Starts a TypeScript entry point (relative to the repo root) inside host's namespace. */
   spawnTs(host: string, entry: string, args: string[]): ChildProcess {
-    const p = spawn('ip', ['netns', 'exec', this.ns(host), process.execPath, '--import', 'tsx', path.join(ROOT, entry), ...args], {
+    // TBOV_PROF_DIR: CPU profiles of the data-path processes (written when they exit on SIGTERM).
+    const prof = process.env.TBOV_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.TBOV_PROF_DIR}`] : [];
+    const p = spawn('ip', ['netns', 'exec', this.ns(host), process.execPath, ...prof, '--import', 'tsx', path.join(ROOT, entry), ...args, '--lifeline', 'stdin'], {
       cwd: ROOT,
-      stdio: ['ignore', 'inherit', 'inherit'],
+      stdio: ['pipe', 'inherit', 'inherit'],
     });
     this.procs.push(p);
     return p;
@@ -77,6 +79,10 @@ export class Lab {
   }
 
   async cleanup(): Promise<void> {
+    const alive = (p: ChildProcess) => p.exitCode === null && p.signalCode === null;
+    for (const p of this.procs) if (alive(p) && p.pid) process.kill(p.pid, 'SIGTERM');
+    const end = Date.now() + 1500;
+    while (this.procs.some(alive) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
     for (const p of this.procs) {
       if (p.exitCode === null && p.signalCode === null && p.pid) {
         try {
