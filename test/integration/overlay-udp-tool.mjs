@@ -11,8 +11,11 @@ import net from 'node:net';
 const [mode, arg] = process.argv.slice(2);
 const out = (o) => process.stdout.write(`${typeof o === 'string' ? o : JSON.stringify(o)}\n`);
 
+// Large receive buffers: a CPU stall of the tool itself must not show up as overlay loss.
+const udp = () => dgram.createSocket({ type: 'udp4', recvBufferSize: 8 << 20 });
+
 if (mode === 'sink' || mode === 'echo') {
-  const s = dgram.createSocket('udp4');
+  const s = udp();
   s.on('message', (m, r) => {
     if (mode === 'sink') out(`rx ${m.length} ${r.address}`);
     else s.send(m, r.port, r.address);
@@ -29,16 +32,17 @@ if (mode === 'sink' || mode === 'echo') {
   });
 } else if (mode === 'stream') {
   const o = JSON.parse(arg);
-  const s = dgram.createSocket('udp4');
+  const s = udp();
   const seen = new Set();
   let sent = 0;
   s.on('message', (m) => seen.add(m.readUInt32BE(0)));
   s.bind(0, () => {
     const t0 = Date.now();
-    const buf = Buffer.alloc(64);
     const timer = setInterval(() => {
       const due = Math.min(Math.floor(((Date.now() - t0) * o.rate) / 1000), Math.floor((o.ms * o.rate) / 1000));
       while (sent < due) {
+        // One buffer per datagram: send() is asynchronous and must not see the next sequence number.
+        const buf = Buffer.alloc(64);
         buf.writeUInt32BE(sent++, 0);
         s.send(buf, o.port, o.ip);
       }
