@@ -22,6 +22,8 @@ export interface ProbeOutcome {
   compared: number;
   mismatched: number;
   unsupported: number;
+  /** Differing cells the mode declares it cannot express (Enforcer.inexpressible); named in the diff, not counted. */
+  inexpressible: number;
   probeMs: number;
 }
 
@@ -93,18 +95,27 @@ export async function runScenarioMode(
         const probeMs = performance.now() - p0;
         const observed = observedTable(cells, probe, results);
         const diff = diffTables(expected, observed);
+        let inexpressible = 0;
+        for (const c of diff.cells) {
+          const why = enforcer.inexpressible?.(state, { from: c.from, to: c.to, port: probe.port, protocol: probe.protocol });
+          if (why) {
+            inexpressible++;
+            c.reasonB = `inexpressible under ${mode}: ${why}`;
+          }
+        }
         so.probes.push({
           port: probe.port,
           protocol: probe.protocol,
           expected,
           observed,
           diff,
-          compared: diff.compared,
-          mismatched: diff.cells.length,
+          compared: diff.compared - inexpressible,
+          mismatched: diff.cells.length - inexpressible,
+          inexpressible,
           unsupported: cells.skipped.length,
           probeMs,
         });
-        log(`${scenario.name} [${mode}] ${step.name} ${probe.port}/${probe.protocol}: ${diff.compared - diff.cells.length}/${diff.compared} cells match (${Math.round(probeMs)} ms)`);
+        log(`${scenario.name} [${mode}] ${step.name} ${probe.port}/${probe.protocol}: ${diff.compared - diff.cells.length}/${diff.compared} cells match${inexpressible ? ` (${inexpressible} inexpressible)` : ''} (${Math.round(probeMs)} ms)`);
       }
       out.steps.push(so);
     }
