@@ -97,7 +97,7 @@ export interface BootstrapOptions {
 /** One side of a comparison prepared for fast resampling: a shared value grid and per-repetition CDFs. */
 interface Prepared {
   grid: number[];
-  reps: { cum: Float64Array; gridIndex: Int32Array; n: number }[];
+  reps: { counts: Float64Array; gridIndex: Int32Array; n: number }[];
 }
 
 function prepare(samples: readonly WeightedSample[]): Prepared {
@@ -105,19 +105,32 @@ function prepare(samples: readonly WeightedSample[]): Prepared {
   const pos = new Map(grid.map((v, i) => [v, i]));
   const reps = samples
     .filter((s) => total(s) > 0)
-    .map((s) => {
-      const cum = new Float64Array(s.counts.length);
-      let c = 0;
-      s.counts.forEach((k, i) => (cum[i] = c += k));
-      return { cum, gridIndex: Int32Array.from(s.values.map((v) => pos.get(v)!)), n: c };
-    });
+    .map((s) => ({ counts: Float64Array.from(s.counts), gridIndex: Int32Array.from(s.values.map((v) => pos.get(v)!)), n: total(s) }));
   return { grid, reps };
+}
+
+/** A Poisson(λ) draw: Knuth's product method for small λ, a rounded normal approximation for large λ. */
+function poisson(lambda: number, rand: () => number): number {
+  if (lambda < 30) {
+    const l = Math.exp(-lambda);
+    let k = 0;
+    let p = rand();
+    while (p > l) {
+      k++;
+      p *= rand();
+    }
+    return k;
+  }
+  const z = Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
+  return Math.max(0, Math.round(lambda + Math.sqrt(lambda) * z));
 }
 
 /**
  * One bootstrap replicate of several percentiles: resample repetitions with replacement, then observations
  * within each chosen repetition. Two levels, because requests within one repetition are not independent of
  * the machine's state during that repetition; resampling only requests would understate run-to-run variation.
+ * The inner level is the Poisson bootstrap (each bin's count redrawn as Poisson(count)), which matches the
+ * multinomial resample for large n and costs O(distinct values) instead of O(requests).
  */
 function replicate(prep: Prepared, ps: readonly number[], rand: () => number, counts: Float64Array): number[] {
   counts.fill(0);
@@ -125,20 +138,13 @@ function replicate(prep: Prepared, ps: readonly number[], rand: () => number, co
   let n = 0;
   for (let r = 0; r < k; r++) {
     const rep = prep.reps[k === 1 ? 0 : Math.floor(rand() * k)]!;
-    const last = rep.cum.length - 1;
-    for (let j = 0; j < rep.n; j++) {
-      const u = rand() * rep.n;
-      let lo = 0;
-      let hi = last;
-      while (lo < hi) {
-        const mid = (lo + hi) >> 1;
-        if (rep.cum[mid]! > u) hi = mid;
-        else lo = mid + 1;
-      }
-      counts[rep.gridIndex[lo]!]!++;
+    for (let i = 0; i < rep.counts.length; i++) {
+      const c = poisson(rep.counts[i]!, rand);
+      counts[rep.gridIndex[i]!]! += c;
+      n += c;
     }
-    n += rep.n;
   }
+  if (n === 0) return ps.map(() => prep.grid[0]!);
   return ps.map((p) => {
     const target = Math.max(1, Math.ceil((p / 100) * n - 1e-9));
     let cum = 0;

@@ -59,6 +59,8 @@ export interface SweepRow {
   scenario: string;
   mode: string;
   policies: number;
+  /** Workload the sweep measured (absent for programming-only points). */
+  kind?: string;
   p50Us?: number;
   p99Us?: number;
   programmingMs?: number;
@@ -206,6 +208,7 @@ export function analyze(run: RunResults, opts: AnalyzeOptions = {}): Analysis {
   for (const recs of groupBy(run.records.filter((r) => r.policies !== undefined && r.latency), (r) => JSON.stringify([r.scenario, r.mode, r.policies])).values()) {
     const pooled = pool(samplesOf(recs));
     const row = sweepRow(recs[0]!.scenario, recs[0]!.mode, recs[0]!.policies!);
+    row.kind = recs[0]!.kind;
     row.p50Us = percentile(pooled, 50);
     row.p99Us = percentile(pooled, 99);
   }

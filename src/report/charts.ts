@@ -70,7 +70,7 @@ export function addedLatencyChart(a: Analysis, percentileName: 'p50' | 'p99'): C
     lo: r[percentileName].lo,
     hi: r[percentileName].hi,
   }));
-  const y = { field: 'label', type: 'nominal', title: 'path · workload', sort: null };
+  const y = { field: 'label', type: 'nominal', title: 'path · workload', sort: null, axis: { labelLimit: 260 } };
   const color = { field: 'mode', type: 'nominal', title: 'mode', scale: modeScale(values.map((v) => v.mode)) };
   const yOffset = { field: 'mode', sort: modeScale(values.map((v) => v.mode)).domain };
   return {
@@ -123,6 +123,8 @@ export function throughputChart(a: Analysis): Chart | null {
 function sweepChart(a: Analysis, field: 'p50Us' | 'p99Us' | 'programmingMs', title: string, yTitle: string, id: string): Chart | null {
   const values = a.sweep.filter((r) => r[field] !== undefined).map((r) => ({ mode: r.mode, policies: Math.max(1, r.policies), value: r[field] }));
   if (!values.length) return null;
+  const workload = [...new Set(a.sweep.map((r) => r.kind).filter((k): k is string => !!k))].join(', ');
+  if (field !== 'programmingMs' && workload) yTitle = `${yTitle.replace(' (µs)', '')}, ${workload} (µs)`;
   return {
     id,
     title,
