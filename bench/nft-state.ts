@@ -7,7 +7,12 @@ import { METADATA_NAME_LABEL } from '../src/policy/model.ts';
 const TIERS = ['web', 'api', 'db'];
 const NAMESPACES = 5;
 
-export function syntheticState(opts: { nodes: number; podsPerNode: number; policies: number }): ClusterState {
+/**
+ * `sparse`: each policy selects about 2 pods (app label with 45 values), as in clusters with many small
+ * workloads; otherwise ("dense") about 10, so with 10,000 policies every one of 90 pods is selected by ~1,100.
+ */
+export function syntheticState(opts: { nodes: number; podsPerNode: number; policies: number; sparse?: boolean }): ClusterState {
+  const apps = opts.sparse ? 45 : 10;
   const namespaces = Array.from({ length: NAMESPACES }, (_, i) => ({
     name: `ns${i}`,
     labels: { team: `t${i % 3}`, [METADATA_NAME_LABEL]: `ns${i}` },
@@ -28,7 +33,7 @@ export function syntheticState(opts: { nodes: number; podsPerNode: number; polic
         node: nodes[n]!.name,
         cluster: 'c1',
         ip: `10.1.${n + 1}.${10 + k}`,
-        labels: { app: `app${i % 10}`, tier: TIERS[i % 3]!, ver: `v${i % 4}` },
+        labels: { app: `app${i % apps}`, tier: TIERS[i % 3]!, ver: `v${i % 4}` },
         ports: [
           { port: 80, protocol: 'TCP', name: 'http' },
           { port: 53, protocol: 'UDP', name: 'dns' },
@@ -36,21 +41,21 @@ export function syntheticState(opts: { nodes: number; podsPerNode: number; polic
         ],
       });
     }
-  const policies = syntheticPolicies(opts.policies);
+  const policies = syntheticPolicies(opts.policies, apps);
   return { namespaces, nodes, pods, externals: [{ name: 'e1', ip: '198.19.0.10' }], policies };
 }
 
 /** Policies over namespaces ns0…ns4 and pod labels app=appN (N<10), tier=web|api|db, ver=vN (N<4). */
-export function syntheticPolicies(count: number): NetworkPolicy[] {
-  return Array.from({ length: count }, (_, j) => syntheticPolicy(j));
+export function syntheticPolicies(count: number, apps = 10): NetworkPolicy[] {
+  return Array.from({ length: count }, (_, j) => syntheticPolicy(j, apps));
 }
 
-function syntheticPolicy(j: number): NetworkPolicy {
+function syntheticPolicy(j: number, apps: number): NetworkPolicy {
   const ns = `ns${j % NAMESPACES}`;
   const podSelector =
-    j % 4 === 0
+    j % 4 === 0 && apps === 10
       ? { matchExpressions: [{ key: 'tier', operator: 'In' as const, values: [TIERS[j % 3]!, TIERS[(j + 1) % 3]!] }] }
-      : { matchLabels: { app: `app${j % 10}` } };
+      : { matchLabels: { app: `app${j % apps}` } };
   const ingress: NetworkPolicyIngressRule[] = [
     {
       from: [{ podSelector: { matchLabels: { tier: TIERS[(j + 2) % 3]! } } }, { namespaceSelector: { matchLabels: { team: `t${j % 3}` } } }],

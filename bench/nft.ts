@@ -26,8 +26,8 @@ const median = (xs: number[]) => {
 const f1 = (x: number) => x.toFixed(1);
 
 /** Wall and CPU time of one compile of a fresh state object (the engine's per-state cache starts empty). */
-function timeCompile(policies: number): { wallMs: number; cpuMs: number; rulesets: NodeRuleset[] } {
-  const state = syntheticState({ nodes: 3, podsPerNode: 30, policies });
+function timeCompile(policies: number, sparse: boolean): { wallMs: number; cpuMs: number; rulesets: NodeRuleset[] } {
+  const state = syntheticState({ nodes: 3, podsPerNode: 30, policies, sparse });
   const c0 = process.cpuUsage();
   const t0 = performance.now();
   const rulesets = compileAllNodes(state);
@@ -40,27 +40,31 @@ async function compileAndLoad(): Promise<void> {
   const ns = `natv${process.pid % 100000}b`;
   await run('ip', ['netns', 'add', ns]);
   const exec: Exec = (_host, a, o) => runIn(ns, a, o);
+  const one = async (n: number, sparse: boolean) => {
+    const cold = timeCompile(n, sparse);
+    const warm = Array.from({ length: REPS }, () => timeCompile(n, sparse));
+    const r = cold.rulesets.find((x) => x.node === 'n1')!;
+    console.log(
+      `${String(n).padStart(6)} policies: compile all 3 nodes cold ${f1(cold.wallMs)} ms (cpu ${f1(cold.cpuMs)}), ` +
+        `median ${f1(median(warm.map((w) => w.wallMs)))} ms wall / ${f1(median(warm.map((w) => w.cpuMs)))} ms cpu ` +
+        `(min ${f1(Math.min(...warm.map((w) => w.wallMs)))} wall); per node: ${r.ruleCount} rules, ${r.chainCount} chains, ` +
+        `${r.setCount} sets, ${(Buffer.byteLength(r.text) / 1024).toFixed(0)} KiB`,
+    );
+    // Load: into an empty namespace, then again replacing the table (what an update costs).
+    const loads: number[] = [];
+    const reloads: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      await runIn(ns, ['nft', 'flush', 'ruleset']);
+      loads.push(await applyRuleset(exec, 'n1', r.text, { timeoutMs: 300_000 }));
+      reloads.push(await applyRuleset(exec, 'n1', r.text, { timeoutMs: 300_000 }));
+    }
+    console.log(`${' '.repeat(16)}nft -f one node: first load median ${f1(median(loads))} ms, replace median ${f1(median(reloads))} ms`);
+  };
   try {
     console.log(`== nft compile (3 nodes × 30 pods, synthetic policies; ${REPS} runs after a first cold one; load avg ${(await loadavg()).join(' ')})`);
-    for (const n of SIZES) {
-      const cold = timeCompile(n);
-      const warm = Array.from({ length: REPS }, () => timeCompile(n));
-      const r = cold.rulesets.find((x) => x.node === 'n1')!;
-      console.log(
-        `${String(n).padStart(6)} policies: compile all 3 nodes cold ${f1(cold.wallMs)} ms (cpu ${f1(cold.cpuMs)}), ` +
-          `median ${f1(median(warm.map((w) => w.wallMs)))} ms wall / ${f1(median(warm.map((w) => w.cpuMs)))} ms cpu ` +
-          `(min ${f1(Math.min(...warm.map((w) => w.wallMs)))}); per node: ${r.ruleCount} rules, ${r.chainCount} chains, ` +
-          `${r.setCount} sets, ${(Buffer.byteLength(r.text) / 1024).toFixed(0)} KiB`,
-      );
-      // Load: into an empty namespace, then again replacing the table (what an update costs).
-      const loads: number[] = [];
-      const reloads: number[] = [];
-      for (let i = 0; i < Math.max(2, Math.min(REPS, 3)); i++) {
-        await runIn(ns, ['nft', 'flush', 'ruleset']);
-        loads.push(await applyRuleset(exec, 'n1', r.text, { timeoutMs: 300_000 }));
-        reloads.push(await applyRuleset(exec, 'n1', r.text, { timeoutMs: 300_000 }));
-      }
-      console.log(`${' '.repeat(16)}nft -f one node: first load median ${f1(median(loads))} ms, replace median ${f1(median(reloads))} ms`);
+    for (const sparse of [false, true]) {
+      console.log(sparse ? '-- sparse: each policy selects ~2 pods' : '-- dense: each policy selects ~10 pods (each pod selected by ~11% of all policies)');
+      for (const n of SIZES) await one(n, sparse);
     }
   } finally {
     await run('ip', ['netns', 'del', ns]).catch(() => undefined);

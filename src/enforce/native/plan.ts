@@ -131,6 +131,20 @@ function egressDests(cs: CompiledState, rule: CompiledRule, cluster: string): De
   return out;
 }
 
+const NO_DESTS: DestPort[] = [];
+
+/** Egress named-port tuples, shared between rules with the same peers and ports (rendered once). */
+function sharedDests(cs: CompiledState, rule: CompiledRule, cluster: string, memo: ClusterMemo): DestPort[] {
+  let d = memo.dests.get(rule);
+  if (d === undefined) {
+    const key = `${rule.policy.policy.metadata.namespace}|${rule.allPeers ? '*' : JSON.stringify(rule.peers)}|${JSON.stringify(rule.ports)}`;
+    d = memo.destsByKey.get(key);
+    if (d === undefined) memo.destsByKey.set(key, (d = egressDests(cs, rule, cluster)));
+    memo.dests.set(rule, d);
+  }
+  return d;
+}
+
 function ruleMatch(cs: CompiledState, rule: CompiledRule, cluster: string, dstPod: Pod | undefined, memo: ClusterMemo): RuleMatch | null {
   let addrs = memo.addrs.get(rule);
   if (addrs === undefined) {
@@ -153,7 +167,7 @@ function ruleMatch(cs: CompiledState, rule: CompiledRule, cluster: string, dstPo
     }
     ports = hit;
   }
-  const dests = egress ? egressDests(cs, rule, cluster) : [];
+  const dests = egress && rule.hasNamedPort ? sharedDests(cs, rule, cluster, memo) : NO_DESTS;
   const emptyAddrs = addrs !== null && !addrs.pods4.length && !addrs.pods6.length && !addrs.cidr4.length && !addrs.cidr6.length;
   const numericLive = !emptyAddrs && (ports === null || ports.length > 0);
   if (!numericLive && dests.length === 0) return null;
@@ -167,6 +181,8 @@ interface ClusterMemo {
   /** Numeric ports by content (named ingress ports are resolved per pod instead). */
   portsByKey: Map<string, PortElem[] | null>;
   ports: Map<CompiledRule, PortElem[] | null>;
+  dests: Map<CompiledRule, DestPort[]>;
+  destsByKey: Map<string, DestPort[]>;
   /** At `policyIndex * 2 + (egress ? 1 : 0)`: the chain, null when it allows nothing, undefined until built. */
   fixed: (PolicyChainPlan | null | undefined)[];
   /** Ingress chains of policies with named ports, by `policyIndex|resolution`. */
@@ -196,7 +212,7 @@ function clusterMemo(cs: CompiledState, cluster: string): ClusterMemo {
   if (!byCluster) memos.set(cs, (byCluster = new Map()));
   let m = byCluster.get(cluster);
   // Pre-sized and filled: growing a sparse array by index would drop V8 into slow dictionary elements.
-  if (!m) byCluster.set(cluster, (m = { addrs: new Map(), addrsByKey: new Map(), portsByKey: new Map(), ports: new Map(), fixed: new Array(cs.policies.length * 2).fill(undefined), variants: new Map(), variantsBySig: new Map(), sigIds: new Map(), podSig: new Map() }));
+  if (!m) byCluster.set(cluster, (m = { addrs: new Map(), addrsByKey: new Map(), portsByKey: new Map(), ports: new Map(), dests: new Map(), destsByKey: new Map(), fixed: new Array(cs.policies.length * 2).fill(undefined), variants: new Map(), variantsBySig: new Map(), sigIds: new Map(), podSig: new Map() }));
   return m;
 }
 

@@ -111,6 +111,21 @@ function portPart(ports: PortElem[]): Fragment {
   return f;
 }
 
+const destFragments = new WeakMap<DestPort[], Fragment[]>();
+
+function destParts(dests: DestPort[]): Fragment[] {
+  let f = destFragments.get(dests);
+  if (!f) {
+    f = [];
+    const d4 = destElements(dests, false);
+    if (d4.length) f.push(fragment((n) => `ip daddr . meta l4proto . th dport @${n} ${ON_MATCH}`, 'dport4', 'ipv4_addr . inet_proto . inet_service', false, d4));
+    const d6 = destElements(dests, true);
+    if (d6.length) f.push(fragment((n) => `ip6 daddr . meta l4proto . th dport @${n} ${ON_MATCH}`, 'dport6', 'ipv6_addr . inet_proto . inet_service', false, d6));
+    destFragments.set(dests, f);
+  }
+  return f;
+}
+
 const ANY: Fragment[] = [{ text: '' }];
 
 function ruleLines(rule: RuleMatch, dir: PolicyType, sets: Map<string, SetDef>): string[] {
@@ -123,10 +138,7 @@ function ruleLines(rule: RuleMatch, dir: PolicyType, sets: Map<string, SetDef>):
     const portMatch = rule.ports === null ? '' : use(portPart(rule.ports));
     for (const am of rule.addrs === null ? ANY : addrParts(rule.addrs, dir)) lines.push(`${use(am)}${portMatch}${ON_MATCH}`);
   }
-  const d4 = destElements(rule.dests, false);
-  if (d4.length) lines.push(use(fragment((n) => `ip daddr . meta l4proto . th dport @${n} ${ON_MATCH}`, 'dport4', 'ipv4_addr . inet_proto . inet_service', false, d4)));
-  const d6 = destElements(rule.dests, true);
-  if (d6.length) lines.push(use(fragment((n) => `ip6 daddr . meta l4proto . th dport @${n} ${ON_MATCH}`, 'dport6', 'ipv6_addr . inet_proto . inet_service', false, d6)));
+  if (rule.dests.length) for (const f of destParts(rule.dests)) lines.push(use(f));
   return lines;
 }
 
