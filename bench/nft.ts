@@ -1,7 +1,7 @@
 // Native enforcement benchmark (issue 3): nftables compile time and ruleset size for 1,000 and 10,000 policies
 // on 3 nodes × 30 pods, `nft -f` load time into a throw-away namespace, and (with --rr, on Mininet) RR/CRR
 // latency through native enforcement with 1,000 policies vs no enforcement on the same path.
-//   sudo npx tsx bench/nft.ts [--reps 5] [--rr] [--requests 5000] [--rr-reps 3] [--policies 1000,10000]
+//   sudo npx tsx bench/nft.ts [--reps 5] [--rr | --only rr] [--requests 5000] [--rr-reps 3] [--policies 1000,10000]
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { applyRuleset, type Exec } from '../src/enforce/native/apply.ts';
@@ -76,5 +76,6 @@ async function loadavg(): Promise<string[]> {
   return os.loadavg().map((x) => x.toFixed(1));
 }
 
-await compileAndLoad();
-if (argv.includes('--rr')) await rrBench({ requests: Number(opt('requests', '5000')), reps: Number(opt('rr-reps', '3')), policies: 1000 });
+const ONLY = opt('only', '');
+if (ONLY !== 'rr') await compileAndLoad();
+if (argv.includes('--rr') || ONLY === 'rr') await rrBench({ requests: Number(opt('requests', '5000')), reps: Number(opt('rr-reps', '3')), policies: 1000 });
