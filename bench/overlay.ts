@@ -24,10 +24,30 @@ async function addDirectPair(lab: Lab): Promise<void> {
 }
 
 /** sockperf ping-pong for `seconds`; every round trip (after sockperf's own warm-up) into the histogram. */
-async function rr(lab: Lab, host: string, ip: string, tcp: boolean, seconds: number, h?: Histogram): Promise<void> {
+async function rr(
+  lab: Lab,
+  host: string,
+  ip: string,
+  tcp: boolean,
+  seconds: number,
+  h?: Histogram,
+): Promise<void> {
   const log = path.join(lab.dir, `rr-${host}-${tcp}.csv`);
   const port = tcp ? '11112' : '11111';
-  await lab.exec(host, ['sockperf', 'pp', '-i', ip, '-p', port, '-t', String(seconds), '--full-rtt', '--full-log', log, ...(tcp ? ['--tcp'] : [])]);
+  await lab.exec(host, [
+    'sockperf',
+    'pp',
+    '-i',
+    ip,
+    '-p',
+    port,
+    '-t',
+    String(seconds),
+    '--full-rtt',
+    '--full-log',
+    log,
+    ...(tcp ? ['--tcp'] : []),
+  ]);
   if (!h) return;
   for (const line of readFileSync(log, 'utf8').split('\n')) {
     const m = /^\d+, [\d.]+, [\d.]+, ([\d.]+)$/.exec(line.trim());
@@ -55,7 +75,8 @@ async function latency(): Promise<void> {
     }
     await sleep(500);
     const hist: Record<string, Histogram> = {};
-    for (const proto of ['udp', 'tcp']) for (const mode of ['direct', 'overlay']) hist[`${mode}/${proto}`] = createHistogram();
+    for (const proto of ['udp', 'tcp'])
+      for (const mode of ['direct', 'overlay']) hist[`${mode}/${proto}`] = createHistogram();
     // Warm-up: JIT of the agents and the SaP, ARP, flow cache.
     for (const tcp of [false, true]) {
       await rr(lab, 'a', OVERLAY.b, tcp, 2);
@@ -75,18 +96,20 @@ async function latency(): Promise<void> {
       const o = summarize(hist[`overlay/${p}`]!);
       console.log(`  ${p} direct   ${fmt(d)}`);
       console.log(`  ${p} overlay  ${fmt(o)}`);
-      console.log(`  ${p} added    p50 ${o.p50Us - d.p50Us} µs (goal ≤ 50)  p99 ${o.p99Us - d.p99Us} µs (goal ≤ 200)`);
+      console.log(
+        `  ${p} added    p50 ${o.p50Us - d.p50Us} µs (goal ≤ 50)  p99 ${o.p99Us - d.p99Us} µs (goal ≤ 200)`,
+      );
     }
   } finally {
     await lab.cleanup();
   }
 }
 
-async function throughput(underlayMtu: number): Promise<void> {
+async function throughput(underlayMtu: number, offload: boolean): Promise<void> {
   const lab = new Lab();
   try {
     const tunMtu = defaultMtu(16, underlayMtu);
-    await startOverlay(lab, underlayMtu, tunMtu);
+    await startOverlay(lab, underlayMtu, tunMtu, ['--offload', offload ? 'on' : 'off']);
     await addDirectPair(lab);
     for (const h of ['b', 'd']) lab.spawn(h, ['iperf3', '-s', '-p', '5201']);
     await sleep(500);
@@ -98,18 +121,32 @@ async function throughput(underlayMtu: number): Promise<void> {
       overlay.push(await iperf(lab, 'a', OVERLAY.b, SECONDS));
     }
     const med = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
-    console.log(`\nTCP throughput, iperf3 ${SECONDS} s × ${REPS}, underlay MTU ${underlayMtu}, TUN MTU ${tunMtu}:`);
-    console.log(`  direct   median ${med(direct).toFixed(2)} Gbit/s  [${direct.map((x) => x.toFixed(2)).join(', ')}]`);
-    console.log(`  overlay  median ${med(overlay).toFixed(2)} Gbit/s  [${overlay.map((x) => x.toFixed(2)).join(', ')}]  (goal ≥ 1)`);
+    console.log(
+      `\nTCP throughput, iperf3 ${SECONDS} s × ${REPS}, underlay MTU ${underlayMtu}, TUN MTU ${tunMtu}, TSO offload ${offload ? 'on' : 'off'}:`,
+    );
+    console.log(
+      `  direct   median ${med(direct).toFixed(2)} Gbit/s  [${direct.map((x) => x.toFixed(2)).join(', ')}]`,
+    );
+    console.log(
+      `  overlay  median ${med(overlay).toFixed(2)} Gbit/s  [${overlay.map((x) => x.toFixed(2)).join(', ')}]  (goal ≥ 1)`,
+    );
   } finally {
     await lab.cleanup();
   }
 }
 
-console.log(`overlay bench: ${os.cpus().length} × ${os.cpus()[0]?.model}, kernel ${os.release()}, node ${process.version}`);
+console.log(
+  `overlay bench: ${os.cpus().length} × ${os.cpus()[0]?.model}, kernel ${os.release()}, node ${process.version}, ` +
+    `load average ${os
+      .loadavg()
+      .map((x) => x.toFixed(1))
+      .join(' ')} (others' work skews every figure)`,
+);
 const only = opt('only', 'all');
 if (only === 'all' || only === 'latency') await latency();
 if (only === 'all' || only === 'throughput') {
-  await throughput(1500);
-  await throughput(9000);
+  await throughput(1500, true);
+  await throughput(1500, false);
+  await throughput(9000, true);
+  await throughput(9000, false);
 }

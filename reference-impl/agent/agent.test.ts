@@ -24,10 +24,19 @@ describe('agent', () => {
   });
 
   it('guard admits only lo, the TUN, established, and GUE from listed SaPs to the agent port', () => {
-    const r = guardRuleset({ tun: 'ov0', agentPort: 6080, saps: [{ ip: '10.0.0.254', port: 6080 }, { ip: '10.0.0.253', port: 7000 }] });
+    const r = guardRuleset({
+      tun: 'ov0',
+      agentPort: 6080,
+      saps: [
+        { ip: '10.0.0.254', port: 6080 },
+        { ip: '10.0.0.253', port: 7000 },
+      ],
+    });
     expect(r).toContain('policy drop;');
     expect(r).toContain('iifname "ov0" accept');
-    expect(r).toContain('ip saddr . udp sport { 10.0.0.254 . 6080, 10.0.0.253 . 7000 } udp dport 6080 accept');
+    expect(r).toContain(
+      'ip saddr . udp sport { 10.0.0.254 . 6080, 10.0.0.253 . 7000 } udp dport 6080 accept',
+    );
     expect(r.match(/accept/g)?.length).toBe(5);
   });
 

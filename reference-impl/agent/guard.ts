@@ -40,7 +40,9 @@ export function nft(stdin: string, args: string[] = ['-f', '-']): Promise<void> 
     let err = '';
     p.stderr.on('data', (d: Buffer) => (err += d.toString()));
     p.on('error', reject);
-    p.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`nft ${args.join(' ')}: ${err.trim()}`))));
+    p.on('close', (code) =>
+      code === 0 ? resolve() : reject(new Error(`nft ${args.join(' ')}: ${err.trim()}`)),
+    );
     p.stdin.end(stdin);
   });
 }

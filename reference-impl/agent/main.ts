@@ -3,7 +3,17 @@
 import dgram from 'node:dgram';
 import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import { DROP, DROP_NAMES, GueHeader, Keyring, MAX_HEADER_LEN, PROTO_IPV4, decode, encodeHeader, verify } from '../gue/codec.ts';
+import {
+  DROP,
+  DROP_NAMES,
+  GueHeader,
+  Keyring,
+  MAX_HEADER_LEN,
+  PROTO_IPV4,
+  decode,
+  encodeHeader,
+  verify,
+} from '../gue/codec.ts';
 import { Tun, VNET_F_NEEDS_CSUM, VNET_GSO_TCPV4, VNET_HDR_LEN } from '../native/tun.ts';
 import { ConflictError, literalLookup, parseArgs, serveApi } from '../sap/api.ts';
 import { ipToU32 } from '../sap/packet.ts';
@@ -115,8 +125,10 @@ async function apply(body: unknown): Promise<void> {
   const next = parseAgentConfig(body);
   const mtu = next.mtu ?? defaultMtu(next.keys.find((k) => k.epoch === next.sendEpoch)!.key.length / 2);
   if (cfg) {
-    if (next.overlayIp !== cfg.overlayIp || next.overlayCidr !== cfg.overlayCidr) throw new ConflictError('overlayIp/overlayCidr changed');
-    if (next.listen.ip !== cfg.listen.ip || next.listen.port !== cfg.listen.port) throw new ConflictError('listen changed');
+    if (next.overlayIp !== cfg.overlayIp || next.overlayCidr !== cfg.overlayCidr)
+      throw new ConflictError('overlayIp/overlayCidr changed');
+    if (next.listen.ip !== cfg.listen.ip || next.listen.port !== cfg.listen.port)
+      throw new ConflictError('listen changed');
     if (mtu + MAX_HEADER_LEN > tun!.slotSize) throw new ConflictError('mtu grew beyond the TUN buffers');
   }
   const nextRing = Keyring.fromHex(next.overlayId, next.keys);
@@ -153,7 +165,12 @@ async function apply(body: unknown): Promise<void> {
 }
 
 function bindSocket(ip: string, port: number): Promise<dgram.Socket> {
-  const s = dgram.createSocket({ type: 'udp4', recvBufferSize: 4 << 20, sendBufferSize: 4 << 20, lookup: literalLookup });
+  const s = dgram.createSocket({
+    type: 'udp4',
+    recvBufferSize: 4 << 20,
+    sendBufferSize: 4 << 20,
+    lookup: literalLookup,
+  });
   return new Promise((resolve, reject) => {
     s.once('error', reject);
     s.bind(port, ip, () => {

@@ -12,7 +12,13 @@ export function defaultMtu(keyLen: number, underlayMtu = 1500): number {
 }
 
 /** `ip` invocations that give the TUN the overlay address, MTU, and the overlay prefix route. */
-export function ipArgs(tun: string, overlayIp: string, overlayCidr: string, mtu: number, offload = false): string[][] {
+export function ipArgs(
+  tun: string,
+  overlayIp: string,
+  overlayCidr: string,
+  mtu: number,
+  offload = false,
+): string[][] {
   const prefix = overlayCidr.split('/')[1]!;
   return [
     // A super-packet plus GUE (≤ 128) and UDP headers must stay within one UDP datagram (65,507 bytes).

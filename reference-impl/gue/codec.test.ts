@@ -17,7 +17,10 @@ import {
 const KEY = Buffer.from('00112233445566778899aabbccddeeff', 'hex');
 const ring = new Keyring(7, [{ epoch: 3, key: KEY }]);
 
-function packet(inner: Buffer, opts: { overlay?: number; epoch?: number; key?: Buffer; proto?: number } = {}): Buffer {
+function packet(
+  inner: Buffer,
+  opts: { overlay?: number; epoch?: number; key?: Buffer; proto?: number } = {},
+): Buffer {
   const key = opts.key ?? KEY;
   const hl = headerLength(key.length);
   const buf = Buffer.alloc(hl + inner.length);
@@ -33,7 +36,15 @@ describe('GUE codec', () => {
     const p = packet(inner);
     const h = new GueHeader();
     expect(decode(p, 0, p.length, h)).toBe(DROP.ok);
-    expect(h).toMatchObject({ hdrLen: 28, proto: 4, overlayId: 7, epoch: 3, authLen: 16, innerOff: 28, innerLen: 60 });
+    expect(h).toMatchObject({
+      hdrLen: 28,
+      proto: 4,
+      overlayId: 7,
+      epoch: 3,
+      authLen: 16,
+      innerOff: 28,
+      innerLen: 60,
+    });
     expect(p.subarray(h.innerOff, h.innerOff + h.innerLen).equals(inner)).toBe(true);
     expect(verify(p, h, ring)).toBe(DROP.ok);
     // Wire layout: ver 0, C 0, Hlen 6 words; proto; flags 0.

@@ -27,7 +27,9 @@ let addon: Addon | undefined;
 function load(): Addon {
   if (!addon) {
     if (!existsSync(addonPath)) {
-      throw new Error(`TUN addon not built (${addonPath}); run: npx node-gyp rebuild -C reference-impl/native`);
+      throw new Error(
+        `TUN addon not built (${addonPath}); run: npx node-gyp rebuild -C reference-impl/native`,
+      );
     }
     addon = createRequire(import.meta.url)(addonPath) as Addon;
   }

@@ -24,7 +24,12 @@ export function serveApi(socketPath: string, h: ApiHandlers): Promise<http.Serve
       res.end(JSON.stringify(body));
     };
     if (req.method === 'GET' && req.url === '/status') {
-      reply(200, { version: h.version(), counters: h.counters(), uptimeMs: Date.now() - started, pid: process.pid });
+      reply(200, {
+        version: h.version(),
+        counters: h.counters(),
+        uptimeMs: Date.now() - started,
+        pid: process.pid,
+      });
       return;
     }
     if (req.method === 'PUT' && req.url === '/config') {
@@ -43,13 +48,16 @@ export function serveApi(socketPath: string, h: ApiHandlers): Promise<http.Serve
             return reply(400, { error: 'body is not JSON' });
           }
           const v = (body as { version?: unknown } | null)?.version;
-          if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) return reply(400, { error: 'version: positive integer required' });
+          if (typeof v !== 'number' || !Number.isInteger(v) || v < 1)
+            return reply(400, { error: 'version: positive integer required' });
           if (v <= h.version()) return reply(200, { version: h.version(), applied: false });
           try {
             await h.apply(body);
             reply(200, { version: h.version(), applied: true });
           } catch (e) {
-            reply(e instanceof ConflictError ? 409 : 400, { error: e instanceof Error ? e.message : String(e) });
+            reply(e instanceof ConflictError ? 409 : 400, {
+              error: e instanceof Error ? e.message : String(e),
+            });
           }
         });
       });

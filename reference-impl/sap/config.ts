@@ -15,9 +15,7 @@ const cidr4 = z.union([z.cidrv4(), z.ipv4()]);
 export const KeySchema = z.object({
   /** 0..255, carried in every GUE header so receivers pick the key without trial. */
   epoch: z.number().int().min(0).max(255),
-  key: z
-    .string()
-    .regex(/^([0-9a-fA-F]{2}){16,64}$/, 'hex, 16..64 bytes'),
+  key: z.string().regex(/^([0-9a-fA-F]{2}){16,64}$/, 'hex, 16..64 bytes'),
 });
 export type KeyEntry = z.infer<typeof KeySchema>;
 
@@ -115,7 +113,8 @@ export function parseSapConfig(input: unknown): SapConfig {
   const cfg = SapConfigSchema.parse(input);
   if (!cfg.keys.some((k) => k.epoch === cfg.sendEpoch)) throw new Error('sendEpoch is not among keys');
   for (const e of cfg.endpoints) {
-    if (e.sap === cfg.sapId && !e.agent) throw new Error(`endpoint ${e.overlayIp}: local endpoint without agent`);
+    if (e.sap === cfg.sapId && !e.agent)
+      throw new Error(`endpoint ${e.overlayIp}: local endpoint without agent`);
   }
   return cfg;
 }

@@ -20,19 +20,36 @@ function cfg(over: Partial<SapConfigInput> = {}): SapConfigInput {
     sendEpoch: 1,
     listen: { ip: '192.168.0.1', port: 6080 },
     endpoints: [
-      { overlayIp: A, sap: 'sap1', agent: { ip: '192.168.0.10', port: 6080 }, isolatedEgress: true, egress: [{ ports: [{ protocol: 'UDP', portFrom: 53, portTo: 53 }] }, { peers: [{ cidr: '10.240.0.0/24', except: ['10.240.0.3/32'] }] }] },
+      {
+        overlayIp: A,
+        sap: 'sap1',
+        agent: { ip: '192.168.0.10', port: 6080 },
+        isolatedEgress: true,
+        egress: [
+          { ports: [{ protocol: 'UDP', portFrom: 53, portTo: 53 }] },
+          { peers: [{ cidr: '10.240.0.0/24', except: ['10.240.0.3/32'] }] },
+        ],
+      },
       {
         overlayIp: B,
         sap: 'sap1',
         agent: { ip: '192.168.0.11', port: 6080 },
         isolatedIngress: true,
-        ingress: [{ peers: [{ cidr: `${A}/32` }, { cidr: `${R}/32` }], ports: [{ protocol: 'TCP', portFrom: 80, portTo: 90 }] }],
+        ingress: [
+          {
+            peers: [{ cidr: `${A}/32` }, { cidr: `${R}/32` }],
+            ports: [{ protocol: 'TCP', portFrom: 80, portTo: 90 }],
+          },
+        ],
       },
       { overlayIp: '10.240.0.3', sap: 'sap1', agent: { ip: '192.168.0.12', port: 6080 } },
       { overlayIp: R, sap: 'sap2' },
       { overlayIp: '10.240.9.10', sap: 'sap3' },
     ],
-    saps: [{ id: 'sap2', addr: { ip: '192.168.0.2', port: 6080 } }, { id: 'gw', addr: { ip: '192.168.0.254', port: 6080 } }],
+    saps: [
+      { id: 'sap2', addr: { ip: '192.168.0.2', port: 6080 } },
+      { id: 'gw', addr: { ip: '192.168.0.254', port: 6080 } },
+    ],
     routes: [{ sap: 'sap3', via: 'gw' }],
     ...over,
   };
@@ -63,7 +80,8 @@ function setup(over: Partial<SapConfigInput> = {}) {
   const cache = new FlowCache(1024);
   const e = new SapEngine(parseSapConfig(cfg(over)), counters, cache);
   const out = new Forward();
-  const send = (pkt: Buffer, from: string, now = 0) => (e.process(pkt, pkt.length, from, 6080, now, out) ? `${out.ip}:${out.port}` : null);
+  const send = (pkt: Buffer, from: string, now = 0) =>
+    e.process(pkt, pkt.length, from, 6080, now, out) ? `${out.ip}:${out.port}` : null;
   return { e, counters, cache, out, send };
 }
 
@@ -121,12 +139,24 @@ describe('SaP engine', () => {
     const frag = ip4(A, B, 6, 1, 80);
     frag.writeUInt16BE(0x0010, 6);
     expect(send(gue(frag), '192.168.0.10')).toBeNull();
-    expect(counters).toMatchObject({ badKey: 1, badEpoch: 1, unknownOverlay: 1, malformed: 2, 'malformed:fragment': 1 });
+    expect(counters).toMatchObject({
+      badKey: 1,
+      badEpoch: 1,
+      unknownOverlay: 1,
+      malformed: 2,
+      'malformed:fragment': 1,
+    });
     expect(counters.allowed ?? 0).toBe(0);
   });
 
   it('accepts old and new epochs during rotation and re-keys forwarded packets to sendEpoch', () => {
-    const { send, out } = setup({ keys: [{ epoch: 1, key: K1 }, { epoch: 2, key: K2 }], sendEpoch: 2 });
+    const { send, out } = setup({
+      keys: [
+        { epoch: 1, key: K1 },
+        { epoch: 2, key: K2 },
+      ],
+      sendEpoch: 2,
+    });
     expect(send(gue(ip4(A, B, 6, 1, 80), K1, 1), '192.168.0.10')).not.toBeNull();
     const h = new GueHeader();
     decode(out.buf, out.off, out.len, h);

@@ -1,6 +1,15 @@
 // The SaP decision for one GUE datagram: authorize, check the sender, evaluate default-deny policy (with a flow
 // cache), pick the next hop, and re-key the header in place. Pure (no sockets); main.ts does the I/O.
-import { DROP_NAMES, DROP, GueHeader, Keyring, decode, encodeHeader, rewriteAuth, verify } from '../gue/codec.ts';
+import {
+  DROP_NAMES,
+  DROP,
+  GueHeader,
+  Keyring,
+  decode,
+  encodeHeader,
+  rewriteAuth,
+  verify,
+} from '../gue/codec.ts';
 import type { SapConfig } from './config.ts';
 import { FlowCache } from './flowcache.ts';
 import { INNER_FRAGMENT, INNER_OK, Inner, ipToU32, parseIpv4 } from './packet.ts';
@@ -110,8 +119,10 @@ export class SapEngine {
     if (this.cache.has(p.src, p.dst, p.proto, p.sport, p.dport, now)) {
       c.allowedCached = (c.allowedCached ?? 0) + 1;
     } else {
-      if (src.local && src.isoOut && !allows(src.egress, p.dst, p.proto, p.dport)) return this.drop('deniedPolicy');
-      if (dst.local && dst.isoIn && !allows(dst.ingress, p.src, p.proto, p.dport)) return this.drop('deniedPolicy');
+      if (src.local && src.isoOut && !allows(src.egress, p.dst, p.proto, p.dport))
+        return this.drop('deniedPolicy');
+      if (dst.local && dst.isoIn && !allows(dst.ingress, p.src, p.proto, p.dport))
+        return this.drop('deniedPolicy');
       this.cache.addFlow(p.src, p.dst, p.proto, p.sport, p.dport, now);
       c.allowed = (c.allowed ?? 0) + 1;
     }

@@ -44,7 +44,12 @@ export class FlowCache {
       const s = (h + i) & this.mask;
       if (this.gens[s] !== this.gen) continue;
       const k = s * 4;
-      if (this.keys[k] === src && this.keys[k + 1] === dst && this.keys[k + 2] === ports && this.keys[k + 3] === proto) {
+      if (
+        this.keys[k] === src &&
+        this.keys[k + 1] === dst &&
+        this.keys[k + 2] === ports &&
+        this.keys[k + 3] === proto
+      ) {
         if (now - this.seen[s]! > this.idleMs) return false;
         this.seen[s] = now;
         return true;
@@ -69,7 +74,12 @@ export class FlowCache {
         }
         continue;
       }
-      if (this.keys[k] === src && this.keys[k + 1] === dst && this.keys[k + 2] === ports && this.keys[k + 3] === proto) {
+      if (
+        this.keys[k] === src &&
+        this.keys[k + 1] === dst &&
+        this.keys[k + 2] === ports &&
+        this.keys[k + 3] === proto
+      ) {
         this.seen[s] = now;
         return;
       }

@@ -29,7 +29,12 @@ function onMessage(msg: Buffer, rinfo: dgram.RemoteInfo): void {
 async function bind(cfg: SapConfig): Promise<void> {
   const key = `${cfg.listen.ip}:${cfg.listen.port}`;
   if (key === bound) return;
-  const s = dgram.createSocket({ type: 'udp4', recvBufferSize: 4 << 20, sendBufferSize: 4 << 20, lookup: literalLookup });
+  const s = dgram.createSocket({
+    type: 'udp4',
+    recvBufferSize: 4 << 20,
+    sendBufferSize: 4 << 20,
+    lookup: literalLookup,
+  });
   await new Promise<void>((resolve, reject) => {
     s.once('error', reject);
     s.bind(cfg.listen.port, cfg.listen.ip, () => {

@@ -48,10 +48,10 @@ export function compileEntries(entries: AllowEntry[]): CompiledEntry[] {
 
 function peerMatches(peers: CompiledPeer[], ip: number): boolean {
   for (const p of peers) {
-    if (((ip & p.mask) >>> 0) !== p.net) continue;
+    if ((ip & p.mask) >>> 0 !== p.net) continue;
     let excluded = false;
     for (const x of p.except) {
-      if (((ip & x.mask) >>> 0) === x.net) {
+      if ((ip & x.mask) >>> 0 === x.net) {
         excluded = true;
         break;
       }

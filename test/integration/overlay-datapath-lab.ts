@@ -49,7 +49,25 @@ export class Lab {
     const ns = this.ns(name);
     await this.run(['ip', 'netns', 'add', ns]);
     this.namespaces.push(ns);
-    await this.run(['ip', '-n', this.sw, 'link', 'add', `v${name}`, 'mtu', String(this.mtu), 'type', 'veth', 'peer', 'name', 'eth0', 'mtu', String(this.mtu), 'netns', ns]);
+    await this.run([
+      'ip',
+      '-n',
+      this.sw,
+      'link',
+      'add',
+      `v${name}`,
+      'mtu',
+      String(this.mtu),
+      'type',
+      'veth',
+      'peer',
+      'name',
+      'eth0',
+      'mtu',
+      String(this.mtu),
+      'netns',
+      ns,
+    ]);
     await this.run(['ip', '-n', this.sw, 'link', 'set', `v${name}`, 'master', 'br0', 'up']);
     await this.run(['ip', '-n', ns, 'addr', 'add', `${ip}/24`, 'dev', 'eth0']);
     await this.run(['ip', '-n', ns, 'link', 'set', 'eth0', 'up']);
@@ -59,11 +77,29 @@ export class Lab {
   /** Starts a TypeScript entry point (relative to the repo root) inside host's namespace. */
   spawnTs(host: string, entry: string, args: string[]): ChildProcess {
     // TBOV_PROF_DIR: CPU profiles of the data-path processes (written when they exit on SIGTERM).
-    const prof = process.env.TBOV_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.TBOV_PROF_DIR}`] : [];
-    const p = spawn('ip', ['netns', 'exec', this.ns(host), process.execPath, ...prof, '--import', 'tsx', path.join(ROOT, entry), ...args, '--lifeline', 'stdin'], {
-      cwd: ROOT,
-      stdio: ['pipe', 'inherit', 'inherit'],
-    });
+    const prof = process.env.TBOV_PROF_DIR
+      ? ['--cpu-prof', `--cpu-prof-dir=${process.env.TBOV_PROF_DIR}`]
+      : [];
+    const p = spawn(
+      'ip',
+      [
+        'netns',
+        'exec',
+        this.ns(host),
+        process.execPath,
+        ...prof,
+        '--import',
+        'tsx',
+        path.join(ROOT, entry),
+        ...args,
+        '--lifeline',
+        'stdin',
+      ],
+      {
+        cwd: ROOT,
+        stdio: ['pipe', 'inherit', 'inherit'],
+      },
+    );
     this.procs.push(p);
     return p;
   }
@@ -103,13 +139,23 @@ export interface ApiReply {
 }
 
 /** HTTP over the process's unix socket (the control API of ../../reference-impl/CONTRACT.md). */
-export function api(socketPath: string, method: 'GET' | 'PUT', url: string, body?: unknown): Promise<ApiReply> {
+export function api(
+  socketPath: string,
+  method: 'GET' | 'PUT',
+  url: string,
+  body?: unknown,
+): Promise<ApiReply> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ socketPath, method, path: url, headers: { 'content-type': 'application/json' } }, (res) => {
-      let data = '';
-      res.on('data', (d: Buffer) => (data += d.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(data) as Record<string, unknown> }));
-    });
+    const req = http.request(
+      { socketPath, method, path: url, headers: { 'content-type': 'application/json' } },
+      (res) => {
+        let data = '';
+        res.on('data', (d: Buffer) => (data += d.toString()));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, body: JSON.parse(data) as Record<string, unknown> }),
+        );
+      },
+    );
     req.on('error', reject);
     req.end(body === undefined ? undefined : JSON.stringify(body));
   });
@@ -189,12 +235,17 @@ export function agentConfig(version: number, pod: 'a' | 'b', mtu?: number) {
 }
 
 /** Underlay + SaP + agents a and b, configured and ready. */
-export async function startOverlay(lab: Lab, underlayMtu = 1500, tunMtu?: number): Promise<void> {
+export async function startOverlay(
+  lab: Lab,
+  underlayMtu = 1500,
+  tunMtu?: number,
+  agentArgs: string[] = [],
+): Promise<void> {
   await lab.up(underlayMtu);
   for (const h of ['sap', 'a', 'b', 'attacker'] as const) await lab.host(h, UNDERLAY[h]);
   lab.spawnTs('sap', 'reference-impl/sap/main.ts', ['--api', lab.sock('sap')]);
-  lab.spawnTs('a', 'reference-impl/agent/main.ts', ['--api', lab.sock('a')]);
-  lab.spawnTs('b', 'reference-impl/agent/main.ts', ['--api', lab.sock('b')]);
+  lab.spawnTs('a', 'reference-impl/agent/main.ts', ['--api', lab.sock('a'), ...agentArgs]);
+  lab.spawnTs('b', 'reference-impl/agent/main.ts', ['--api', lab.sock('b'), ...agentArgs]);
   await Promise.all(['sap', 'a', 'b'].map((n) => waitApi(lab.sock(n))));
   const pushes = [
     api(lab.sock('sap'), 'PUT', '/config', sapConfig(1)),
@@ -202,6 +253,7 @@ export async function startOverlay(lab: Lab, underlayMtu = 1500, tunMtu?: number
     api(lab.sock('b'), 'PUT', '/config', agentConfig(1, 'b', tunMtu)),
   ];
   for (const r of await Promise.all(pushes)) {
-    if (r.status !== 200 || r.body.applied !== true) throw new Error(`config push failed: ${JSON.stringify(r)}`);
+    if (r.status !== 200 || r.body.applied !== true)
+      throw new Error(`config push failed: ${JSON.stringify(r)}`);
   }
 }

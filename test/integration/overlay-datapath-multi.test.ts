@@ -17,7 +17,10 @@ function sap(id: 'sap1' | 'sap2', version: number, keys: Key[], sendEpoch: numbe
     keys,
     sendEpoch,
     listen: { ip: U[id], port: 6080 },
-    saps: id === 'sap1' ? [{ id: 'sap2', addr: { ip: U.sap2, port: 6080 } }] : [{ id: 'sap1', addr: { ip: U.sap1, port: 6080 } }],
+    saps:
+      id === 'sap1'
+        ? [{ id: 'sap2', addr: { ip: U.sap2, port: 6080 } }]
+        : [{ id: 'sap1', addr: { ip: U.sap1, port: 6080 } }],
     endpoints: [
       { overlayIp: O.a, sap: 'sap1', agent: { ip: U.a, port: 6080 } },
       {
@@ -25,7 +28,15 @@ function sap(id: 'sap1' | 'sap2', version: number, keys: Key[], sendEpoch: numbe
         sap: 'sap2',
         agent: { ip: U.b, port: 6080 },
         isolatedIngress: true,
-        ingress: [{ peers: [{ cidr: O.a }], ports: [{ protocol: 'TCP' as const, portFrom: 8080, portTo: 8080 }, { protocol: 'UDP' as const, portFrom: 11111, portTo: 11111 }] }],
+        ingress: [
+          {
+            peers: [{ cidr: O.a }],
+            ports: [
+              { protocol: 'TCP' as const, portFrom: 8080, portTo: 8080 },
+              { protocol: 'UDP' as const, portFrom: 11111, portTo: 11111 },
+            ],
+          },
+        ],
       },
     ],
   };
@@ -45,7 +56,13 @@ function agent(pod: 'a' | 'b', version: number, keys: Key[], sendEpoch: number) 
   };
 }
 
-async function pushAll(lab: Lab, version: number, keys: Key[], agentEpoch: number, sapEpoch: number): Promise<void> {
+async function pushAll(
+  lab: Lab,
+  version: number,
+  keys: Key[],
+  agentEpoch: number,
+  sapEpoch: number,
+): Promise<void> {
   const rs = await Promise.all([
     api(lab.sock('sap1'), 'PUT', '/config', sap('sap1', version, keys, sapEpoch)),
     api(lab.sock('sap2'), 'PUT', '/config', sap('sap2', version, keys, sapEpoch)),
@@ -73,9 +90,15 @@ describe.skipIf(!root)('overlay data path across two SaPs', () => {
   afterAll(() => lab.cleanup());
 
   it('forwards between nodes and enforces ingress at the destination SaP', async () => {
-    const out = await lab.exec('a', ['sh', '-c', `echo across | socat -t2 - TCP:${O.b}:8080,connect-timeout=3`]);
+    const out = await lab.exec('a', [
+      'sh',
+      '-c',
+      `echo across | socat -t2 - TCP:${O.b}:8080,connect-timeout=3`,
+    ]);
     expect(out.trim()).toBe('across');
-    await expect(lab.exec('a', ['sh', '-c', `echo x | socat -t1 - TCP:${O.b}:8081,connect-timeout=1`])).rejects.toThrow();
+    await expect(
+      lab.exec('a', ['sh', '-c', `echo x | socat -t1 - TCP:${O.b}:8081,connect-timeout=1`]),
+    ).rejects.toThrow();
     const s1 = await counters(lab.sock('sap1'));
     const s2 = await counters(lab.sock('sap2'));
     // sap1 has no policy for a's egress and forwards; sap2 decides on b's ingress.

@@ -5,7 +5,17 @@ import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROTO_IPV4, encodeHeader, headerLength } from '../../reference-impl/gue/codec.ts';
 import { ipToU32 } from '../../reference-impl/sap/packet.ts';
-import { KEY, Lab, OVERLAY, OVERLAY_ID, UNDERLAY, agentConfig, api, counters, startOverlay } from './overlay-datapath-lab.ts';
+import {
+  KEY,
+  Lab,
+  OVERLAY,
+  OVERLAY_ID,
+  UNDERLAY,
+  agentConfig,
+  api,
+  counters,
+  startOverlay,
+} from './overlay-datapath-lab.ts';
 
 const root = process.getuid?.() === 0;
 
@@ -71,7 +81,11 @@ describe.skipIf(!root)('overlay data path (agent → SaP → agent)', () => {
   });
 
   it('carries allowed TCP and UDP between the overlay addresses', async () => {
-    const tcp = await lab.exec('a', ['sh', '-c', `echo tcp-hello | socat -t2 - TCP:${OVERLAY.b}:8080,connect-timeout=3`]);
+    const tcp = await lab.exec('a', [
+      'sh',
+      '-c',
+      `echo tcp-hello | socat -t2 - TCP:${OVERLAY.b}:8080,connect-timeout=3`,
+    ]);
     expect(tcp.trim()).toBe('tcp-hello');
     const udp = await lab.exec('a', ['sh', '-c', `echo udp-hello | socat -t1 - UDP:${OVERLAY.b}:9000`]);
     expect(udp.trim()).toBe('udp-hello');
@@ -83,7 +97,9 @@ describe.skipIf(!root)('overlay data path (agent → SaP → agent)', () => {
 
   it('drops and counts what the policy does not allow', async () => {
     const before = await counters(lab.sock('sap'));
-    await expect(lab.exec('a', ['sh', '-c', `echo x | socat -t1 - TCP:${OVERLAY.b}:8081,connect-timeout=1`])).rejects.toThrow();
+    await expect(
+      lab.exec('a', ['sh', '-c', `echo x | socat -t1 - TCP:${OVERLAY.b}:8081,connect-timeout=1`]),
+    ).rejects.toThrow();
     await expect(lab.exec('a', ['ping', '-c', '2', '-W', '1', '-i', '0.2', OVERLAY.b])).rejects.toThrow();
     const after = await counters(lab.sock('sap'));
     expect(after.deniedPolicy! - before.deniedPolicy!).toBeGreaterThanOrEqual(3);
@@ -103,16 +119,28 @@ describe.skipIf(!root)('overlay data path (agent → SaP → agent)', () => {
     const sap0 = await counters(lab.sock('sap'));
     const b0 = await counters(lab.sock('b'));
     const toB = innerUdp(OVERLAY.a, OVERLAY.b, 9000);
-    const send = (src: string, dst: string, pkts: string[]) => lab.exec('attacker', ['python3', '-c', SEND_PY, src, dst, '6080', ...pkts]);
+    const send = (src: string, dst: string, pkts: string[]) =>
+      lab.exec('attacker', ['python3', '-c', SEND_PY, src, dst, '6080', ...pkts]);
     // To the SaP: forged key, other overlay, malformed, and a correct key from a sender that is no agent.
-    await send('-', UNDERLAY.sap, [gue(toB, FORGED), gue(toB, FORGED), gue(toB, KEY.key, OVERLAY_ID + 1), '00ff', gue(toB).slice(0, 40), gue(toB)]);
+    await send('-', UNDERLAY.sap, [
+      gue(toB, FORGED),
+      gue(toB, FORGED),
+      gue(toB, KEY.key, OVERLAY_ID + 1),
+      '00ff',
+      gue(toB).slice(0, 40),
+      gue(toB),
+    ]);
     // To agent b directly: from the attacker's address (guard), and with the SaP's address forged.
     await send('-', UNDERLAY.b, [gue(toB), gue(toB)]);
     await send(UNDERLAY.sap, UNDERLAY.b, [gue(toB, FORGED), gue(toB, KEY.key, OVERLAY_ID + 1), 'abcdef']);
     // Plain traffic to b's underlay and, via a route, to its overlay address.
     await lab.exec('attacker', ['ip', 'route', 'add', OVERLAY.cidr, 'via', UNDERLAY.b]);
-    await expect(lab.exec('attacker', ['sh', '-c', `echo x | socat -t1 - TCP:${UNDERLAY.b}:8080,connect-timeout=1`])).rejects.toThrow();
-    await expect(lab.exec('attacker', ['sh', '-c', `echo x | socat -t1 - TCP:${OVERLAY.b}:8080,connect-timeout=1`])).rejects.toThrow();
+    await expect(
+      lab.exec('attacker', ['sh', '-c', `echo x | socat -t1 - TCP:${UNDERLAY.b}:8080,connect-timeout=1`]),
+    ).rejects.toThrow();
+    await expect(
+      lab.exec('attacker', ['sh', '-c', `echo x | socat -t1 - TCP:${OVERLAY.b}:8080,connect-timeout=1`]),
+    ).rejects.toThrow();
     await new Promise((r) => setTimeout(r, 200));
 
     const sap1 = await counters(lab.sock('sap'));
@@ -137,9 +165,16 @@ describe.skipIf(!root)('overlay data path (agent → SaP → agent)', () => {
     expect(stale).toMatchObject({ status: 200, body: { version: 1, applied: false } });
     const bad = await api(lab.sock('a'), 'PUT', '/config', { ...agentConfig(2, 'a'), sendEpoch: 9 });
     expect(bad.status).toBe(400);
-    const moved = await api(lab.sock('a'), 'PUT', '/config', { ...agentConfig(2, 'a'), overlayIp: '10.240.1.50' });
+    const moved = await api(lab.sock('a'), 'PUT', '/config', {
+      ...agentConfig(2, 'a'),
+      overlayIp: '10.240.1.50',
+    });
     expect(moved.status).toBe(409);
-    const tcp = await lab.exec('a', ['sh', '-c', `echo still | socat -t2 - TCP:${OVERLAY.b}:8080,connect-timeout=3`]);
+    const tcp = await lab.exec('a', [
+      'sh',
+      '-c',
+      `echo still | socat -t2 - TCP:${OVERLAY.b}:8080,connect-timeout=3`,
+    ]);
     expect(tcp.trim()).toBe('still');
   });
 
@@ -161,7 +196,9 @@ describe.skipIf(!root)('overlay data path (agent → SaP → agent)', () => {
     expect(await lab.exec('a', ['nft', 'list', 'tables'])).not.toContain('ovguard');
     expect(existsSync(lab.sock('a'))).toBe(false);
     // With a's agent gone, b is unreachable from a (fails closed, no fallback to the underlay).
-    await expect(lab.exec('a', ['sh', '-c', `echo x | socat -t1 - TCP:${OVERLAY.b}:8080,connect-timeout=1`])).rejects.toThrow();
+    await expect(
+      lab.exec('a', ['sh', '-c', `echo x | socat -t1 - TCP:${OVERLAY.b}:8080,connect-timeout=1`]),
+    ).rejects.toThrow();
     expect(echo?.exitCode).toBeNull();
 
     const sapPid = Number((await api(lab.sock('sap'), 'GET', '/status')).body.pid);
