@@ -46,7 +46,9 @@ export class OverlayProcesses {
   /** Starts the process and resolves once its API answers GET /status. */
   async start(id: string, kind: 'sap' | 'agent', host: string): Promise<OverlayProcess> {
     const socket = path.join(this.dir, `${kind[0]}${this.seq++}.sock`);
-    const argv = [process.execPath, '--import', TSX_LOADER, kind === 'sap' ? SAP_MAIN : AGENT_MAIN, '--api', socket];
+    // --lifeline stdin: the process exits when our end of its stdin pipe closes, so a crashed harness leaves no
+    // data path behind (network.spawn gives every child a stdin pipe).
+    const argv = [process.execPath, '--import', TSX_LOADER, kind === 'sap' ? SAP_MAIN : AGENT_MAIN, '--api', socket, '--lifeline', 'stdin'];
     const child = this.net.spawn(host, argv);
     const p: OverlayProcess = { id, kind, host, socket, child, log: [] };
     const keep = (d: Buffer) => {
