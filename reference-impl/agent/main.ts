@@ -61,7 +61,10 @@ function onTunBatch(t: Tun, first: number, n: number): void {
     }
     template.copy(arena, off - hl);
     c.encap!++;
-    s.send(arena, off - hl, len + hl, sapPort, sapIp);
+    // A send that could not go out at once is queued by libuv with a pointer into the arena, whose slots the
+    // addon reuses; while anything is queued, send copies instead.
+    if (s.getSendQueueCount() === 0) s.send(arena, off - hl, len + hl, sapPort, sapIp);
+    else s.send(Buffer.from(arena.subarray(off - hl, off + len)), sapPort, sapIp);
   }
 }
 

@@ -164,6 +164,24 @@ describe('SaP engine', () => {
     expect(out.buf.subarray(h.authOff, h.authOff + 16).toString('hex')).toBe(K2);
   });
 
+  it('re-encapsulates into a new buffer when the new key has another length', () => {
+    const K3 = 'ab'.repeat(32);
+    const { send, out } = setup({
+      keys: [
+        { epoch: 1, key: K1 },
+        { epoch: 3, key: K3 },
+      ],
+      sendEpoch: 3,
+    });
+    const pkt = gue(ip4(A, B, 6, 1, 80), K1, 1);
+    expect(send(pkt, '192.168.0.10')).not.toBeNull();
+    expect(out.buf).not.toBe(pkt);
+    const h = new GueHeader();
+    expect(decode(out.buf, out.off, out.len, h)).toBe(0);
+    expect([h.epoch, h.authLen, h.innerLen]).toEqual([3, 32, 40]);
+    expect(out.buf.subarray(h.innerOff, h.innerOff + 40).equals(pkt.subarray(28))).toBe(true);
+  });
+
   it('expires idle flows and forgets them on clear()', () => {
     const { send, cache, counters } = setup({ flowIdleMs: 1000 });
     send(gue(ip4(A, B, 6, 1, 80)), '192.168.0.10', 0);

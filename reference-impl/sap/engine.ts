@@ -7,6 +7,7 @@ import {
   Keyring,
   decode,
   encodeHeader,
+  headerLength,
   rewriteAuth,
   verify,
 } from '../gue/codec.ts';
@@ -49,7 +50,6 @@ export class SapEngine {
   private readonly agents = new Set<string>();
   private readonly h = new GueHeader();
   private readonly inner = new Inner();
-  private readonly scratch = Buffer.allocUnsafe(65536 + 256);
 
   constructor(
     cfg: SapConfig,
@@ -134,10 +134,12 @@ export class SapEngine {
       out.off = 0;
       out.len = len;
     } else {
-      // New key of another length: the header size changes, so the packet moves to the scratch buffer.
-      const hl = encodeHeader(this.scratch, 0, h.proto, h.overlayId, this.sendEpoch, this.sendKey);
-      buf.copy(this.scratch, hl, h.innerOff, h.innerOff + h.innerLen);
-      out.buf = this.scratch;
+      // New key of another length (rare: only during such a rotation): the header size changes, so the packet
+      // moves to a fresh buffer (not a shared scratch one: a queued send may still reference it).
+      const fresh = Buffer.allocUnsafe(headerLength(this.sendKey.length) + h.innerLen);
+      const hl = encodeHeader(fresh, 0, h.proto, h.overlayId, this.sendEpoch, this.sendKey);
+      buf.copy(fresh, hl, h.innerOff, h.innerOff + h.innerLen);
+      out.buf = fresh;
       out.off = 0;
       out.len = hl + h.innerLen;
     }
