@@ -76,7 +76,10 @@ export async function run(argv: string[]): Promise<number> {
   const secs = (Date.now() - t0) / 1000;
   console.log(`modes ran: ${results.modes.ran.join(', ') || 'none'}${results.modes.missing.length ? `; missing: ${results.modes.missing.map((m) => m.mode).join(', ')}` : ''}`);
   console.log(`records: ${results.records.length}, notes: ${results.notes.length}${results.notes.length ? ' (see report)' : ''}`);
-  console.log(`largest 95% CI half-width of added p50: ${out.maxHalfWidthP50Us.toFixed(1)} µs`);
+  for (const mode of results.modes.ran.filter((m) => m !== 'none')) {
+    const hw = out.analysis.added.filter((r) => r.mode === mode).map((r) => (r.p50.hi - r.p50.lo) / 2).sort((a, b) => a - b);
+    if (hw.length) console.log(`95% CI half-width of added p50, ${mode}: median ${hw[Math.floor((hw.length - 1) / 2)]!.toFixed(1)} µs, max ${hw[hw.length - 1]!.toFixed(1)} µs over ${hw.length} path×workload cells`);
+  }
   console.log(`total time: ${secs.toFixed(0)} s`);
   console.log(`results: ${join(runDir, 'results.json')}`);
   console.log(`report: ${out.html}`);

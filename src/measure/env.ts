@@ -69,5 +69,6 @@ export async function collectEnv(ctx: EnvContext): Promise<EnvFingerprint> {
     hostname: os.hostname(),
     arch: process.arch,
     timestamp: new Date().toISOString(),
+    loadAverage: os.loadavg().map((x) => Math.round(x * 100) / 100),
   };
 }

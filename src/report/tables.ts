@@ -95,6 +95,7 @@ export function buildTables(run: RunResults, a: Analysis): Table[] {
       ['modes missing', run.modes.missing.map((m) => `${m.mode} (${m.reason})`).join('; ') || '—'],
       ['kernel', e.kernel],
       ['CPU', `${e.cpuModel} × ${e.cores} cores`],
+      ['load average at start', e.loadAverage ? e.loadAverage.join(' / ') : 'not recorded'],
       ['memory', `${(e.memoryBytes / 2 ** 30).toFixed(1)} GiB`],
       ['Node', e.node],
       ['tools', Object.entries(e.tools).map(([k, v]) => `${k} ${v ?? 'absent'}`).join('; ')],

@@ -20,6 +20,8 @@ export const envSchema = z.strictObject({
   hostname: z.string(),
   arch: z.string(),
   timestamp: z.string(),
+  /** 1/5/15-minute load average when the run started: a busy machine widens every interval. */
+  loadAverage: z.array(z.number()).optional(),
 });
 
 export const latencySummarySchema = z.strictObject({
