@@ -156,7 +156,13 @@ function ruleMatch(cs: CompiledState, rule: CompiledRule, cluster: string, dstPo
   }
   const egress = rule.direction === 'Egress';
   let ports: PortElem[] | null;
-  if (rule.hasNamedPort && !egress) ports = numericPorts(rule.ports, dstPod, false);
+  if (rule.hasNamedPort && !egress) {
+    // Resolved per destination pod; equal resolutions share one object, so their port set renders once.
+    const resolved = numericPorts(rule.ports, dstPod, false)!;
+    const key = `r${resolved.map((p) => `${p.protocol}${p.from}-${p.to}`).join(',')}`;
+    ports = memo.portsByKey.get(key) ?? null;
+    if (ports === null) memo.portsByKey.set(key, (ports = resolved));
+  }
   else {
     let hit = memo.ports.get(rule);
     if (hit === undefined) {
