@@ -4,7 +4,7 @@
 // 2 bad input or missing prerequisite.
 import { parseArgs } from 'node:util';
 import { ENFORCERS } from '../enforce/index.ts';
-import { UsageError } from '../errors.ts';
+import { InputError, UsageError } from '../errors.ts';
 import { renderDiff } from '../policy/diff.ts';
 import { renderTable, tableToJSON } from '../policy/truthtable.ts';
 import { getPlatform, PLATFORM_NAMES } from '../platform/index.ts';
@@ -67,6 +67,8 @@ export async function run(argv: string[]): Promise<number> {
       try {
         oc = await runScenarioMode(sc, mode, platform, ENFORCERS[mode]!, { progress });
       } catch (e) {
+        // Bad input found late (e.g. link delay on a kernel without netem) is the user's to fix: exit 2.
+        if (e instanceof UsageError || e instanceof InputError) throw e;
         oc = { file: sc.file, scenario: sc.name, mode, steps: [], error: (e as Error).message };
         progress(`${sc.name} [${mode}]: ERROR ${oc.error}`);
         if (!o['keep-going']) stop = true;
