@@ -1,12 +1,12 @@
 // Overlay data-path benchmark (issue 4): RR latency (UDP, TCP) direct vs through the overlay (agent → SaP →
 // agent) on the same bridge, and TCP throughput through the overlay with iperf3. Root; own namespaces only.
-//   sudo npx tsx bench/overlay.ts [--seconds 5] [--reps 3] [--only latency|throughput]
-import { readFileSync } from 'node:fs';
+//   sudo npx tsx bench/overlay.ts [--seconds 5] [--reps 3] [--only latency|throughput] [--profile DIR]
+import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createHistogram, recordUs, summarize, type Histogram } from '../src/measure/histogram.ts';
 import { defaultMtu } from '../reference-impl/agent/setup.ts';
-import { Lab, OVERLAY, startOverlay } from '../test/integration/overlay-datapath-lab.ts';
+import { Lab, OVERLAY, api, startOverlay } from '../test/integration/overlay-datapath-lab.ts';
 
 const argv = process.argv.slice(2);
 const opt = (k: string, d: string): string => {
@@ -61,6 +61,33 @@ async function iperf(lab: Lab, host: string, ip: string, seconds: number): Promi
   return j.end.sum_received.bits_per_second / 1e9;
 }
 
+/** CPU time (ns, from schedstat) and packets handled by the data-path processes, to report CPU per packet. */
+type Snap = Record<string, { cpuNs: number; pkts: number }>;
+async function snap(lab: Lab): Promise<Snap> {
+  const out: Snap = {};
+  for (const n of ['a', 'sap', 'b']) {
+    const st = (await api(lab.sock(n), 'GET', '/status')).body as {
+      pid: number;
+      counters: Record<string, number>;
+    };
+    const cpuNs = Number(readFileSync(`/proc/${st.pid}/schedstat`, 'utf8').split(' ')[0]);
+    const c = st.counters;
+    out[n] = { cpuNs, pkts: (c.rx ?? 0) + (c.tunRx ?? 0) };
+  }
+  return out;
+}
+function addDelta(acc: Snap, a: Snap, b: Snap): void {
+  for (const k of Object.keys(b)) {
+    const x = (acc[k] ??= { cpuNs: 0, pkts: 0 });
+    x.cpuNs += b[k]!.cpuNs - a[k]!.cpuNs;
+    x.pkts += b[k]!.pkts - a[k]!.pkts;
+  }
+}
+const perPkt = (acc: Snap) =>
+  Object.entries(acc)
+    .map(([k, v]) => `${k} ${(v.cpuNs / 1000 / Math.max(1, v.pkts)).toFixed(1)} µs/pkt (${v.pkts} pkts)`)
+    .join(', ');
+
 const fmt = (s: ReturnType<typeof summarize>) =>
   `p50 ${s.p50Us} µs  p90 ${s.p90Us}  p99 ${s.p99Us}  p99.9 ${s.p999Us}  (n=${s.count})`;
 
@@ -82,12 +109,15 @@ async function latency(): Promise<void> {
       await rr(lab, 'a', OVERLAY.b, tcp, 2);
       await rr(lab, 'c', DIRECT.d, tcp, 1);
     }
+    const cpu: Snap = {};
     // Interleaved repetitions: direct, overlay, direct, overlay …
     for (let r = 0; r < REPS; r++) {
       for (const tcp of [false, true]) {
         const p = tcp ? 'tcp' : 'udp';
         await rr(lab, 'c', DIRECT.d, tcp, SECONDS, hist[`direct/${p}`]);
+        const s0 = await snap(lab);
         await rr(lab, 'a', OVERLAY.b, tcp, SECONDS, hist[`overlay/${p}`]);
+        addDelta(cpu, s0, await snap(lab));
       }
     }
     console.log('\nRR latency, full round trip, sockperf ping-pong, µs:');
@@ -100,6 +130,7 @@ async function latency(): Promise<void> {
         `  ${p} added    p50 ${o.p50Us - d.p50Us} µs (goal ≤ 50)  p99 ${o.p99Us - d.p99Us} µs (goal ≤ 200)`,
       );
     }
+    console.log(`  CPU per packet handled (overlay RR runs): ${perPkt(cpu)}`);
   } finally {
     await lab.cleanup();
   }
@@ -116,9 +147,12 @@ async function throughput(underlayMtu: number, offload: boolean): Promise<void> 
     await iperf(lab, 'a', OVERLAY.b, 1);
     const direct: number[] = [];
     const overlay: number[] = [];
+    const cpu: Snap = {};
     for (let r = 0; r < REPS; r++) {
       direct.push(await iperf(lab, 'c', DIRECT.d, SECONDS));
+      const s0 = await snap(lab);
       overlay.push(await iperf(lab, 'a', OVERLAY.b, SECONDS));
+      addDelta(cpu, s0, await snap(lab));
     }
     const med = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
     console.log(
@@ -130,6 +164,7 @@ async function throughput(underlayMtu: number, offload: boolean): Promise<void> 
     console.log(
       `  overlay  median ${med(overlay).toFixed(2)} Gbit/s  [${overlay.map((x) => x.toFixed(2)).join(', ')}]  (goal ≥ 1)`,
     );
+    console.log(`  CPU per packet handled: ${perPkt(cpu)}`);
   } finally {
     await lab.cleanup();
   }
@@ -142,6 +177,41 @@ console.log(
       .map((x) => x.toFixed(1))
       .join(' ')} (others' work skews every figure)`,
 );
+const profDir = opt('profile', '');
+if (profDir) {
+  mkdirSync(profDir, { recursive: true });
+  process.env.TBOV_PROF_DIR = path.resolve(profDir);
+}
+
+/** Self time per function of the main-thread CPU profiles the data-path processes wrote on exit. */
+function printProfiles(dir: string): void {
+  interface Node {
+    id: number;
+    callFrame: { functionName: string; url: string; lineNumber: number };
+  }
+  for (const f of readdirSync(dir).filter((x) => /\.0\.\d+\.cpuprofile$/.test(x))) {
+    const p = JSON.parse(readFileSync(path.join(dir, f), 'utf8')) as {
+      nodes: Node[];
+      samples: number[];
+      timeDeltas: number[];
+    };
+    const self = new Map<number, number>();
+    p.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (p.timeDeltas[i] ?? 0)));
+    const byFn = new Map<string, number>();
+    let total = 0;
+    for (const n of p.nodes) {
+      const t = self.get(n.id) ?? 0;
+      total += t;
+      const k = `${n.callFrame.functionName || '(anonymous)'} ${n.callFrame.url.split('/').slice(-2).join('/')}`;
+      byFn.set(k, (byFn.get(k) ?? 0) + t);
+    }
+    const top = [...byFn].sort((x, y) => y[1] - x[1]).slice(0, 6);
+    console.log(
+      `  ${f}: ${top.map(([k, t]) => `${((100 * t) / total).toFixed(1)}% ${k.trim()}`).join('; ')}`,
+    );
+  }
+}
+
 const only = opt('only', 'all');
 if (only === 'all' || only === 'latency') await latency();
 if (only === 'all' || only === 'throughput') {
@@ -149,4 +219,8 @@ if (only === 'all' || only === 'throughput') {
   await throughput(1500, false);
   await throughput(9000, true);
   await throughput(9000, false);
+}
+if (profDir) {
+  console.log(`\nCPU profiles (self time, main thread) in ${profDir}:`);
+  printProfiles(profDir);
 }
