@@ -63,8 +63,12 @@ function onTunBatch(t: Tun, first: number, n: number): void {
     c.encap!++;
     // A send that could not go out at once is queued by libuv with a pointer into the arena, whose slots the
     // addon reuses; while anything is queued, send copies instead.
-    if (s.getSendQueueCount() === 0) s.send(arena, off - hl, len + hl, sapPort, sapIp);
-    else s.send(Buffer.from(arena.subarray(off - hl, off + len)), sapPort, sapIp);
+    try {
+      if (s.getSendQueueCount() === 0) s.send(arena, off - hl, len + hl, sapPort, sapIp);
+      else s.send(Buffer.from(arena.subarray(off - hl, off + len)), sapPort, sapIp);
+    } catch {
+      c.txError!++;
+    }
   }
 }
 
@@ -92,9 +96,13 @@ function onMessage(msg: Buffer, rinfo: dgram.RemoteInfo): void {
     c.notForMe!++;
     return;
   }
-  if (offload) writeVnetHdr(msg, h.innerOff, h.innerLen);
-  if (tun!.write(msg, h.innerOff - VH, h.innerLen + VH) < 0) c.txError!++;
-  else c.decap!++;
+  try {
+    if (offload) writeVnetHdr(msg, h.innerOff, h.innerLen);
+    if (tun!.write(msg, h.innerOff - VH, h.innerLen + VH) < 0) c.txError!++;
+    else c.decap!++;
+  } catch {
+    c.internalError = (c.internalError ?? 0) + 1;
+  }
 }
 
 /**

@@ -20,7 +20,7 @@ export const KeySchema = z.object({
 export type KeyEntry = z.infer<typeof KeySchema>;
 
 /** Where a process receives GUE: an underlay address and UDP port. */
-export const AddrSchema = z.object({ ip: ipv4, port: port.default(GUE_PORT) });
+export const AddrSchema = z.object({ ip: ipv4, port: z.number().int().min(1).max(65535).default(GUE_PORT) });
 export type Addr = z.infer<typeof AddrSchema>;
 
 /** A peer of a NetworkPolicy rule: an overlay address or CIDR, minus `except` CIDRs (ipBlock semantics). */

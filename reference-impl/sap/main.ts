@@ -21,8 +21,13 @@ let bound = '';
 
 function onMessage(msg: Buffer, rinfo: dgram.RemoteInfo): void {
   if (!engine || !sock) return;
-  if (engine.process(msg, msg.length, rinfo.address, rinfo.port, performance.now(), out)) {
-    sock.send(out.buf, out.off, out.len, out.port, out.ip);
+  // Nothing a packet carries may take the process down: an unforeseen throw is counted, the packet dropped.
+  try {
+    if (engine.process(msg, msg.length, rinfo.address, rinfo.port, performance.now(), out)) {
+      sock.send(out.buf, out.off, out.len, out.port, out.ip);
+    }
+  } catch {
+    counters.internalError = (counters.internalError ?? 0) + 1;
   }
 }
 
