@@ -91,7 +91,8 @@ export async function runScenarioMode(
             ? allAllowedTable(cells.from, cells.to, probe)
             : truthTables(state, { port: probe.port, protocol: probe.protocol, from: cells.from, to: cells.to }).combined;
         const p0 = performance.now();
-        const results = await probeReachability(net, cells.targets, { timeoutMs: opts.probeTimeoutMs ?? 1000 });
+        const agents = { agent: (h: string) => servers?.agent(h) ?? laterServers.map((s) => s.agent(h)).find(Boolean) };
+        const results = await probeReachability(net, cells.targets, { timeoutMs: opts.probeTimeoutMs ?? 1000 }, agents);
         const probeMs = performance.now() - p0;
         const observed = observedTable(cells, probe, results);
         const diff = diffTables(expected, observed);

@@ -1,67 +1,9 @@
 // Reachability client for one source host: reads JSON {timeoutMs, udpTries, concurrency, targets} on stdin,
 // probes every target with bounded parallelism and prints one JSON array of results. One process per source
-// keeps the number of processes at the number of sources instead of the number of cells.
-import net from 'node:net';
-import dgram from 'node:dgram';
-
-function tcpProbe(t, timeoutMs) {
-  return new Promise((resolve) => {
-    const start = process.hrtime.bigint();
-    const sock = net.connect({ host: t.ip, port: t.port });
-    let buf = '';
-    const done = (r) => {
-      clearTimeout(timer);
-      sock.destroy();
-      resolve({ key: t.key, us: Number((process.hrtime.bigint() - start) / 1000n), ...r });
-    };
-    const timer = setTimeout(() => done({ ok: false, error: 'timeout' }), timeoutMs);
-    sock.on('data', (d) => {
-      buf += d.toString();
-      const nl = buf.indexOf('\n');
-      if (nl >= 0) done({ ok: true, identity: buf.slice(0, nl) });
-    });
-    sock.on('error', (e) => done({ ok: false, error: e.code ?? e.message }));
-    sock.on('close', () => done({ ok: false, error: 'closed' }));
-  });
-}
-
-function udpProbe(t, timeoutMs, tries) {
-  return new Promise((resolve) => {
-    const start = process.hrtime.bigint();
-    const sock = dgram.createSocket('udp4');
-    let left = tries;
-    let timer;
-    const done = (r) => {
-      clearTimeout(timer);
-      sock.close();
-      resolve({ key: t.key, us: Number((process.hrtime.bigint() - start) / 1000n), ...r });
-    };
-    const send = () => {
-      if (left-- <= 0) return done({ ok: false, error: 'timeout' });
-      sock.send('?', t.port, t.ip, (e) => e && done({ ok: false, error: e.code ?? e.message }));
-      timer = setTimeout(send, Math.ceil(timeoutMs / tries));
-    };
-    sock.on('message', (m) => done({ ok: true, identity: m.toString() }));
-    // ICMP port unreachable surfaces as ECONNREFUSED on the next operation of a connected socket only;
-    // an unconnected socket just times out, which is also "not reached".
-    sock.on('error', (e) => done({ ok: false, error: e.code ?? e.message }));
-    send();
-  });
-}
+// keeps the number of processes at the number of sources instead of the number of cells. (Hosts running a
+// probe server are probed through that server instead; this is for the others.)
+import { probeAll } from './probe-lib.mjs';
 
 const chunks = [];
 for await (const c of process.stdin) chunks.push(c);
-const req = JSON.parse(Buffer.concat(chunks).toString());
-const results = new Array(req.targets.length);
-let next = 0;
-async function worker() {
-  while (next < req.targets.length) {
-    const i = next++;
-    const t = req.targets[i];
-    if (t.protocol === 'TCP') results[i] = await tcpProbe(t, req.timeoutMs);
-    else if (t.protocol === 'UDP') results[i] = await udpProbe(t, req.timeoutMs, req.udpTries);
-    else results[i] = { key: t.key, ok: false, error: 'unsupported' };
-  }
-}
-await Promise.all(Array.from({ length: Math.max(1, Math.min(req.concurrency, req.targets.length)) }, worker));
-process.stdout.write(JSON.stringify(results));
+process.stdout.write(JSON.stringify(await probeAll(JSON.parse(Buffer.concat(chunks).toString()))));

@@ -2,8 +2,12 @@
 // argv[2] = JSON {id, tcp: number[], udp: number[]}. Every TCP connection first receives `id\n`, then its
 // bytes are echoed; a UDP datagram "?" is answered with `id`, any other datagram is echoed. So a probe can
 // tell that it reached the right pod, and the RR probe can use the same servers.
+// The server doubles as the host's probe agent: each JSON line on stdin {seq, timeoutMs, udpTries,
+// concurrency, targets} is answered by one line {seq, results} on stdout, so probing spawns no processes.
 import net from 'node:net';
 import dgram from 'node:dgram';
+import { createInterface } from 'node:readline';
+import { probeAll } from './probe-lib.mjs';
 
 const spec = JSON.parse(process.argv[2]);
 const banner = Buffer.from(`${spec.id}\n`);
@@ -47,6 +51,18 @@ try {
   process.stderr.write(`probe server ${spec.id}: ${e.message}\n`);
   process.exit(1);
 }
+createInterface({ input: process.stdin }).on('line', async (line) => {
+  let req;
+  try {
+    req = JSON.parse(line);
+  } catch {
+    return; // not a request; never crash the server over it
+  }
+  const results = await probeAll(req);
+  process.stdout.write(`${JSON.stringify({ seq: req.seq, results })}\n`);
+});
+// The harness closing our stdin means it is gone: stop serving.
+process.stdin.on('end', () => process.exit(0));
 const stop = () => process.exit(0);
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);

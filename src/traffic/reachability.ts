@@ -3,6 +3,7 @@
 import { fileURLToPath } from 'node:url';
 import type { Protocol } from '../policy/model.ts';
 import type { HostName, Network } from '../platform/platform.ts';
+import type { ProbeServers } from './servers.ts';
 
 export const PROBE_CLIENT = fileURLToPath(new URL('./probe-client.mjs', import.meta.url));
 
@@ -42,7 +43,16 @@ interface ClientResult {
   us: number;
 }
 
-export async function probeReachability(net: Network, targets: ProbeTarget[], opts: ReachabilityOptions = {}): Promise<ProbeResult[]> {
+/**
+ * Probes through the source host's probe server when it has one (no process start-up), else with a one-shot
+ * client process per source.
+ */
+export async function probeReachability(
+  net: Network,
+  targets: ProbeTarget[],
+  opts: ReachabilityOptions = {},
+  agents?: Pick<ProbeServers, 'agent'>,
+): Promise<ProbeResult[]> {
   const timeoutMs = opts.timeoutMs ?? 1000;
   const unsupported = new Set<Protocol>(opts.unsupported ?? ['SCTP']);
   const results: ProbeResult[] = new Array(targets.length);
@@ -67,15 +77,22 @@ export async function probeReachability(net: Network, targets: ProbeTarget[], op
       };
       // Generous budget: every target could time out, `concurrency` at a time.
       const budget = 15_000 + Math.ceil(idx.length / req.concurrency) * timeoutMs * 2;
-      const r = await net.exec(from, [process.execPath, PROBE_CLIENT], { input: JSON.stringify(req), timeoutMs: budget });
-      if (r.code !== 0) throw new Error(`probe client on ${from} failed (${r.code}): ${r.stderr.trim()}`);
-      for (const c of JSON.parse(r.stdout) as ClientResult[]) {
+      let answers: ClientResult[];
+      const agent = agents?.agent(from);
+      if (agent) answers = await agent.probe<ClientResult>(req, budget);
+      else {
+        const r = await net.exec(from, [process.execPath, PROBE_CLIENT], { input: JSON.stringify(req), timeoutMs: budget });
+        if (r.code !== 0) throw new Error(`probe client on ${from} failed (${r.code}): ${r.stderr.trim()}`);
+        answers = JSON.parse(r.stdout) as ClientResult[];
+      }
+      for (const c of answers) {
         const t = targets[c.key]!;
         const outcome: ProbeOutcome = !c.ok ? 'blocked' : c.identity === t.to ? 'reached' : 'wrong-peer';
         results[c.key] = { ...t, outcome, detail: c.ok ? c.identity! : c.error ?? 'error', us: c.us };
       }
     }
   };
-  await Promise.all(Array.from({ length: Math.min(opts.sources ?? 4, sources.length) }, worker));
+  // Agents cost no process start-up, so more sources can probe at once.
+  await Promise.all(Array.from({ length: Math.min(opts.sources ?? (agents ? 16 : 4), sources.length) }, worker));
   return results;
 }

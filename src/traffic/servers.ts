@@ -1,7 +1,7 @@
 // Starts one probe server per host (serving all its ports) and stops them again.
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { createInterface } from 'node:readline';
+import { createInterface, type Interface } from 'node:readline';
 import type { HostName, Network } from '../platform/platform.ts';
 
 export const PROBE_SERVER = fileURLToPath(new URL('./probe-server.mjs', import.meta.url));
@@ -12,12 +12,49 @@ export interface ServerSpec {
   udp: number[];
 }
 
+/** A running server also probes from its host on request (see probe-server.mjs). */
+export interface ProbeAgent {
+  probe<T>(req: Record<string, unknown>, timeoutMs: number): Promise<T[]>;
+}
+
 export interface ProbeServers {
   readonly hosts: HostName[];
+  agent(host: HostName): ProbeAgent | undefined;
   stop(host?: HostName): Promise<void>;
 }
 
-function startOne(net: Network, spec: ServerSpec, timeoutMs: number): Promise<ChildProcess> {
+function agentOf(child: ChildProcess, lines: Interface): ProbeAgent {
+  const pending = new Map<number, (results: unknown[]) => void>();
+  let seq = 0;
+  // The first line ('ready') was consumed by startOne; later lines answer probe requests.
+  lines.on('line', (l) => {
+    if (!l.startsWith('{')) return;
+    const msg = JSON.parse(l) as { seq: number; results: unknown[] };
+    pending.get(msg.seq)?.(msg.results);
+    pending.delete(msg.seq);
+  });
+  return {
+    probe<T>(req: Record<string, unknown>, timeoutMs: number): Promise<T[]> {
+      const id = ++seq;
+      return new Promise<T[]>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          pending.delete(id);
+          reject(new Error(`probe agent gave no answer within ${timeoutMs} ms`));
+        }, timeoutMs);
+        const onExit = () => reject(new Error('probe agent exited'));
+        child.once('exit', onExit);
+        pending.set(id, (r) => {
+          clearTimeout(timer);
+          child.off('exit', onExit);
+          resolve(r as T[]);
+        });
+        child.stdin!.write(`${JSON.stringify({ ...req, seq: id })}\n`);
+      });
+    },
+  };
+}
+
+function startOne(net: Network, spec: ServerSpec, timeoutMs: number): Promise<{ child: ChildProcess; lines: Interface }> {
   const child = net.spawn(spec.host, [process.execPath, PROBE_SERVER, JSON.stringify({ id: spec.host, tcp: spec.tcp, udp: spec.udp })]);
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -26,9 +63,10 @@ function startOne(net: Network, spec: ServerSpec, timeoutMs: number): Promise<Ch
       child.kill('SIGKILL');
       reject(new Error(`probe server on ${spec.host} not ready within ${timeoutMs} ms`));
     }, timeoutMs);
-    createInterface({ input: child.stdout! }).once('line', (l) => {
+    const lines = createInterface({ input: child.stdout! });
+    lines.once('line', (l) => {
       clearTimeout(timer);
-      if (l === 'ready') resolve(child);
+      if (l === 'ready') resolve({ child, lines });
       else reject(new Error(`probe server on ${spec.host}: ${l}`));
     });
     child.once('exit', (code) => {
@@ -41,12 +79,14 @@ function startOne(net: Network, spec: ServerSpec, timeoutMs: number): Promise<Ch
 /** Starts servers, a few at a time (Node start-up is CPU-bound on a 2-core machine). */
 export async function startProbeServers(net: Network, specs: ServerSpec[], opts: { parallel?: number; timeoutMs?: number } = {}): Promise<ProbeServers> {
   const running = new Map<HostName, ChildProcess>();
+  const agents = new Map<HostName, ProbeAgent>();
   const queue = specs.filter((s) => s.tcp.length + s.udp.length > 0);
   const stop = async (host?: HostName) => {
     const victims = [...running].filter(([h]) => host === undefined || h === host);
     await Promise.all(
       victims.map(([h, c]) => {
         running.delete(h);
+        agents.delete(h);
         if (c.exitCode !== null || c.signalCode !== null) return Promise.resolve();
         const exited = new Promise<void>((res) => c.once('exit', () => res()));
         c.kill('SIGTERM');
@@ -58,7 +98,9 @@ export async function startProbeServers(net: Network, specs: ServerSpec[], opts:
   const worker = async () => {
     while (next < queue.length) {
       const spec = queue[next++]!;
-      running.set(spec.host, await startOne(net, spec, opts.timeoutMs ?? 20_000));
+      const { child, lines } = await startOne(net, spec, opts.timeoutMs ?? 20_000);
+      running.set(spec.host, child);
+      agents.set(spec.host, agentOf(child, lines));
     }
   };
   try {
@@ -67,5 +109,5 @@ export async function startProbeServers(net: Network, specs: ServerSpec[], opts:
     await stop();
     throw e;
   }
-  return { hosts: [...running.keys()], stop };
+  return { hosts: [...running.keys()], agent: (h) => agents.get(h), stop };
 }

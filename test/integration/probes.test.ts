@@ -52,6 +52,15 @@ describe('probes', () => {
     expect(r.every((c) => c.detail === c.to)).toBe(true);
   });
 
+  it('probes through the running servers (no process per probe) with the same results', async () => {
+    const t = [...cells(80, 'TCP'), ...cells(80, 'UDP')];
+    const viaAgents = await probeReachability(net, t, {}, servers);
+    expect(viaAgents.map((c) => c.outcome)).toEqual(t.map(() => 'reached'));
+    expect(viaAgents.map((c) => c.detail)).toEqual(t.map((c) => c.to));
+    const [closed] = await probeReachability(net, [{ from: 'x/a', to: 'x/b', address: net.address('x/b'), port: 81, protocol: 'TCP' }], {}, servers);
+    expect(closed!.outcome).toBe('blocked');
+  });
+
   it('reports a port nobody serves as blocked, a wrong answer as wrong-peer, SCTP as unsupported', async () => {
     const [closedTcp, closedUdp, wrong, sctp] = await probeReachability(net, [
       { from: 'x/a', to: 'x/b', address: net.address('x/b'), port: 81, protocol: 'TCP' },
