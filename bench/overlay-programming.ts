@@ -16,7 +16,11 @@ const opt = (k: string, d: number): number => {
 const PODS = opt('pods', 12);
 const UPDATES = opt('updates', 20);
 
-const pods = Array.from({ length: PODS }, (_, i) => `  - { namespace: app, name: p${i}, labels: { app: a${i % 4} }, node: n${(i % 3) + 1}, ports: [{ port: 80 }] }`);
+const pods = Array.from(
+  { length: PODS },
+  (_, i) =>
+    `  - { namespace: app, name: p${i}, labels: { app: a${i % 4} }, node: n${(i % 3) + 1}, ports: [{ port: 80 }] }`,
+);
 const sc = parseScenario(
   'bench.yaml',
   `name: bench\ntopology:\n  clusters: [{ name: c1, nodes: [{ name: n1 }, { name: n2 }, { name: n3 }] }]\nnamespaces: [{ name: app }]\npods:\n${pods.join('\n')}\n`,
@@ -26,11 +30,18 @@ const policy = (i: number): NetworkPolicy => ({
   apiVersion: 'networking.k8s.io/v1',
   kind: 'NetworkPolicy',
   metadata: { name: `p${i}`, namespace: 'app' },
-  spec: { podSelector: { matchLabels: { app: `a${i % 4}` } }, ingress: [{ from: [{ podSelector: { matchLabels: { app: `a${(i + 1) % 4}` } } }], ports: [{ port: 80 }] }] },
+  spec: {
+    podSelector: { matchLabels: { app: `a${i % 4}` } },
+    ingress: [
+      { from: [{ podSelector: { matchLabels: { app: `a${(i + 1) % 4}` } } }], ports: [{ port: 80 }] },
+    ],
+  },
 });
 
-const q = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;
-const fmt = (xs: number[]) => `p50 ${q(xs, 0.5).toFixed(1)} ms, p90 ${q(xs, 0.9).toFixed(1)} ms, max ${Math.max(...xs).toFixed(1)} ms (n=${xs.length})`;
+const q = (xs: number[], p: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;
+const fmt = (xs: number[]) =>
+  `p50 ${q(xs, 0.5).toFixed(1)} ms, p90 ${q(xs, 0.9).toFixed(1)} ms, max ${Math.max(...xs).toFixed(1)} ms (n=${xs.length})`;
 
 // Pure compile cost first (no processes): scales with pods × policies.
 for (const n of [10, 100, 1000]) {
@@ -38,7 +49,8 @@ for (const n of [10, 100, 1000]) {
   const keys = newOverlay();
   const t0 = performance.now();
   const reps = 5;
-  for (let r = 0; r < reps; r++) compileOverlay({ ...st, policies: [...st.policies] }, { version: r + 1, keys });
+  for (let r = 0; r < reps; r++)
+    compileOverlay({ ...st, policies: [...st.policies] }, { version: r + 1, keys });
   console.log(`compile ${PODS} pods, ${n} policies: ${((performance.now() - t0) / reps).toFixed(2)} ms`);
 }
 
@@ -46,7 +58,9 @@ const net = await mininetPlatform.up(sc.topology, sc.initial.pods);
 const ov = new OverlayEnforcer(net);
 try {
   const first = await ov.apply(sc.initial);
-  console.log(`apply: ${first.detail?.processesStarted} processes started in ${first.detail?.processStartMs} ms; first push ${first.programmingMs.toFixed(1)} ms`);
+  console.log(
+    `apply: ${first.detail?.processesStarted} processes started in ${first.detail?.processStartMs} ms; first push ${first.programmingMs.toFixed(1)} ms`,
+  );
   const times: number[] = [];
   let state = sc.initial;
   for (let i = 0; i < UPDATES; i++) {

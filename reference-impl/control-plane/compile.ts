@@ -11,7 +11,14 @@
 import type { ClusterState, EndpointRef, Pod } from '../../src/policy/model.ts';
 import type { Topology } from '../../src/scenario/types.ts';
 import { ADDRESS_PLAN } from '../../src/scenario/resolve.ts';
-import { compileState, rulePeerSet, resolvePort, type CompiledRule, type CompiledState, type Endpoint } from '../../src/policy/engine.ts';
+import {
+  compileState,
+  rulePeerSet,
+  resolvePort,
+  type CompiledRule,
+  type CompiledState,
+  type Endpoint,
+} from '../../src/policy/engine.ts';
 import { bitIndices } from '../../src/policy/bitset.ts';
 import type { AgentConfigInput } from '../agent/config.ts';
 import { GUE_PORT, type Addr, type KeyEntry, type SapConfigInput } from '../sap/config.ts';
@@ -166,10 +173,20 @@ function staticNotes(cs: CompiledState): InexpressibleNote[] {
     for (const rule of [...cp.ingress, ...cp.egress]) {
       const clusters = new Set(bitIndices(cp.selected).map((i) => cs.endpoints[i]!.cluster!));
       const nodes = new Set<string>();
-      if (!rule.allPeers) for (const c of clusters) for (const i of bitIndices(rulePeerSet(cs, rule, c))) if (cs.endpoints[i]!.kind === 'node') nodes.add(cs.endpoints[i]!.ref);
-      if (nodes.size > 0) notes.push({ subject: `${rule.id} (${rule.direction})`, reason: `peers ${[...nodes].sort().join(', ')}: ${NODE_REASON}` });
+      if (!rule.allPeers)
+        for (const c of clusters)
+          for (const i of bitIndices(rulePeerSet(cs, rule, c)))
+            if (cs.endpoints[i]!.kind === 'node') nodes.add(cs.endpoints[i]!.ref);
+      if (nodes.size > 0)
+        notes.push({
+          subject: `${rule.id} (${rule.direction})`,
+          reason: `peers ${[...nodes].sort().join(', ')}: ${NODE_REASON}`,
+        });
       if ((rule.ports ?? []).some((p) => p.protocol === 'SCTP'))
-        notes.push({ subject: `${rule.id} (${rule.direction})`, reason: 'SCTP: compiled into the tables, but this kernel has no SCTP sockets to probe it' });
+        notes.push({
+          subject: `${rule.id} (${rule.direction})`,
+          reason: 'SCTP: compiled into the tables, but this kernel has no SCTP sockets to probe it',
+        });
     }
   return notes;
 }
@@ -189,10 +206,22 @@ export function compileOverlay(state: ClusterState, opts: CompileOptions): Overl
 
   const saps: Omit<SapPlan, 'config'>[] = [];
   for (const n of state.nodes)
-    saps.push({ id: nodeSapId(n.name), role: 'node', cluster: n.cluster, host: `node:${n.name}`, listen: { ip: n.ip, port: GUE_PORT } });
+    saps.push({
+      id: nodeSapId(n.name),
+      role: 'node',
+      cluster: n.cluster,
+      host: `node:${n.name}`,
+      listen: { ip: n.ip, port: GUE_PORT },
+    });
   clusters.forEach((c, ci) => {
     const ip = opts.topology?.clusters.find((t) => t.name === c)?.gateway ?? ADDRESS_PLAN.gateway(ci);
-    saps.push({ id: gatewaySapId(c), role: 'gateway', cluster: c, host: GATEWAY_HOST, listen: { ip, port: GUE_PORT } });
+    saps.push({
+      id: gatewaySapId(c),
+      role: 'gateway',
+      cluster: c,
+      host: GATEWAY_HOST,
+      listen: { ip, port: GUE_PORT },
+    });
   });
   const sapById = new Map(saps.map((s) => [s.id, s]));
   // Unmanaged hosts enter through the gateway of the first cluster; other clusters are reached gateway to gateway.
@@ -258,14 +287,24 @@ export function compileOverlay(state: ClusterState, opts: CompileOptions): Overl
     };
   });
 
-  return { version: opts.version, overlayId, overlayIps: ips, saps: sapPlans, agents, notes: staticNotes(cs) };
+  return {
+    version: opts.version,
+    overlayId,
+    overlayIps: ips,
+    saps: sapPlans,
+    agents,
+    notes: staticNotes(cs),
+  };
 }
 
 /**
  * Why the overlay cannot reproduce NetworkPolicy's verdict for a flow, or undefined when it can. Cells with a
  * reason are reported by name (and reason) instead of as failures when the observed result differs.
  */
-export function inexpressibleReason(state: ClusterState, flow: { from: EndpointRef; to: EndpointRef; protocol: string }): string | undefined {
+export function inexpressibleReason(
+  state: ClusterState,
+  flow: { from: EndpointRef; to: EndpointRef; protocol: string },
+): string | undefined {
   if (flow.protocol === 'SCTP') return 'SCTP: this kernel has no SCTP sockets';
   const cs = compileState(state);
   for (const ref of [flow.from, flow.to]) {

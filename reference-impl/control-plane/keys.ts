@@ -19,7 +19,10 @@ export function newKey(epoch: number, random: Random = randomBytes): KeyEntry {
 }
 
 /** A fresh overlay: random 32-bit overlay id (so two runs or two overlays never share one), epoch 0. */
-export function newOverlay(random: Random = randomBytes, overlayId: number = randomInt(1, 0xffffffff)): KeyState {
+export function newOverlay(
+  random: Random = randomBytes,
+  overlayId: number = randomInt(1, 0xffffffff),
+): KeyState {
   const k = newKey(0, random);
   return { overlayId, keys: [k], sendEpoch: 0 };
 }
@@ -40,7 +43,8 @@ export function rotationStep(s: KeyState, phase: RotationPhase, random: Random =
       return { ...s, sendEpoch: s.keys[1]!.epoch };
     }
     case 'retire': {
-      if (s.keys.length !== 2 || s.sendEpoch !== s.keys[1]!.epoch) throw new Error('retire needs every sender on the new epoch');
+      if (s.keys.length !== 2 || s.sendEpoch !== s.keys[1]!.epoch)
+        throw new Error('retire needs every sender on the new epoch');
       return { ...s, keys: [s.keys[1]!] };
     }
   }
@@ -52,5 +56,9 @@ export function rotationStep(s: KeyState, phase: RotationPhase, random: Random =
  */
 export function accepts(receiver: KeyState, sender: KeyState): boolean {
   const sent = sender.keys.find((k) => k.epoch === sender.sendEpoch);
-  return sent !== undefined && receiver.overlayId === sender.overlayId && receiver.keys.some((k) => k.epoch === sent.epoch && k.key === sent.key);
+  return (
+    sent !== undefined &&
+    receiver.overlayId === sender.overlayId &&
+    receiver.keys.some((k) => k.epoch === sent.epoch && k.key === sent.key)
+  );
 }

@@ -47,7 +47,14 @@ const cp = new ControlPlane({ keys: store.keys, topology: store.topology });
 for (const [id, sock] of Object.entries(store.sockets)) cp.sockets.set(id, sock);
 
 async function adoptVersion(): Promise<void> {
-  const versions = await Promise.all([...cp.sockets.values()].map((s) => getStatus(s, 1000).then((st) => st.version, () => 0)));
+  const versions = await Promise.all(
+    [...cp.sockets.values()].map((s) =>
+      getStatus(s, 1000).then(
+        (st) => st.version,
+        () => 0,
+      ),
+    ),
+  );
   cp.version = Math.max(0, ...versions);
 }
 
@@ -69,9 +76,21 @@ const server = http.createServer((req, res) => {
     const fail = (e: unknown) => reply(500, { error: e instanceof Error ? e.message : String(e) });
     if (req.method === 'GET' && req.url === '/status') {
       const ids = [...cp.sockets.keys()];
-      void Promise.all(ids.map((id) => getStatus(cp.sockets.get(id)!, 1000).then((s) => s.version, () => -1))).then((v) => {
+      void Promise.all(
+        ids.map((id) =>
+          getStatus(cp.sockets.get(id)!, 1000).then(
+            (s) => s.version,
+            () => -1,
+          ),
+        ),
+      ).then((v) => {
         const processes = Object.fromEntries(ids.map((id, i) => [id, v[i]]));
-        reply(200, { version: cp.version, processes, inForce: v.every((x) => x >= cp.version), pid: process.pid });
+        reply(200, {
+          version: cp.version,
+          processes,
+          inForce: v.every((x) => x >= cp.version),
+          pid: process.pid,
+        });
       }, fail);
     } else if (req.method === 'PUT' && req.url === '/state') {
       serial(async () => {

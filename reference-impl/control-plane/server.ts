@@ -16,11 +16,25 @@ export interface ProcessStatus {
 }
 
 /** One HTTP/1.1 exchange over a unix socket; rejects on connection errors and timeouts. */
-export function unixRequest(socketPath: string, method: string, path: string, body?: unknown, timeoutMs = 5000): Promise<{ status: number; json: any }> {
+export function unixRequest<T = unknown>(
+  socketPath: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  timeoutMs = 5000,
+): Promise<{ status: number; json: T }> {
   return new Promise((resolve, reject) => {
     const data = body === undefined ? undefined : JSON.stringify(body);
     const req = http.request(
-      { socketPath, method, path, headers: data ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } : {}, timeout: timeoutMs },
+      {
+        socketPath,
+        method,
+        path,
+        headers: data
+          ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) }
+          : {},
+        timeout: timeoutMs,
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -32,11 +46,13 @@ export function unixRequest(socketPath: string, method: string, path: string, bo
           } catch {
             /* keep the text: the caller reports it */
           }
-          resolve({ status: res.statusCode ?? 0, json });
+          resolve({ status: res.statusCode ?? 0, json: json as T });
         });
       },
     );
-    req.on('timeout', () => req.destroy(new Error(`${method} ${path} on ${socketPath}: no answer within ${timeoutMs} ms`)));
+    req.on('timeout', () =>
+      req.destroy(new Error(`${method} ${path} on ${socketPath}: no answer within ${timeoutMs} ms`)),
+    );
     req.on('error', reject);
     req.end(data);
   });
@@ -44,7 +60,8 @@ export function unixRequest(socketPath: string, method: string, path: string, bo
 
 export async function getStatus(socket: string, timeoutMs = 2000): Promise<ProcessStatus> {
   const r = await unixRequest(socket, 'GET', '/status', undefined, timeoutMs);
-  if (r.status !== 200) throw new Error(`GET /status on ${socket}: HTTP ${r.status} ${JSON.stringify(r.json)}`);
+  if (r.status !== 200)
+    throw new Error(`GET /status on ${socket}: HTTP ${r.status} ${JSON.stringify(r.json)}`);
   return r.json as ProcessStatus;
 }
 
@@ -60,7 +77,9 @@ export async function waitReady(socket: string, timeoutMs = 15_000): Promise<Pro
       await new Promise((r) => setTimeout(r, 50));
     }
   }
-  throw new Error(`process behind ${socket} did not come up within ${timeoutMs} ms: ${(last as Error)?.message}`);
+  throw new Error(
+    `process behind ${socket} did not come up within ${timeoutMs} ms: ${(last as Error)?.message}`,
+  );
 }
 
 export interface ProgramReport {
@@ -93,7 +112,10 @@ export class ControlPlane {
 
   /** Every process of a plan: SaPs by id, agents by endpoint ref, each with its config. */
   static targets(plan: OverlayPlan): { id: string; config: { version: number } }[] {
-    return [...plan.saps.map((s) => ({ id: s.id, config: s.config })), ...plan.agents.map((a) => ({ id: a.ref, config: a.config }))];
+    return [
+      ...plan.saps.map((s) => ({ id: s.id, config: s.config })),
+      ...plan.agents.map((a) => ({ id: a.ref, config: a.config })),
+    ];
   }
 
   private async pushOne(id: string, config: unknown): Promise<void> {
@@ -110,10 +132,18 @@ export class ControlPlane {
     const deadline = Date.now() + timeoutMs;
     let pending = ids;
     while (pending.length > 0) {
-      const st = await Promise.all(pending.map((id) => getStatus(this.sockets.get(id)!).then((s) => s.version, () => -1)));
+      const st = await Promise.all(
+        pending.map((id) =>
+          getStatus(this.sockets.get(id)!).then(
+            (s) => s.version,
+            () => -1,
+          ),
+        ),
+      );
       pending = pending.filter((_, i) => st[i]! < version);
       if (pending.length === 0) return;
-      if (Date.now() > deadline) throw new Error(`version ${version} not in force at ${pending.join(', ')} after ${timeoutMs} ms`);
+      if (Date.now() > deadline)
+        throw new Error(`version ${version} not in force at ${pending.join(', ')} after ${timeoutMs} ms`);
       await new Promise((r) => setTimeout(r, 10));
     }
   }
@@ -140,7 +170,9 @@ export class ControlPlane {
    * Rotates the overlay key without loss: accept new epoch everywhere → switch senders → retire the old one,
    * each phase in force everywhere before the next starts (see keys.ts).
    */
-  async rotateKey(onPhase?: (keys: KeyState) => void): Promise<{ phase: string; version: number; ms: number }[]> {
+  async rotateKey(
+    onPhase?: (keys: KeyState) => void,
+  ): Promise<{ phase: string; version: number; ms: number }[]> {
     if (!this.state) throw new Error('rotateKey before the first program()');
     const out: { phase: string; version: number; ms: number }[] = [];
     for (const phase of ROTATION_PHASES) {
@@ -187,7 +219,10 @@ export class ControlPlane {
   startReconciler(intervalMs = 200): void {
     this.stopReconciler();
     const tick = () => {
-      this.reconciler = setTimeout(() => void this.reconcile().finally(() => this.reconciler && tick()), intervalMs);
+      this.reconciler = setTimeout(
+        () => void this.reconcile().finally(() => this.reconciler && tick()),
+        intervalMs,
+      );
     };
     tick();
   }

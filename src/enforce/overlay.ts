@@ -5,7 +5,11 @@ import type { ClusterState, EndpointRef, Flow } from '../policy/model.ts';
 import type { Network } from '../platform/platform.ts';
 import type { Action } from '../scenario/types.ts';
 import type { ApplyReport, Enforcer, EnforcerFactory } from './enforcer.ts';
-import { compileOverlay, inexpressibleReason, overlayAddresses } from '../../reference-impl/control-plane/compile.ts';
+import {
+  compileOverlay,
+  inexpressibleReason,
+  overlayAddresses,
+} from '../../reference-impl/control-plane/compile.ts';
 import { ControlPlane, getStatus, type ProcessStatus } from '../../reference-impl/control-plane/server.ts';
 import { OverlayProcesses } from './overlay/processes.ts';
 
@@ -33,7 +37,11 @@ export class OverlayEnforcer implements Enforcer {
   /** Starts processes the state needs and stops those it no longer needs, then pushes a new version. */
   private async program(state: ClusterState): Promise<ApplyReport> {
     const t0 = performance.now();
-    const wanted = compileOverlay(state, { version: this.cp.version + 1, keys: this.cp.keys, topology: this.net.topology });
+    const wanted = compileOverlay(state, {
+      version: this.cp.version + 1,
+      keys: this.cp.keys,
+      topology: this.net.topology,
+    });
     const want = new Map<string, { kind: 'sap' | 'agent'; host: string }>([
       ...wanted.saps.map((s) => [s.id, { kind: 'sap' as const, host: s.host }] as const),
       ...wanted.agents.map((a) => [a.ref, { kind: 'agent' as const, host: a.ref }] as const),
@@ -59,7 +67,12 @@ export class OverlayEnforcer implements Enforcer {
         processesStopped: gone.length,
         saps: r.plan.saps.length,
         agents: r.plan.agents.length,
-        allowEntries: r.plan.saps.reduce((a, s) => a + s.config.endpoints.reduce((b, e) => b + (e.ingress?.length ?? 0) + (e.egress?.length ?? 0), 0), 0),
+        allowEntries: r.plan.saps.reduce(
+          (a, s) =>
+            a +
+            s.config.endpoints.reduce((b, e) => b + (e.ingress?.length ?? 0) + (e.egress?.length ?? 0), 0),
+          0,
+        ),
         inexpressibleNotes: r.plan.notes.map((n) => `${n.subject}: ${n.reason}`).join('; '),
       },
     };

@@ -49,20 +49,38 @@ describe('conformance scenarios under overlay', () => {
           const cells = step.probes.flatMap((p) => cellsOf(lab!.ov, state, p));
           // (Re)start a server where a host needs ports it does not serve yet.
           const need = new Map<string, string>();
-          for (const c of cells) need.set(c.to, [...new Set([...(need.get(c.to)?.split(',') ?? []), `${c.protocol}${c.port}`])].sort().join(','));
+          for (const c of cells)
+            need.set(
+              c.to,
+              [...new Set([...(need.get(c.to)?.split(',') ?? []), `${c.protocol}${c.port}`])]
+                .sort()
+                .join(','),
+            );
           const stale = [...need].filter(([h, k]) => served.get(h) !== k).map(([h]) => h);
           for (const g of servers) for (const h of stale) await g.stop(h);
-          servers.push(await serve(lab.net, cells.filter((c) => stale.includes(c.to))));
+          servers.push(
+            await serve(
+              lab.net,
+              cells.filter((c) => stale.includes(c.to)),
+            ),
+          );
           for (const h of stale) served.set(h, need.get(h)!);
           const r = await compare(lab, state, cells);
-          report.push(`step ${i + 1}: ${r.cells} cells, ${r.mismatches.length} mismatches, ${r.inexpressible.length} inexpressible`, ...r.inexpressible);
+          report.push(
+            `step ${i + 1}: ${r.cells} cells, ${r.mismatches.length} mismatches, ${r.inexpressible.length} inexpressible`,
+            ...r.inexpressible,
+          );
           mismatches = [...mismatches, ...r.mismatches.map((m) => `step ${i + 1}: ${m}`)];
         }
       } finally {
         for (const g of servers) await g.stop();
       }
       // A scenario that churned pods leaves a different network behind: do not reuse it.
-      if (JSON.stringify(states.at(-1)?.pods.map((p) => p.ip)) === JSON.stringify(sc.initial.pods.map((p) => p.ip))) labKey = keyOf(sc);
+      if (
+        JSON.stringify(states.at(-1)?.pods.map((p) => p.ip)) ===
+        JSON.stringify(sc.initial.pods.map((p) => p.ip))
+      )
+        labKey = keyOf(sc);
       console.log(`${path.basename(sc.file)}\n  ${report.join('\n  ')}`);
       expect(mismatches).toEqual([]);
     });

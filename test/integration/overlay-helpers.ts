@@ -61,12 +61,22 @@ export function cellsOf(ov: OverlayEnforcer, state: ClusterState, probe: ProbeSp
       if (port === undefined) continue;
       const v = verdict(state, { from, to, port: probe.port, protocol: probe.protocol as Protocol }).allowed;
       if (v === 'undefined') continue;
-      out.push({ from, to, port, protocol: probe.protocol as Protocol, address: ov.targetAddress(from, to), want: v });
+      out.push({
+        from,
+        to,
+        port,
+        protocol: probe.protocol as Protocol,
+        address: ov.targetAddress(from, to),
+        want: v,
+      });
     }
   return out;
 }
 
-export async function serve(net: Network, cells: { to: string; port: number; protocol: Protocol }[]): Promise<ProbeServers> {
+export async function serve(
+  net: Network,
+  cells: { to: string; port: number; protocol: Protocol }[],
+): Promise<ProbeServers> {
   const by = new Map<string, { tcp: Set<number>; udp: Set<number> }>();
   for (const c of cells) {
     const e = by.get(c.to) ?? { tcp: new Set(), udp: new Set() };
@@ -101,15 +111,35 @@ export async function compare(lab: Lab, state: ClusterState, cells: Cell[]): Pro
   return { cells: cells.length, mismatches, inexpressible };
 }
 
+/** What the tool prints (fields by mode: send → sent; stream → sent, received, lost; tcp → ok, error). */
+export interface ToolResult {
+  sent: number;
+  received: number;
+  lost: number[];
+  ok: boolean;
+  error?: string;
+}
+
 /** Runs the tool to completion in a host and parses its last line as JSON. */
-export async function tool(net: Network, host: string, mode: string, arg: unknown, timeoutMs = 20_000): Promise<any> {
+export async function tool(
+  net: Network,
+  host: string,
+  mode: string,
+  arg: unknown,
+  timeoutMs = 20_000,
+): Promise<ToolResult> {
   const r = await net.exec(host, [process.execPath, TOOL, mode, JSON.stringify(arg)], { timeoutMs });
   if (r.code !== 0) throw new Error(`tool ${mode} in ${host}: exit ${r.code} ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').pop()!);
 }
 
 /** Starts a sink/echo in a host; resolves once it is listening. `lines` collects what it prints. */
-export async function daemon(net: Network, host: string, mode: 'sink' | 'echo', port: number): Promise<{ child: ChildProcess; lines: string[] }> {
+export async function daemon(
+  net: Network,
+  host: string,
+  mode: 'sink' | 'echo',
+  port: number,
+): Promise<{ child: ChildProcess; lines: string[] }> {
   const child = net.spawn(host, [process.execPath, TOOL, mode, String(port)]);
   const lines: string[] = [];
   await new Promise<void>((resolve, reject) => {

@@ -31,8 +31,14 @@ policies:
       ingress: [{ from: [{ podSelector: { matchLabels: { role: a } } }] }]
 `,
 );
-const CP_MAIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../reference-impl/control-plane/main.ts');
-const TSX = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../node_modules/tsx/dist/loader.mjs');
+const CP_MAIN = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '../../reference-impl/control-plane/main.ts',
+);
+const TSX = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '../../node_modules/tsx/dist/loader.mjs',
+);
 
 let lab: Lab | undefined;
 let echo: Awaited<ReturnType<typeof daemon>> | undefined;
@@ -98,16 +104,37 @@ describe('overlay resilience', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${net.prefix}-cp-`));
     const store = path.join(dir, 'store.json');
     const api = path.join(dir, 'cp.sock');
-    fs.writeFileSync(store, JSON.stringify({ state: sc.initial, topology: net.topology, keys: ov.cp.keys, sockets: Object.fromEntries(ov.cp.sockets) }));
+    fs.writeFileSync(
+      store,
+      JSON.stringify({
+        state: sc.initial,
+        topology: net.topology,
+        keys: ov.cp.keys,
+        sockets: Object.fromEntries(ov.cp.sockets),
+      }),
+    );
     const start = async () => {
-      const child = (await import('node:child_process')).spawn(process.execPath, ['--import', TSX, CP_MAIN, '--api', api, '--store', store, '--reconcile-ms', '100'], { stdio: 'ignore' });
+      const child = (await import('node:child_process')).spawn(
+        process.execPath,
+        ['--import', TSX, CP_MAIN, '--api', api, '--store', store, '--reconcile-ms', '100'],
+        { stdio: 'ignore' },
+      );
       await waitReady(api, 30_000).catch(() => undefined);
-      for (let i = 0; i < 100 && !(await unixRequest(api, 'GET', '/status').then((r) => r.json.inForce, () => false)); i++) await new Promise((r) => setTimeout(r, 100));
+      for (
+        let i = 0;
+        i < 100 &&
+        !(await unixRequest<{ inForce: boolean }>(api, 'GET', '/status').then(
+          (r) => r.json.inForce,
+          () => false,
+        ));
+        i++
+      )
+        await new Promise((r) => setTimeout(r, 100));
       return child;
     };
     let cp = await start();
     try {
-      const v1 = (await unixRequest(api, 'GET', '/status')).json.version as number;
+      const v1 = (await unixRequest<{ version: number }>(api, 'GET', '/status')).json.version;
       expect(v1).toBeGreaterThan(ov.cp.version); // adopted what was in force, then pushed a newer version
       expect(await reach('app/a', 'app/b')).toBe(20);
       await terminate(cp, 0, 'SIGKILL');
@@ -115,13 +142,19 @@ describe('overlay resilience', () => {
       expect(await reach('app/c', 'app/b')).toBe(0); // and never fails open without it
       await ov.procs.kill('node:n2');
       await restart('node:n2', 'sap', 'node:n2');
-      fs.writeFileSync(store, JSON.stringify({ ...JSON.parse(fs.readFileSync(store, 'utf8')), sockets: Object.fromEntries(ov.cp.sockets) }));
+      fs.writeFileSync(
+        store,
+        JSON.stringify({
+          ...JSON.parse(fs.readFileSync(store, 'utf8')),
+          sockets: Object.fromEntries(ov.cp.sockets),
+        }),
+      );
       expect(await reach('app/a', 'app/b')).toBe(0); // nobody configures the new SaP: closed
       cp = await start();
       expect((await getStatus(ov.cp.sockets.get('node:n2')!)).version).toBeGreaterThan(v1);
       expect(await reach('app/a', 'app/b')).toBe(20);
       expect(await reach('app/c', 'app/b')).toBe(0);
-      ov.cp.version = (await unixRequest(api, 'GET', '/status')).json.version; // hand control back to the harness
+      ov.cp.version = (await unixRequest<{ version: number }>(api, 'GET', '/status')).json.version; // hand control back to the harness
     } finally {
       await terminate(cp, 2000);
       fs.rmSync(dir, { recursive: true, force: true });
@@ -131,7 +164,12 @@ describe('overlay resilience', () => {
   it('rotates the key twice under a running flow without losing a packet', async () => {
     const { ov, net } = lab!;
     const before = await ov.counters();
-    const stream = tool(net, 'app/a', 'stream', { ip: ov.overlayAddress('app/b'), port: 7000, rate: 1000, ms: 3000 });
+    const stream = tool(net, 'app/a', 'stream', {
+      ip: ov.overlayAddress('app/b'),
+      port: 7000,
+      rate: 1000,
+      ms: 3000,
+    });
     await new Promise((r) => setTimeout(r, 500));
     const epoch0 = ov.cp.keys.sendEpoch;
     const phases = [...(await ov.cp.rotateKey()), ...(await ov.cp.rotateKey())];
@@ -145,7 +183,9 @@ describe('overlay resilience', () => {
       const d = (n: string) => (after[id]!.counters[n] ?? 0) - (before[id]?.counters[n] ?? 0);
       expect(d('badKey') + d('badEpoch'), id).toBe(0);
     }
-    console.log(`rotation: ${phases.map((p) => `${p.phase} v${p.version} ${p.ms.toFixed(1)} ms`).join(', ')}; ${r.sent} sent, ${r.received} echoed`);
+    console.log(
+      `rotation: ${phases.map((p) => `${p.phase} v${p.version} ${p.ms.toFixed(1)} ms`).join(', ')}; ${r.sent} sent, ${r.received} echoed`,
+    );
   });
 
   it('SIGTERM ends every process; TUNs and guards are gone', async () => {

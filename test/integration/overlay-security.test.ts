@@ -49,7 +49,16 @@ function gue(overlayId: number, epoch: number, key: Buffer, inner: Buffer): stri
 }
 
 const sum = (c: Record<string, number>, names: string[]) => names.reduce((a, n) => a + (c[n] ?? 0), 0);
-const DROPS = ['badKey', 'badEpoch', 'unknownOverlay', 'malformed', 'unknownSender', 'spoofedSource', 'noRoute', 'deniedPolicy'];
+const DROPS = [
+  'badKey',
+  'badEpoch',
+  'unknownOverlay',
+  'malformed',
+  'unknownSender',
+  'spoofedSource',
+  'noRoute',
+  'deniedPolicy',
+];
 
 async function guardDrops(lab: Lab, host: string): Promise<number> {
   const r = await lab.net.exec(host, ['nft', 'list', 'table', 'inet', 'ovguard']);
@@ -69,7 +78,11 @@ describe('overlay under attack', () => {
     const sink = await daemon(net, 'app/b', 'sink', 9999);
     try {
       // Positive control: an authentic packet through the overlay reaches the sink.
-      await tool(net, 'app/a', 'send', { ip: ip('app/b'), port: 9999, hex: [Buffer.from('hello').toString('hex')] });
+      await tool(net, 'app/a', 'send', {
+        ip: ip('app/b'),
+        port: 9999,
+        hex: [Buffer.from('hello').toString('hex')],
+      });
       await new Promise((r) => setTimeout(r, 300));
       expect(sink.lines).toHaveLength(1);
       expect(sink.lines[0]).toContain(ip('app/a'));
@@ -81,9 +94,17 @@ describe('overlay under attack', () => {
       const N = 5;
       const rep = (f: () => string) => Array.from({ length: N }, f);
       const forged = rep(() => gue(overlayId, sendEpoch, randomBytes(key.length), toB(ip('ext:attacker'))));
-      const otherOverlay = rep(() => gue((overlayId + 1) >>> 0, sendEpoch, randomBytes(key.length), toB(ip('ext:attacker'))));
+      const otherOverlay = rep(() =>
+        gue((overlayId + 1) >>> 0, sendEpoch, randomBytes(key.length), toB(ip('ext:attacker'))),
+      );
       const badEpoch = rep(() => gue(overlayId, (sendEpoch + 7) % 256, key, toB(ip('ext:attacker'))));
-      const malformed = ['00', 'ffffffff', '1f04000000000000', randomBytes(3).toString('hex'), gue(overlayId, sendEpoch, key, toB(ip('ext:attacker'))).slice(0, 30)];
+      const malformed = [
+        '00',
+        'ffffffff',
+        '1f04000000000000',
+        randomBytes(3).toString('hex'),
+        gue(overlayId, sendEpoch, key, toB(ip('ext:attacker'))).slice(0, 30),
+      ];
       const spoofed = rep(() => gue(overlayId, sendEpoch, key, toB(ip('app/a'))));
       const own = rep(() => gue(overlayId, sendEpoch, key, toB(ip('ext:attacker'))));
       const gw = ov.cp.plan!.saps.find((s) => s.id === 'gw:c1')!.listen;
@@ -91,22 +112,45 @@ describe('overlay under attack', () => {
 
       const before = await ov.counters();
       const guardBefore = await guardDrops(lab!, 'app/b');
-      const attackerIp = net.address('ext:attacker');
       // From the attacker's registered agent port (6080): spoofing another endpoint's source.
       const fromAgentPort = [...forged, ...otherOverlay, ...badEpoch, ...malformed, ...spoofed];
-      await tool(net, 'ext:attacker', 'send', { ip: gw.ip, port: gw.port, hex: fromAgentPort, bindPort: 6080 });
-      await tool(net, 'ext:attacker', 'send', { ip: n2.ip, port: n2.port, hex: fromAgentPort, bindPort: 6080 });
+      await tool(net, 'ext:attacker', 'send', {
+        ip: gw.ip,
+        port: gw.port,
+        hex: fromAgentPort,
+        bindPort: 6080,
+      });
+      await tool(net, 'ext:attacker', 'send', {
+        ip: n2.ip,
+        port: n2.port,
+        hex: fromAgentPort,
+        bindPort: 6080,
+      });
       // With the stolen key, from a port no agent owns (a process that is not the agent): unknown sender.
       await tool(net, 'ext:attacker', 'send', { ip: gw.ip, port: gw.port, hex: own });
       // Straight to the pod: GUE to its agent, and plain UDP to its workload.
-      await tool(net, 'ext:attacker', 'send', { ip: net.address('app/b'), port: 6080, hex: own, bindPort: 6080 });
-      await tool(net, 'ext:attacker', 'send', { ip: net.address('app/b'), port: 9999, hex: rep(() => '61747461636b') });
-      await tool(net, 'app/a', 'send', { ip: net.address('app/b'), port: 9999, hex: rep(() => '706c61696e') }); // plain, pod to pod
+      await tool(net, 'ext:attacker', 'send', {
+        ip: net.address('app/b'),
+        port: 6080,
+        hex: own,
+        bindPort: 6080,
+      });
+      await tool(net, 'ext:attacker', 'send', {
+        ip: net.address('app/b'),
+        port: 9999,
+        hex: rep(() => '61747461636b'),
+      });
+      await tool(net, 'app/a', 'send', {
+        ip: net.address('app/b'),
+        port: 9999,
+        hex: rep(() => '706c61696e'),
+      }); // plain, pod to pod
       await new Promise((r) => setTimeout(r, 500));
       const after = await ov.counters();
 
       expect(sink.lines).toHaveLength(1); // still only the positive control
-      const d = (id: string, names: string[]) => sum(after[id]!.counters, names) - sum(before[id]!.counters, names);
+      const d = (id: string, names: string[]) =>
+        sum(after[id]!.counters, names) - sum(before[id]!.counters, names);
       const sent = fromAgentPort.length;
       // Every packet to a SaP was received and dropped, each under a reason.
       expect(d('gw:c1', ['rx'])).toBe(sent + N);

@@ -39,7 +39,10 @@ if (mode === 'sink' || mode === 'echo') {
   s.bind(0, () => {
     const t0 = Date.now();
     const timer = setInterval(() => {
-      const due = Math.min(Math.floor(((Date.now() - t0) * o.rate) / 1000), Math.floor((o.ms * o.rate) / 1000));
+      const due = Math.min(
+        Math.floor(((Date.now() - t0) * o.rate) / 1000),
+        Math.floor((o.ms * o.rate) / 1000),
+      );
       while (sent < due) {
         // One buffer per datagram: send() is asynchronous and must not see the next sequence number.
         const buf = Buffer.alloc(64);

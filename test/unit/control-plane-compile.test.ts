@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { compileOverlay, inexpressibleReason, overlayAddresses, GATEWAY_HOST } from '../../reference-impl/control-plane/compile.ts';
+import {
+  compileOverlay,
+  inexpressibleReason,
+  overlayAddresses,
+  GATEWAY_HOST,
+} from '../../reference-impl/control-plane/compile.ts';
 import { assignOverlayIps, directOverlayIp } from '../../reference-impl/control-plane/addressing.ts';
 import { newOverlay } from '../../reference-impl/control-plane/keys.ts';
 import { parseSapConfig } from '../../reference-impl/sap/config.ts';
@@ -13,7 +18,10 @@ import { policy, xyz } from './policy-fixtures.ts';
 
 const keys = newOverlay(() => Buffer.alloc(32, 7), 42);
 const compile = (s: ClusterState, version = 1) => compileOverlay(s, { version, keys });
-const agentRefs = (s: ClusterState) => [...s.pods.map((p) => `${p.namespace}/${p.name}`), ...s.externals.map((e) => `ext:${e.name}`)];
+const agentRefs = (s: ClusterState) => [
+  ...s.pods.map((p) => `${p.namespace}/${p.name}`),
+  ...s.externals.map((e) => `ext:${e.name}`),
+];
 
 /** Every (src, dst, protocol, port) over agent-carrying endpoints: engine verdict vs simulated SaP lookup. */
 function mismatches(s: ClusterState): string[] {
@@ -71,7 +79,8 @@ describe('compileOverlay', () => {
     const plan = compile(s, 3);
     expect(plan.saps.map((p) => p.id).sort()).toEqual(['gw:c1', 'node:n1', 'node:n2']);
     for (const sp of plan.saps) expect(parseSapConfig(sp.config).version).toBe(3);
-    for (const ag of plan.agents) expect(parseAgentConfig(ag.config).overlayIp).toBe(plan.overlayIps.get(ag.ref));
+    for (const ag of plan.agents)
+      expect(parseAgentConfig(ag.config).overlayIp).toBe(plan.overlayIps.get(ag.ref));
     expect(plan.agents).toHaveLength(10); // 9 pods + 1 unmanaged host
     const gw = plan.saps.find((p) => p.id === 'gw:c1')!;
     expect(gw).toMatchObject({ host: GATEWAY_HOST, listen: { ip: '198.18.0.1', port: 6080 } });
@@ -79,13 +88,26 @@ describe('compileOverlay', () => {
     // x/* are isolated for ingress with no rule: the tables say so explicitly.
     const n1 = plan.saps.find((p) => p.id === 'node:n1')!.config;
     const xa = n1.endpoints.find((e) => e.name === 'x/a')!;
-    expect(xa).toMatchObject({ isolatedIngress: true, isolatedEgress: false, ingress: [], agent: { ip: '10.1.1.10' } });
+    expect(xa).toMatchObject({
+      isolatedIngress: true,
+      isolatedEgress: false,
+      ingress: [],
+      agent: { ip: '10.1.1.10' },
+    });
   });
 
   it('routes cross-cluster traffic gateway to gateway', () => {
     const s = xyz();
     s.nodes.push({ name: 'm1', cluster: 'c2', ip: '198.18.1.10', podCIDR: '10.2.1.0/24' });
-    s.pods.push({ namespace: 'x', name: 'far', labels: {}, node: 'm1', cluster: 'c2', ip: '10.2.1.10', ports: [] });
+    s.pods.push({
+      namespace: 'x',
+      name: 'far',
+      labels: {},
+      node: 'm1',
+      cluster: 'c2',
+      ip: '10.2.1.10',
+      ports: [],
+    });
     const plan = compile(s);
     expect(simulate(plan, 'x/a', 'x/far', 'TCP', 80).hops).toEqual(['node:n1', 'gw:c1', 'gw:c2', 'node:m1']);
     expect(simulate(plan, 'x/far', 'ext:out', 'TCP', 80).hops).toEqual(['node:m1', 'gw:c2', 'gw:c1']);
@@ -95,14 +117,24 @@ describe('compileOverlay', () => {
 
   it('resolves named ports per destination and ipBlocks on real addresses to overlay addresses', () => {
     const s = xyz([
-      policy('x/eg', { podSelector: { matchLabels: { pod: 'a' } }, policyTypes: ['Egress'], egress: [{ to: [{ ipBlock: { cidr: '10.1.2.0/24' } }], ports: [{ port: 'serve-81-tcp' }] }] }),
+      policy('x/eg', {
+        podSelector: { matchLabels: { pod: 'a' } },
+        policyTypes: ['Egress'],
+        egress: [{ to: [{ ipBlock: { cidr: '10.1.2.0/24' } }], ports: [{ port: 'serve-81-tcp' }] }],
+      }),
     ]);
     s.pods[4] = { ...s.pods[4]!, ports: [{ port: 8081, protocol: 'TCP', name: 'serve-81-tcp' }] }; // y/b on n2
     const plan = compile(s);
     const xa = plan.saps.find((p) => p.id === 'node:n1')!.config.endpoints.find((e) => e.name === 'x/a')!;
     const entries = xa.egress!.map((e) => ({ peers: e.peers!.map((p) => p.cidr).sort(), ports: e.ports }));
-    expect(entries).toContainEqual({ peers: ['100.65.2.14/32'], ports: [{ protocol: 'TCP', portFrom: 8081, portTo: 8081 }] });
-    expect(entries).toContainEqual({ peers: ['100.65.2.11/32', '100.65.2.17/32'], ports: [{ protocol: 'TCP', portFrom: 81, portTo: 81 }] });
+    expect(entries).toContainEqual({
+      peers: ['100.65.2.14/32'],
+      ports: [{ protocol: 'TCP', portFrom: 8081, portTo: 8081 }],
+    });
+    expect(entries).toContainEqual({
+      peers: ['100.65.2.11/32', '100.65.2.17/32'],
+      ports: [{ protocol: 'TCP', portFrom: 81, portTo: 81 }],
+    });
     expect(mismatches(s)).toEqual([]);
   });
 
@@ -112,8 +144,14 @@ describe('compileOverlay', () => {
     expect(inexpressibleReason(s, { from: 'x/a', to: 'node:n2', protocol: 'TCP' })).toMatch(/no agent/);
     expect(inexpressibleReason(s, { from: 'x/a', to: 'y/b', protocol: 'SCTP' })).toMatch(/SCTP/);
     expect(inexpressibleReason(s, { from: 'ext:out', to: 'y/b', protocol: 'UDP' })).toBeUndefined();
-    const withNodePeer = xyz([policy('x/n', { podSelector: {}, ingress: [{ from: [{ ipBlock: { cidr: '198.18.0.0/16' } }] }] })]);
-    expect(compile(withNodePeer).notes.map((n) => n.reason).join()).toMatch(/node:n1, node:n2/);
+    const withNodePeer = xyz([
+      policy('x/n', { podSelector: {}, ingress: [{ from: [{ ipBlock: { cidr: '198.18.0.0/16' } }] }] }),
+    ]);
+    expect(
+      compile(withNodePeer)
+        .notes.map((n) => n.reason)
+        .join(),
+    ).toMatch(/node:n1, node:n2/);
   });
 
   it('the simulated SaP tables agree with the engine on every pair of random small states', () => {

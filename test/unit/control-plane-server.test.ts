@@ -24,7 +24,13 @@ let fakes: Fake[] = [];
 let snapshots: (KeyState | undefined)[][] = [];
 
 function fake(id: string, maxDelayMs: number): Promise<Fake> {
-  const f: Fake = { id, socket: path.join(dir, `${fakes.length}.sock`), server: undefined as never, applied: undefined, puts: 0 };
+  const f: Fake = {
+    id,
+    socket: path.join(dir, `${fakes.length}.sock`),
+    server: undefined as never,
+    applied: undefined,
+    puts: 0,
+  };
   f.server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -37,7 +43,10 @@ function fake(id: string, maxDelayMs: number): Promise<Fake> {
       f.puts++;
       setTimeout(() => {
         if (!f.applied || cfg.version > f.applied.version) {
-          f.applied = { version: cfg.version, keys: { overlayId: cfg.overlayId, keys: cfg.keys, sendEpoch: cfg.sendEpoch } };
+          f.applied = {
+            version: cfg.version,
+            keys: { overlayId: cfg.overlayId, keys: cfg.keys, sendEpoch: cfg.sendEpoch },
+          };
           snapshots.push(fakes.map((g) => g.applied?.keys));
         }
         res.end(JSON.stringify({ version: f.applied.version, applied: true }));
@@ -53,7 +62,10 @@ async function setup(maxDelayMs: number): Promise<ControlPlane> {
   fakes = [];
   snapshots = [];
   const cp = new ControlPlane();
-  const plan = (await import('../../reference-impl/control-plane/compile.ts')).compileOverlay(xyz(), { version: 1, keys: cp.keys });
+  const plan = (await import('../../reference-impl/control-plane/compile.ts')).compileOverlay(xyz(), {
+    version: 1,
+    keys: cp.keys,
+  });
   for (const t of ControlPlane.targets(plan)) cp.sockets.set(t.id, (await fake(t.id, maxDelayMs)).socket);
   return cp;
 }
@@ -103,12 +115,19 @@ describe('key rotation', () => {
     const s3 = rotationStep(s2, 'retire');
     expect(s3.keys).toEqual([s1.keys[1]]);
     // Neighbouring phases always accept each other's packets; skipping a phase would not.
-    for (const [a, b] of [[s0, s1], [s1, s2], [s2, s3]] as const) {
+    for (const [a, b] of [
+      [s0, s1],
+      [s1, s2],
+      [s2, s3],
+    ] as const) {
       expect(accepts(a, b) && accepts(b, a)).toBe(true);
     }
     expect(accepts(s0, s2)).toBe(false);
     expect(accepts(s3, s1)).toBe(false);
-    const wrap = rotationStep({ ...s0, sendEpoch: 255, keys: [{ epoch: 255, key: s0.keys[0]!.key }] }, 'accept');
+    const wrap = rotationStep(
+      { ...s0, sendEpoch: 255, keys: [{ epoch: 255, key: s0.keys[0]!.key }] },
+      'accept',
+    );
     expect(wrap.keys[1]!.epoch).toBe(0);
   });
 

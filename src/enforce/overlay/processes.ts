@@ -48,7 +48,16 @@ export class OverlayProcesses {
     const socket = path.join(this.dir, `${kind[0]}${this.seq++}.sock`);
     // --lifeline stdin: the process exits when our end of its stdin pipe closes, so a crashed harness leaves no
     // data path behind (network.spawn gives every child a stdin pipe).
-    const argv = [process.execPath, '--import', TSX_LOADER, kind === 'sap' ? SAP_MAIN : AGENT_MAIN, '--api', socket, '--lifeline', 'stdin'];
+    const argv = [
+      process.execPath,
+      '--import',
+      TSX_LOADER,
+      kind === 'sap' ? SAP_MAIN : AGENT_MAIN,
+      '--api',
+      socket,
+      '--lifeline',
+      'stdin',
+    ];
     const child = this.net.spawn(host, argv);
     const p: OverlayProcess = { id, kind, host, socket, child, log: [] };
     const keep = (d: Buffer) => {
@@ -60,7 +69,13 @@ export class OverlayProcesses {
     child.stderr?.on('data', keep);
     this.procs.set(id, p);
     const exited = new Promise<never>((_, reject) =>
-      child.once('exit', (code, sig) => reject(new Error(`${kind} ${id} in ${host} exited (${code ?? sig}) before it was ready: ${p.log.slice(-5).join(' | ')}`))),
+      child.once('exit', (code, sig) =>
+        reject(
+          new Error(
+            `${kind} ${id} in ${host} exited (${code ?? sig}) before it was ready: ${p.log.slice(-5).join(' | ')}`,
+          ),
+        ),
+      ),
     );
     await Promise.race([waitReady(socket, 30_000), exited]);
     return p;
@@ -87,7 +102,11 @@ export class OverlayProcesses {
   }
 }
 
-export function terminate(child: ChildProcess, graceMs: number, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+export function terminate(
+  child: ChildProcess,
+  graceMs: number,
+  signal: NodeJS.Signals = 'SIGTERM',
+): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
     const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
