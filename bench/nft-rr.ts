@@ -22,7 +22,10 @@ function benchScenario() {
       name: i === 0 ? 'client' : i === 5 ? 'server' : `p${i}`,
       node: i < 6 ? 'n1' : 'n2',
       labels: { app: `app${i % 10}`, tier: TIERS[i % 3]!, ver: `v${i % 4}` },
-      ports: [{ port: 80, name: 'http' }, { port: 80, protocol: 'UDP' }],
+      ports: [
+        { port: 80, name: 'http' },
+        { port: 80, protocol: 'UDP' },
+      ],
     });
   // server must live on n2 for a cross-node path: swap it there.
   pods[5]!.node = 'n2';
@@ -59,7 +62,10 @@ async function chainLength(net: Network, node: string, chain: string): Promise<n
 
 export async function rrBench(opts: { requests: number; reps: number; policies: number }): Promise<void> {
   const sc = benchScenario();
-  const state: ClusterState = { ...sc.initial, policies: [...syntheticPolicies(opts.policies), allowBench()] };
+  const state: ClusterState = {
+    ...sc.initial,
+    policies: [...syntheticPolicies(opts.policies), allowBench()],
+  };
   await mininetPlatform.checkPrerequisites();
   const net = await mininetPlatform.up(sc.topology, sc.initial.pods);
   const enforcer = new NativeEnforcer(net);
@@ -67,12 +73,17 @@ export async function rrBench(opts: { requests: number; reps: number; policies: 
   try {
     const address = net.address('ns0/server');
     const report = await enforcer.apply(state);
-    console.log(`== RR/CRR ns0/client (n1) → ns0/server (n2), ${opts.policies} policies: programming ${report.programmingMs.toFixed(1)} ms`, report.detail);
-    console.log(`   server ingress chain jumps ${await chainLength(net, 'n2', 'pod_in_ns0_server')}, client egress chain jumps ${await chainLength(net, 'n1', 'pod_eg_ns0_client')}`);
+    console.log(
+      `== RR/CRR ns0/client (n1) → ns0/server (n2), ${opts.policies} policies: programming ${report.programmingMs.toFixed(1)} ms`,
+      report.detail,
+    );
+    console.log(
+      `   server ingress chain jumps ${await chainLength(net, 'n2', 'pod_in_ns0_server')}, client egress chain jumps ${await chainLength(net, 'n1', 'pod_eg_ns0_client')}`,
+    );
     await enforcer.teardown();
     const modes = ['none', 'native'] as const;
     const res: Record<string, Record<string, number[]>> = { none: {}, native: {} };
-    const put = (m: string, k: string, v: number) => ((res[m]![k] ??= []).push(v));
+    const put = (m: string, k: string, v: number) => (res[m]![k] ??= []).push(v);
     for (let rep = 0; rep < opts.reps; rep++) {
       for (const mode of rep % 2 ? [...modes].reverse() : modes) {
         if (mode === 'native') await enforcer.apply(state);
@@ -82,7 +93,11 @@ export async function rrBench(opts: { requests: number; reps: number; policies: 
           put(mode, `rr-${protocol}-p50`, r.p50Us);
           put(mode, `rr-${protocol}-p99`, r.p99Us);
         }
-        const c = await runCrr(net, { ...base, requests: Math.max(200, Math.floor(opts.requests / 5)), warmup: 100 });
+        const c = await runCrr(net, {
+          ...base,
+          requests: Math.max(200, Math.floor(opts.requests / 5)),
+          warmup: 100,
+        });
         put(mode, 'crr-p50', c.p50Us);
         put(mode, 'crr-p99', c.p99Us);
         if (mode === 'native') await enforcer.teardown();
@@ -92,7 +107,9 @@ export async function rrBench(opts: { requests: number; reps: number; policies: 
     for (const k of Object.keys(res.none!)) {
       const a = med(res.none![k]!);
       const b = med(res.native![k]!);
-      console.log(`   ${k.padEnd(12)} none ${a} µs  native ${b} µs  added ${b - a} µs   (per rep none [${res.none![k]!.join(', ')}] native [${res.native![k]!.join(', ')}])`);
+      console.log(
+        `   ${k.padEnd(12)} none ${a} µs  native ${b} µs  added ${b - a} µs   (per rep none [${res.none![k]!.join(', ')}] native [${res.native![k]!.join(', ')}])`,
+      );
     }
   } finally {
     await servers.stop().catch(() => undefined);

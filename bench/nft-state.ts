@@ -1,7 +1,13 @@
 // A synthetic cluster for the nftables benchmarks: nodes × pods spread over namespaces, and N policies mixing
 // label selectors, matchExpressions, namespace selectors, ipBlocks with except, numeric, ranged and named ports,
 // ingress and egress. Deterministic in (nodes, podsPerNode, policies).
-import type { ClusterState, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, Pod } from '../src/policy/model.ts';
+import type {
+  ClusterState,
+  NetworkPolicy,
+  NetworkPolicyEgressRule,
+  NetworkPolicyIngressRule,
+  Pod,
+} from '../src/policy/model.ts';
 import { METADATA_NAME_LABEL } from '../src/policy/model.ts';
 
 const TIERS = ['web', 'api', 'db'];
@@ -11,7 +17,12 @@ const NAMESPACES = 5;
  * `sparse`: each policy selects about 2 pods (app label with 45 values), as in clusters with many small
  * workloads; otherwise ("dense") about 10, so with 10,000 policies every one of 90 pods is selected by ~1,100.
  */
-export function syntheticState(opts: { nodes: number; podsPerNode: number; policies: number; sparse?: boolean }): ClusterState {
+export function syntheticState(opts: {
+  nodes: number;
+  podsPerNode: number;
+  policies: number;
+  sparse?: boolean;
+}): ClusterState {
   const apps = opts.sparse ? 45 : 10;
   const namespaces = Array.from({ length: NAMESPACES }, (_, i) => ({
     name: `ns${i}`,
@@ -54,11 +65,18 @@ function syntheticPolicy(j: number, apps: number): NetworkPolicy {
   const ns = `ns${j % NAMESPACES}`;
   const podSelector =
     j % 4 === 0 && apps === 10
-      ? { matchExpressions: [{ key: 'tier', operator: 'In' as const, values: [TIERS[j % 3]!, TIERS[(j + 1) % 3]!] }] }
+      ? {
+          matchExpressions: [
+            { key: 'tier', operator: 'In' as const, values: [TIERS[j % 3]!, TIERS[(j + 1) % 3]!] },
+          ],
+        }
       : { matchLabels: { app: `app${j % apps}` } };
   const ingress: NetworkPolicyIngressRule[] = [
     {
-      from: [{ podSelector: { matchLabels: { tier: TIERS[(j + 2) % 3]! } } }, { namespaceSelector: { matchLabels: { team: `t${j % 3}` } } }],
+      from: [
+        { podSelector: { matchLabels: { tier: TIERS[(j + 2) % 3]! } } },
+        { namespaceSelector: { matchLabels: { team: `t${j % 3}` } } },
+      ],
       // A quarter of the policies name a port, which resolves differently on different pods.
       ports: j % 4 === 1 ? [{ port: 80 + (j % 50) }, { port: 'metrics' }] : [{ port: 80 + (j % 50) }],
     },
@@ -71,11 +89,19 @@ function syntheticPolicy(j: number, apps: number): NetworkPolicy {
   const spec: NetworkPolicy['spec'] = { podSelector, ingress };
   if (j % 5 === 0) {
     const egress: NetworkPolicyEgressRule[] = [
-      { to: [{ namespaceSelector: {}, podSelector: { matchLabels: { ver: `v${j % 4}` } } }], ports: [{ port: 'http' }, { port: 'dns', protocol: 'UDP' }] },
+      {
+        to: [{ namespaceSelector: {}, podSelector: { matchLabels: { ver: `v${j % 4}` } } }],
+        ports: [{ port: 'http' }, { port: 'dns', protocol: 'UDP' }],
+      },
       { to: [{ ipBlock: { cidr: '198.19.0.0/24' } }], ports: [{ port: 443 }] },
     ];
     spec.egress = egress;
     spec.policyTypes = ['Ingress', 'Egress'];
   }
-  return { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { namespace: ns, name: `pol-${j}` }, spec };
+  return {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    metadata: { namespace: ns, name: `pol-${j}` },
+    spec,
+  };
 }

@@ -26,7 +26,10 @@ const median = (xs: number[]) => {
 const f1 = (x: number) => x.toFixed(1);
 
 /** Wall and CPU time of one compile of a fresh state object (the engine's per-state cache starts empty). */
-function timeCompile(policies: number, sparse: boolean): { wallMs: number; cpuMs: number; rulesets: NodeRuleset[] } {
+function timeCompile(
+  policies: number,
+  sparse: boolean,
+): { wallMs: number; cpuMs: number; rulesets: NodeRuleset[] } {
   const state = syntheticState({ nodes: 3, podsPerNode: 30, policies, sparse });
   const c0 = process.cpuUsage();
   const t0 = performance.now();
@@ -58,12 +61,20 @@ async function compileAndLoad(): Promise<void> {
       loads.push(await applyRuleset(exec, 'n1', r.text, { timeoutMs: 300_000 }));
       reloads.push(await applyRuleset(exec, 'n1', r.text, { timeoutMs: 300_000 }));
     }
-    console.log(`${' '.repeat(16)}nft -f one node: first load median ${f1(median(loads))} ms, replace median ${f1(median(reloads))} ms`);
+    console.log(
+      `${' '.repeat(16)}nft -f one node: first load median ${f1(median(loads))} ms, replace median ${f1(median(reloads))} ms`,
+    );
   };
   try {
-    console.log(`== nft compile (3 nodes × 30 pods, synthetic policies; ${REPS} runs after a first cold one; load avg ${(await loadavg()).join(' ')})`);
+    console.log(
+      `== nft compile (3 nodes × 30 pods, synthetic policies; ${REPS} runs after a first cold one; load avg ${(await loadavg()).join(' ')})`,
+    );
     for (const sparse of [false, true]) {
-      console.log(sparse ? '-- sparse: each policy selects ~2 pods' : '-- dense: each policy selects ~10 pods (each pod selected by ~11% of all policies)');
+      console.log(
+        sparse
+          ? '-- sparse: each policy selects ~2 pods'
+          : '-- dense: each policy selects ~10 pods (each pod selected by ~11% of all policies)',
+      );
       for (const n of SIZES) await one(n, sparse);
     }
   } finally {
@@ -78,4 +89,9 @@ async function loadavg(): Promise<string[]> {
 
 const ONLY = opt('only', '');
 if (ONLY !== 'rr') await compileAndLoad();
-if (argv.includes('--rr') || ONLY === 'rr') await rrBench({ requests: Number(opt('requests', '5000')), reps: Number(opt('rr-reps', '3')), policies: 1000 });
+if (argv.includes('--rr') || ONLY === 'rr')
+  await rrBench({
+    requests: Number(opt('requests', '5000')),
+    reps: Number(opt('rr-reps', '3')),
+    policies: 1000,
+  });

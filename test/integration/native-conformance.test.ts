@@ -24,7 +24,9 @@ describe('conformance scenarios under native', () => {
       const oc = await runScenarioMode(sc, 'native', mininetPlatform, createNativeEnforcer);
       expect(oc.error).toBeUndefined();
       const probes = oc.steps.flatMap((s) => s.probes);
-      const mismatches = probes.filter((p) => p.mismatched > 0).map((p) => `${p.port}/${p.protocol}: ${p.mismatched} of ${p.compared}`);
+      const mismatches = probes
+        .filter((p) => p.mismatched > 0)
+        .map((p) => `${p.port}/${p.protocol}: ${p.mismatched} of ${p.compared}`);
       expect(mismatches).toEqual([]);
       const compared = probes.reduce((a, p) => a + p.compared + p.unsupported, 0);
       if (sc.steps.some((s) => s.probes.length > 0)) expect(compared).toBeGreaterThan(0);

@@ -17,7 +17,12 @@ const exec: Exec = (_host, argv, opts) => runIn(NS, argv, opts);
 
 function scenarioFiles(): string[] {
   const dirs = ['scenarios/conformance', 'scenarios/examples'];
-  return dirs.flatMap((d) => readdirSync(d).filter((f) => f.endsWith('.yaml')).sort().map((f) => join(d, f)));
+  return dirs.flatMap((d) =>
+    readdirSync(d)
+      .filter((f) => f.endsWith('.yaml'))
+      .sort()
+      .map((f) => join(d, f)),
+  );
 }
 
 beforeAll(async () => {
@@ -61,6 +66,8 @@ describe('applying for real', () => {
     expect(err).toBeInstanceOf(NftApplyError);
     expect((err as NftApplyError).lineText?.trim()).toBe('counter dorp');
     // The failed transaction left the previous table in force.
-    expect((await runIn(NS, ['nft', 'list', 'table', 'inet', 'k8s_netpol'])).stdout).toContain('counter packets');
+    expect((await runIn(NS, ['nft', 'list', 'table', 'inet', 'k8s_netpol'])).stdout).toContain(
+      'counter packets',
+    );
   });
 });

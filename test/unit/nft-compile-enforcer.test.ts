@@ -37,7 +37,9 @@ describe('NativeEnforcer', () => {
     expect(calls.map((c) => c.host).sort()).toEqual(['node:m1', 'node:n1', 'node:n2']);
     for (const c of calls) {
       expect(c.argv).toEqual(['nft', '-f', '-']);
-      expect(c.input).toMatch(/^# NetworkPolicy for node \w+ .*\ntable inet k8s_netpol\ndelete table inet k8s_netpol\n/);
+      expect(c.input).toMatch(
+        /^# NetworkPolicy for node \w+ .*\ntable inet k8s_netpol\ndelete table inet k8s_netpol\n/,
+      );
     }
     expect(calls.find((c) => c.host === 'node:n2')!.input).toContain('jump pod_in_y_c');
     expect(r.programmingMs).toBeGreaterThanOrEqual(Number(r.detail!.compileMs));
@@ -56,7 +58,10 @@ describe('NativeEnforcer', () => {
     expect(calls).toEqual([]);
     expect(r0.detail).toMatchObject({ nodesApplied: 0 });
     // A policy in x selects x/a and x/a exists on n1 (cluster c1) and m1 (cluster c2): n2 is untouched.
-    const allowX = policy('x', 'only-b', { podSelector: { matchLabels: { pod: 'a' } }, ingress: [{ from: [{ podSelector: { matchLabels: { pod: 'b' } } }] }] });
+    const allowX = policy('x', 'only-b', {
+      podSelector: { matchLabels: { pod: 'a' } },
+      ingress: [{ from: [{ podSelector: { matchLabels: { pod: 'b' } } }] }],
+    });
     const r1 = await e.update({ ...s0, policies: [deny, allowX] }, [{ createPolicy: allowX }]);
     expect(calls.map((c) => c.host).sort()).toEqual(['node:m1', 'node:n1']);
     expect(r1.detail).toMatchObject({ nodesApplied: 2 });
@@ -78,7 +83,13 @@ describe('NativeEnforcer', () => {
   it('surfaces nft errors with the node and the offending line, and keeps the failed node out of the in-force set', async () => {
     let broken = true;
     const { net, calls } = fakeNet((c) =>
-      broken && c.host === 'node:n2' ? { code: 1, stdout: '', stderr: '/dev/stdin:9:3-14: Error: Could not process rule: No such file or directory\n' } : undefined,
+      broken && c.host === 'node:n2'
+        ? {
+            code: 1,
+            stdout: '',
+            stderr: '/dev/stdin:9:3-14: Error: Could not process rule: No such file or directory\n',
+          }
+        : undefined,
     );
     const e = new NativeEnforcer(net);
     const err = await e.apply(baseState([deny])).catch((x: unknown) => x);

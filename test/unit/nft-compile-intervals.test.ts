@@ -1,6 +1,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { cidrInterval, intervalToCidrs, ipBlockIntervals, normalize, subtract, type Interval } from '../../src/enforce/native/intervals.ts';
+import {
+  cidrInterval,
+  intervalToCidrs,
+  ipBlockIntervals,
+  normalize,
+  subtract,
+  type Interval,
+} from '../../src/enforce/native/intervals.ts';
 import { ipInBlock } from '../../src/policy/engine.ts';
 
 const inAny = (list: readonly Interval[], v: bigint) => list.some(([lo, hi]) => v >= lo && v <= hi);
@@ -8,11 +15,24 @@ const v4 = (n: number) => [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255]
 
 describe('interval arithmetic', () => {
   it('normalize merges overlapping and adjacent ranges into sorted disjoint ones', () => {
-    expect(normalize([[5n, 9n], [0n, 2n], [3n, 4n], [20n, 30n], [25n, 26n]])).toEqual([[0n, 9n], [20n, 30n]]);
+    expect(
+      normalize([
+        [5n, 9n],
+        [0n, 2n],
+        [3n, 4n],
+        [20n, 30n],
+        [25n, 26n],
+      ]),
+    ).toEqual([
+      [0n, 9n],
+      [20n, 30n],
+    ]);
   });
 
   it('subtract keeps exactly the points of base outside the holes (property, small universe)', () => {
-    const iv = fc.tuple(fc.integer({ min: 0, max: 200 }), fc.integer({ min: 0, max: 40 })).map(([a, w]) => [BigInt(a), BigInt(a + w)] as const);
+    const iv = fc
+      .tuple(fc.integer({ min: 0, max: 200 }), fc.integer({ min: 0, max: 40 }))
+      .map(([a, w]) => [BigInt(a), BigInt(a + w)] as const);
     fc.assert(
       fc.property(fc.array(iv, { maxLength: 5 }), fc.array(iv, { maxLength: 5 }), (b, h) => {
         const base = normalize(b);
@@ -28,7 +48,9 @@ describe('interval arithmetic', () => {
 
   it('intervalToCidrs covers exactly the range with aligned prefixes', () => {
     expect(intervalToCidrs(cidrInterval('10.0.0.0/8').interval, 4)).toEqual(['10.0.0.0/8']);
-    expect(intervalToCidrs([cidrInterval('10.0.0.5/32').interval[0], cidrInterval('10.0.0.8/32').interval[0]], 4)).toEqual(['10.0.0.5', '10.0.0.6/31', '10.0.0.8']);
+    expect(
+      intervalToCidrs([cidrInterval('10.0.0.5/32').interval[0], cidrInterval('10.0.0.8/32').interval[0]], 4),
+    ).toEqual(['10.0.0.5', '10.0.0.6/31', '10.0.0.8']);
     expect(intervalToCidrs(cidrInterval('0.0.0.0/0').interval, 4)).toEqual(['0.0.0.0/0']);
     expect(intervalToCidrs(cidrInterval('fd00::/120').interval, 6)).toEqual(['fd00::/120']);
   });
@@ -42,7 +64,9 @@ describe('interval arithmetic', () => {
       fc.property(
         fc.integer({ min: 0, max: 255 }),
         fc.integer({ min: 8, max: 16 }),
-        fc.array(fc.tuple(fc.integer({ min: 0, max: 2 ** 24 - 1 }), fc.integer({ min: 12, max: 32 })), { maxLength: 4 }),
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 2 ** 24 - 1 }), fc.integer({ min: 12, max: 32 })), {
+          maxLength: 4,
+        }),
         fc.array(fc.integer({ min: 0, max: 2 ** 24 - 1 }), { minLength: 20, maxLength: 20 }),
         (first, bits, ex, probes) => {
           const base = first * 2 ** 24;

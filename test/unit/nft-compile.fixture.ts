@@ -3,12 +3,25 @@
 import type { ClusterState, NetworkPolicy, Pod } from '../../src/policy/model.ts';
 import { METADATA_NAME_LABEL } from '../../src/policy/model.ts';
 
-export function pod(ns: string, name: string, node: string, ip: string, labels: Record<string, string>, ports: Pod['ports'] = [{ port: 80, protocol: 'TCP' }], cluster = 'c1'): Pod {
+export function pod(
+  ns: string,
+  name: string,
+  node: string,
+  ip: string,
+  labels: Record<string, string>,
+  ports: Pod['ports'] = [{ port: 80, protocol: 'TCP' }],
+  cluster = 'c1',
+): Pod {
   return { namespace: ns, name, node, cluster, ip, labels, ports };
 }
 
 export function policy(ns: string, name: string, spec: NetworkPolicy['spec']): NetworkPolicy {
-  return { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { namespace: ns, name }, spec };
+  return {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    metadata: { namespace: ns, name },
+    spec,
+  };
 }
 
 export function baseState(policies: NetworkPolicy[], extraPods: Pod[] = []): ClusterState {
@@ -21,7 +34,10 @@ export function baseState(policies: NetworkPolicy[], extraPods: Pod[] = []): Clu
     ],
     externals: [{ name: 'e1', ip: '198.19.0.10' }],
     pods: [
-      pod('x', 'a', 'n1', '10.1.1.10', { pod: 'a' }, [{ port: 80, protocol: 'TCP', name: 'http' }, { port: 53, protocol: 'UDP', name: 'dns' }]),
+      pod('x', 'a', 'n1', '10.1.1.10', { pod: 'a' }, [
+        { port: 80, protocol: 'TCP', name: 'http' },
+        { port: 53, protocol: 'UDP', name: 'dns' },
+      ]),
       pod('x', 'b', 'n1', '10.1.1.11', { pod: 'b' }, [{ port: 8080, protocol: 'TCP', name: 'http' }]),
       pod('y', 'c', 'n2', '10.1.2.10', { pod: 'c' }, [{ port: 81, protocol: 'TCP', name: 'http' }]),
       pod('y', 'd', 'n2', '10.1.2.11', { pod: 'd' }),
@@ -50,7 +66,9 @@ export function setElements(text: string, name: string): string[] {
 }
 
 export function setFlags(text: string, name: string): { type: string; interval: boolean } {
-  const m = new RegExp(`\\n\\tset ${name} \\{\\n\\t\\ttype ([^\\n]+)\\n(\\t\\tflags interval\\n)?`).exec(text);
+  const m = new RegExp(`\\n\\tset ${name} \\{\\n\\t\\ttype ([^\\n]+)\\n(\\t\\tflags interval\\n)?`).exec(
+    text,
+  );
   if (!m) throw new Error(`set ${name} not found`);
   return { type: m[1]!, interval: !!m[2] };
 }

@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { compileAllNodes, compileNftRuleset } from '../../src/enforce/native/compile.ts';
-import { baseState, chainBody, chainNames, policy, refs, setElements, setFlags } from './nft-compile.fixture.ts';
+import {
+  baseState,
+  chainBody,
+  chainNames,
+  policy,
+  refs,
+  setElements,
+  setFlags,
+} from './nft-compile.fixture.ts';
 
 const denyAllY = policy('y', 'deny-all', { podSelector: {} });
 
@@ -37,7 +45,11 @@ describe('compileNftRuleset: isolation and dispatch', () => {
   });
 
   it('isolates only the direction in policyTypes and leaves unselected pods without chains', () => {
-    const p = policy('x', 'eg-only', { podSelector: { matchLabels: { pod: 'a' } }, policyTypes: ['Egress'], egress: [{ to: [{ podSelector: { matchLabels: { pod: 'b' } } }] }] });
+    const p = policy('x', 'eg-only', {
+      podSelector: { matchLabels: { pod: 'a' } },
+      policyTypes: ['Egress'],
+      egress: [{ to: [{ podSelector: { matchLabels: { pod: 'b' } } }] }],
+    });
     const text = compileNftRuleset(baseState([p]), 'n1');
     const pods = chainNames(text).filter((c) => c.startsWith('pod_'));
     expect(pods).toEqual(['pod_eg_x_a']);
@@ -54,7 +66,10 @@ describe('compileNftRuleset: isolation and dispatch', () => {
   });
 
   it('a multi-cluster policy: each cluster selects its own pods and peers', () => {
-    const p = policy('x', 'from-a', { podSelector: {}, ingress: [{ from: [{ podSelector: { matchLabels: { pod: 'a' } } }] }] });
+    const p = policy('x', 'from-a', {
+      podSelector: {},
+      ingress: [{ from: [{ podSelector: { matchLabels: { pod: 'a' } } }] }],
+    });
     const state = baseState([p]);
     const m1 = compileNftRuleset(state, 'm1');
     expect(m1).toContain('10.2.1.10 : jump pod_in_x_a');
@@ -68,7 +83,10 @@ describe('compileNftRuleset: isolation and dispatch', () => {
 
   it('policy with ingress: [] plus one with rules: the pod chain jumps only to the one with rules', () => {
     const deny = policy('x', 'deny', { podSelector: {}, ingress: [] });
-    const allow = policy('x', 'allow-y', { podSelector: { matchLabels: { pod: 'a' } }, ingress: [{ from: [{ namespaceSelector: { matchLabels: { ns: 'y' } } }] }] });
+    const allow = policy('x', 'allow-y', {
+      podSelector: { matchLabels: { pod: 'a' } },
+      ingress: [{ from: [{ namespaceSelector: { matchLabels: { ns: 'y' } } }] }],
+    });
     const text = compileNftRuleset(baseState([deny, allow]), 'n1');
     expect(chainBody(text, 'pod_in_x_a')).toContain('jump pol_in_x_allow-y');
     expect(chainBody(text, 'pod_in_x_a')!.filter((l) => l.startsWith('jump'))).toHaveLength(1);
@@ -79,9 +97,15 @@ describe('compileNftRuleset: isolation and dispatch', () => {
 
   it('a rule with no peers and no ports matches everything; a selector matching nothing renders no rule', () => {
     const open = policy('x', 'open', { podSelector: { matchLabels: { pod: 'a' } }, ingress: [{}] });
-    const none = policy('x', 'none', { podSelector: { matchLabels: { pod: 'b' } }, ingress: [{ from: [{ podSelector: { matchLabels: { pod: 'zzz' } } }] }] });
+    const none = policy('x', 'none', {
+      podSelector: { matchLabels: { pod: 'b' } },
+      ingress: [{ from: [{ podSelector: { matchLabels: { pod: 'zzz' } } }] }],
+    });
     const text = compileNftRuleset(baseState([open, none]), 'n1');
-    expect(chainBody(text, 'pol_in_x_open')).toEqual(['comment "ingress rules of x/open"', 'meta mark set meta mark | 0x00010000 return']);
+    expect(chainBody(text, 'pol_in_x_open')).toEqual([
+      'comment "ingress rules of x/open"',
+      'meta mark set meta mark | 0x00010000 return',
+    ]);
     expect(chainNames(text)).not.toContain('pol_in_x_none');
     expect(chainBody(text, 'pod_in_x_b')).toEqual(['comment "ingress of pod x/b"', 'counter drop']);
   });
@@ -91,14 +115,39 @@ describe('compileNftRuleset: peers and ports', () => {
   it('ipBlock: except carved out of an interval set, other-family ranges in their own set, never widened', () => {
     const p = policy('y', 'cidr', {
       podSelector: { matchLabels: { pod: 'c' } },
-      ingress: [{ from: [{ ipBlock: { cidr: '10.0.0.0/8', except: ['10.1.1.0/24', '10.1.2.128/25'] } }, { ipBlock: { cidr: 'fd00::/64' } }] }],
+      ingress: [
+        {
+          from: [
+            { ipBlock: { cidr: '10.0.0.0/8', except: ['10.1.1.0/24', '10.1.2.128/25'] } },
+            { ipBlock: { cidr: 'fd00::/64' } },
+          ],
+        },
+      ],
     });
     const text = compileNftRuleset(baseState([p]), 'n2');
     const lines = chainBody(text, 'pol_in_y_cidr')!.slice(1);
     expect(lines).toHaveLength(2);
     const v4 = refs(lines.find((l) => l.startsWith('ip saddr'))!)[0]!;
     expect(setFlags(text, v4)).toEqual({ type: 'ipv4_addr', interval: true });
-    expect(setElements(text, v4)).toEqual(['10.0.0.0/16', '10.1.0.0/24', '10.1.2.0/25', '10.1.3.0/24', '10.1.4.0/22', '10.1.8.0/21', '10.1.16.0/20', '10.1.32.0/19', '10.1.64.0/18', '10.1.128.0/17', '10.2.0.0/15', '10.4.0.0/14', '10.8.0.0/13', '10.16.0.0/12', '10.32.0.0/11', '10.64.0.0/10', '10.128.0.0/9']);
+    expect(setElements(text, v4)).toEqual([
+      '10.0.0.0/16',
+      '10.1.0.0/24',
+      '10.1.2.0/25',
+      '10.1.3.0/24',
+      '10.1.4.0/22',
+      '10.1.8.0/21',
+      '10.1.16.0/20',
+      '10.1.32.0/19',
+      '10.1.64.0/18',
+      '10.1.128.0/17',
+      '10.2.0.0/15',
+      '10.4.0.0/14',
+      '10.8.0.0/13',
+      '10.16.0.0/12',
+      '10.32.0.0/11',
+      '10.64.0.0/10',
+      '10.128.0.0/9',
+    ]);
     const v6 = refs(lines.find((l) => l.startsWith('ip6 saddr'))!)[0]!;
     expect(setFlags(text, v6)).toEqual({ type: 'ipv6_addr', interval: true });
     expect(setElements(text, v6)).toEqual(['fd00::/64']);
@@ -108,7 +157,13 @@ describe('compileNftRuleset: peers and ports', () => {
     const p = policy('y', 'ovl', {
       podSelector: { matchLabels: { pod: 'c' } },
       ingress: [
-        { from: [{ ipBlock: { cidr: '192.168.0.0/24' } }, { ipBlock: { cidr: '192.168.0.128/25' } }, { ipBlock: { cidr: '192.168.1.0/24' } }] },
+        {
+          from: [
+            { ipBlock: { cidr: '192.168.0.0/24' } },
+            { ipBlock: { cidr: '192.168.0.128/25' } },
+            { ipBlock: { cidr: '192.168.1.0/24' } },
+          ],
+        },
         { from: [{ ipBlock: { cidr: '172.16.0.0/16', except: ['172.16.0.0/12'] } }] },
       ],
     });
@@ -121,7 +176,17 @@ describe('compileNftRuleset: peers and ports', () => {
   it('ports: default TCP, endPort as an interval, protocol-only as the whole range, SCTP kept', () => {
     const p = policy('y', 'ports', {
       podSelector: { matchLabels: { pod: 'd' } },
-      ingress: [{ ports: [{ port: 80 }, { protocol: 'TCP', port: 1000, endPort: 2000 }, { protocol: 'UDP' }, { protocol: 'SCTP', port: 9 }, { port: 1500 }] }],
+      ingress: [
+        {
+          ports: [
+            { port: 80 },
+            { protocol: 'TCP', port: 1000, endPort: 2000 },
+            { protocol: 'UDP' },
+            { protocol: 'SCTP', port: 9 },
+            { port: 1500 },
+          ],
+        },
+      ],
     });
     const text = compileNftRuleset(baseState([p]), 'n2');
     const line = chainBody(text, 'pol_in_y_ports')![1]!;
@@ -132,10 +197,17 @@ describe('compileNftRuleset: peers and ports', () => {
   });
 
   it('ingress named ports resolve per destination pod: one chain per distinct resolution', () => {
-    const p = policy('x', 'named', { podSelector: {}, ingress: [{ from: [{ podSelector: {} }], ports: [{ port: 'http' }, { port: 'dns', protocol: 'UDP' }] }] });
+    const p = policy('x', 'named', {
+      podSelector: {},
+      ingress: [{ from: [{ podSelector: {} }], ports: [{ port: 'http' }, { port: 'dns', protocol: 'UDP' }] }],
+    });
     const text = compileNftRuleset(baseState([p]), 'n1');
-    const jumpA = chainBody(text, 'pod_in_x_a')!.find((l) => l.startsWith('jump'))!.slice(5);
-    const jumpB = chainBody(text, 'pod_in_x_b')!.find((l) => l.startsWith('jump'))!.slice(5);
+    const jumpA = chainBody(text, 'pod_in_x_a')!
+      .find((l) => l.startsWith('jump'))!
+      .slice(5);
+    const jumpB = chainBody(text, 'pod_in_x_b')!
+      .find((l) => l.startsWith('jump'))!
+      .slice(5);
     expect(jumpA).not.toEqual(jumpB);
     expect(jumpA).toMatch(/^pol_in_x_named_np[0-9a-f]{6}$/);
     const portsOf = (chain: string) => setElements(text, refs(chainBody(text, chain)![1]!)[1]!);
@@ -147,37 +219,62 @@ describe('compileNftRuleset: peers and ports', () => {
     const p = policy('x', 'eg-named', {
       podSelector: { matchLabels: { pod: 'a' } },
       policyTypes: ['Egress'],
-      egress: [{ to: [{ namespaceSelector: {} }, { ipBlock: { cidr: '10.2.0.0/16' } }], ports: [{ port: 'http' }, { port: 443 }] }],
+      egress: [
+        {
+          to: [{ namespaceSelector: {} }, { ipBlock: { cidr: '10.2.0.0/16' } }],
+          ports: [{ port: 'http' }, { port: 443 }],
+        },
+      ],
     });
     const text = compileNftRuleset(baseState([p]), 'n1');
     const lines = chainBody(text, 'pol_eg_x_eg-named')!.slice(1);
     const tuples = lines.find((l) => l.startsWith('ip daddr . meta l4proto . th dport'))!;
     expect(setFlags(text, refs(tuples)[0]!).type).toBe('ipv4_addr . inet_proto . inet_service');
     // y/d has no port named http; the c2 pod is a peer through the ipBlock and resolves at its own spec.
-    expect(setElements(text, refs(tuples)[0]!)).toEqual(['10.1.1.10 . tcp . 80', '10.1.1.11 . tcp . 8080', '10.1.2.10 . tcp . 81', '10.2.1.10 . tcp . 80']);
+    expect(setElements(text, refs(tuples)[0]!)).toEqual([
+      '10.1.1.10 . tcp . 80',
+      '10.1.1.11 . tcp . 8080',
+      '10.1.2.10 . tcp . 81',
+      '10.2.1.10 . tcp . 80',
+    ]);
     const numeric = lines.filter((l) => l.includes('@ports_'));
     expect(numeric).toHaveLength(2);
     for (const l of numeric) expect(setElements(text, refs(l)[1]!)).toEqual(['tcp . 443']);
   });
 
   it('equal peer sets are shared between policies', () => {
-    const a = policy('y', 'p1', { podSelector: { matchLabels: { pod: 'c' } }, ingress: [{ from: [{ podSelector: { matchLabels: { pod: 'd' } } }] }] });
-    const b = policy('y', 'p2', { podSelector: { matchLabels: { pod: 'c' } }, ingress: [{ from: [{ podSelector: { matchLabels: { pod: 'd' } } }], ports: [{ port: 81 }] }] });
+    const a = policy('y', 'p1', {
+      podSelector: { matchLabels: { pod: 'c' } },
+      ingress: [{ from: [{ podSelector: { matchLabels: { pod: 'd' } } }] }],
+    });
+    const b = policy('y', 'p2', {
+      podSelector: { matchLabels: { pod: 'c' } },
+      ingress: [{ from: [{ podSelector: { matchLabels: { pod: 'd' } } }], ports: [{ port: 81 }] }],
+    });
     const text = compileNftRuleset(baseState([a, b]), 'n2');
-    expect(refs(chainBody(text, 'pol_in_y_p1')![1]!)[0]).toEqual(refs(chainBody(text, 'pol_in_y_p2')![1]!)[0]);
+    expect(refs(chainBody(text, 'pol_in_y_p1')![1]!)[0]).toEqual(
+      refs(chainBody(text, 'pol_in_y_p2')![1]!)[0],
+    );
     expect(text.match(/\tset pods4_/g)).toHaveLength(1);
   });
 });
 
 describe('compileNftRuleset: names and determinism', () => {
   it('is deterministic and independent of the order of pods and policies', () => {
-    const p1 = policy('x', 'p1', { podSelector: {}, ingress: [{ from: [{ ipBlock: { cidr: '10.0.0.0/8' } }] }] });
+    const p1 = policy('x', 'p1', {
+      podSelector: {},
+      ingress: [{ from: [{ ipBlock: { cidr: '10.0.0.0/8' } }] }],
+    });
     const p2 = policy('x', 'p2', { podSelector: {}, egress: [{ ports: [{ port: 'http' }] }] });
     const s1 = baseState([p1, p2]);
     const s2 = { ...s1, pods: [...s1.pods].reverse(), policies: [p2, p1] };
     expect(compileNftRuleset(s1, 'n1')).toBe(compileNftRuleset(baseState([p1, p2]), 'n1'));
     // Jump order inside a pod chain follows policy order; everything else (sets, chains, maps) is sorted.
-    const strip = (t: string) => t.split('\n').filter((l) => !l.trim().startsWith('jump')).join('\n');
+    const strip = (t: string) =>
+      t
+        .split('\n')
+        .filter((l) => !l.trim().startsWith('jump'))
+        .join('\n');
     expect(strip(compileNftRuleset(s2, 'n1'))).toBe(strip(compileNftRuleset(s1, 'n1')));
   });
 
@@ -198,7 +295,11 @@ describe('compileNftRuleset: names and determinism', () => {
     const all = compileAllNodes(baseState([denyAllY]));
     expect(all.map((r) => r.node)).toEqual(['m1', 'n1', 'n2']);
     for (const r of all) {
-      expect(r.text.split('\n').slice(1, 4)).toEqual(['table inet k8s_netpol', 'delete table inet k8s_netpol', 'table inet k8s_netpol {']);
+      expect(r.text.split('\n').slice(1, 4)).toEqual([
+        'table inet k8s_netpol',
+        'delete table inet k8s_netpol',
+        'table inet k8s_netpol {',
+      ]);
       expect(r.ruleCount).toBeGreaterThan(0);
     }
     expect(all.find((r) => r.node === 'n2')!.ruleCount).toBe(all.find((r) => r.node === 'n1')!.ruleCount + 2);

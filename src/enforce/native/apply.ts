@@ -11,7 +11,9 @@ export class NftApplyError extends Error {
     readonly line?: number,
     readonly lineText?: string,
   ) {
-    super(`nft rejected the ruleset of node ${node}${line !== undefined ? ` at line ${line}: ${lineText?.trim()}` : ''}\n${stderr.trim()}`);
+    super(
+      `nft rejected the ruleset of node ${node}${line !== undefined ? ` at line ${line}: ${lineText?.trim()}` : ''}\n${stderr.trim()}`,
+    );
     this.name = 'NftApplyError';
   }
 }
@@ -29,7 +31,12 @@ export function nodeHost(node: string): string {
 }
 
 /** Applies one ruleset; resolves to the wall time nft took, in ms. `check` validates without committing (nft -c). */
-export async function applyRuleset(exec: Exec, node: string, text: string, opts: { check?: boolean; timeoutMs?: number } = {}): Promise<number> {
+export async function applyRuleset(
+  exec: Exec,
+  node: string,
+  text: string,
+  opts: { check?: boolean; timeoutMs?: number } = {},
+): Promise<number> {
   const t0 = performance.now();
   const argv = opts.check ? ['nft', '-c', '-f', '-'] : ['nft', '-f', '-'];
   const r = await exec(nodeHost(node), argv, { input: text, timeoutMs: opts.timeoutMs ?? 60_000 });
@@ -44,7 +51,11 @@ export interface ApplyAllResult {
 }
 
 /** Applies every given ruleset in parallel; fails with the first node's error after all have finished. */
-export async function applyAll(exec: Exec, rulesets: { node: string; text: string }[], opts: { check?: boolean } = {}): Promise<ApplyAllResult> {
+export async function applyAll(
+  exec: Exec,
+  rulesets: { node: string; text: string }[],
+  opts: { check?: boolean } = {},
+): Promise<ApplyAllResult> {
   const t0 = performance.now();
   const results = await Promise.allSettled(rulesets.map((r) => applyRuleset(exec, r.node, r.text, opts)));
   const wallMs = performance.now() - t0;
@@ -59,6 +70,9 @@ export async function applyAll(exec: Exec, rulesets: { node: string; text: strin
 
 /** Removes the table from a node; a table that is already gone is not an error. */
 export async function deleteTable(exec: Exec, node: string, table: string): Promise<void> {
-  const d = await exec(nodeHost(node), ['nft', '-f', '-'], { input: `table inet ${table}\ndelete table inet ${table}\n`, timeoutMs: 30_000 });
+  const d = await exec(nodeHost(node), ['nft', '-f', '-'], {
+    input: `table inet ${table}\ndelete table inet ${table}\n`,
+    timeoutMs: 30_000,
+  });
   if (d.code !== 0) throw nftError(node, `table inet ${table}\ndelete table inet ${table}`, d.stderr);
 }

@@ -14,7 +14,9 @@ const DIR: Record<PolicyType, string> = { Ingress: 'in', Egress: 'eg' };
 function policyChainName(dir: PolicyType, cp: CompiledPolicy, variant: string): string {
   const { namespace, name } = cp.policy.metadata;
   // Variants only exist for ingress named ports: one chain per distinct resolution on the selected pods.
-  return variant ? nftName(`pol_${DIR[dir]}`, namespace, name, `np${shortHash(variant, 6)}`) : nftName(`pol_${DIR[dir]}`, namespace, name);
+  return variant
+    ? nftName(`pol_${DIR[dir]}`, namespace, name, `np${shortHash(variant, 6)}`)
+    : nftName(`pol_${DIR[dir]}`, namespace, name);
 }
 
 function podChainName(dir: PolicyType, pod: PodPlan): string {

@@ -60,7 +60,13 @@ export class NativeEnforcer implements Enforcer {
   }
 }
 
-function summarize(all: NodeRuleset[], changed: NodeRuleset[], compileMs: number, applyMs: number, perNodeMs: Record<string, number>): Record<string, number | string> {
+function summarize(
+  all: NodeRuleset[],
+  changed: NodeRuleset[],
+  compileMs: number,
+  applyMs: number,
+  perNodeMs: Record<string, number>,
+): Record<string, number | string> {
   const sum = (f: (r: NodeRuleset) => number) => all.reduce((a, r) => a + f(r), 0);
   const detail: Record<string, number | string> = {
     compileMs: round(compileMs),

@@ -108,7 +108,12 @@ export function intervalToCidrs([lo, hi]: Interval, family: Family): string[] {
   while (cur <= hi) {
     // The largest aligned block starting at `cur` that does not pass `hi`.
     let size = 0;
-    while (size < w && (cur & ((1n << BigInt(size + 1)) - 1n)) === 0n && cur + (1n << BigInt(size + 1)) - 1n <= hi) size++;
+    while (
+      size < w &&
+      (cur & ((1n << BigInt(size + 1)) - 1n)) === 0n &&
+      cur + (1n << BigInt(size + 1)) - 1n <= hi
+    )
+      size++;
     const prefix = w - size;
     out.push(prefix === w ? formatAddress(cur, family) : `${formatAddress(cur, family)}/${prefix}`);
     cur += 1n << BigInt(size);

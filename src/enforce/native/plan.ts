@@ -3,7 +3,13 @@
 // addresses and (protocol, port) ranges. No nft syntax here (render.ts turns this into text); no selector logic
 // either (the engine's compileState/rulePeerSet/peerBits own that).
 import type { IPBlock, NetworkPolicyPort, Pod, PolicyType, Protocol } from '../../policy/model.ts';
-import { resolvePort, rulePeerSet, type CompiledPolicy, type CompiledRule, type CompiledState } from '../../policy/engine.ts';
+import {
+  resolvePort,
+  rulePeerSet,
+  type CompiledPolicy,
+  type CompiledRule,
+  type CompiledState,
+} from '../../policy/engine.ts';
 import { peerBits } from '../../policy/compile.ts';
 import { bitIndices } from '../../policy/bitset.ts';
 import { ipBlockIntervals, type Interval } from './intervals.ts';
@@ -75,7 +81,11 @@ function v4Num(cs: CompiledState, i: number): number {
 }
 
 /** A rule's `ports` as concrete ranges at `dstPod` (ingress) or for any destination (egress: named ports skipped). */
-export function numericPorts(ports: NetworkPolicyPort[] | undefined, dstPod: Pod | undefined, skipNamed: boolean): PortElem[] | null {
+export function numericPorts(
+  ports: NetworkPolicyPort[] | undefined,
+  dstPod: Pod | undefined,
+  skipNamed: boolean,
+): PortElem[] | null {
   if (!ports || ports.length === 0) return null;
   const out: PortElem[] = [];
   for (const rp of ports) {
@@ -145,7 +155,13 @@ function sharedDests(cs: CompiledState, rule: CompiledRule, cluster: string, mem
   return d;
 }
 
-function ruleMatch(cs: CompiledState, rule: CompiledRule, cluster: string, dstPod: Pod | undefined, memo: ClusterMemo): RuleMatch | null {
+function ruleMatch(
+  cs: CompiledState,
+  rule: CompiledRule,
+  cluster: string,
+  dstPod: Pod | undefined,
+  memo: ClusterMemo,
+): RuleMatch | null {
   let addrs = memo.addrs.get(rule);
   if (addrs === undefined) {
     // Thousands of rules repeat the same peers: equal peers share one AddrMatch (and so one rendered set).
@@ -162,8 +178,7 @@ function ruleMatch(cs: CompiledState, rule: CompiledRule, cluster: string, dstPo
     const key = `r${resolved.map((p) => `${p.protocol}${p.from}-${p.to}`).join(',')}`;
     ports = memo.portsByKey.get(key) ?? null;
     if (ports === null) memo.portsByKey.set(key, (ports = resolved));
-  }
-  else {
+  } else {
     let hit = memo.ports.get(rule);
     if (hit === undefined) {
       const key = `${egress ? 'e' : 'i'}${JSON.stringify(rule.ports ?? [])}`;
@@ -174,7 +189,12 @@ function ruleMatch(cs: CompiledState, rule: CompiledRule, cluster: string, dstPo
     ports = hit;
   }
   const dests = egress && rule.hasNamedPort ? sharedDests(cs, rule, cluster, memo) : NO_DESTS;
-  const emptyAddrs = addrs !== null && !addrs.pods4.length && !addrs.pods6.length && !addrs.cidr4.length && !addrs.cidr6.length;
+  const emptyAddrs =
+    addrs !== null &&
+    !addrs.pods4.length &&
+    !addrs.pods6.length &&
+    !addrs.cidr4.length &&
+    !addrs.cidr6.length;
   const numericLive = !emptyAddrs && (ports === null || ports.length > 0);
   if (!numericLive && dests.length === 0) return null;
   return { addrs, ports: numericLive ? ports : PROTO_ALL, dests };
@@ -218,7 +238,23 @@ function clusterMemo(cs: CompiledState, cluster: string): ClusterMemo {
   if (!byCluster) memos.set(cs, (byCluster = new Map()));
   let m = byCluster.get(cluster);
   // Pre-sized and filled: growing a sparse array by index would drop V8 into slow dictionary elements.
-  if (!m) byCluster.set(cluster, (m = { addrs: new Map(), addrsByKey: new Map(), portsByKey: new Map(), ports: new Map(), dests: new Map(), destsByKey: new Map(), fixed: new Array(cs.policies.length * 2).fill(undefined), variants: new Map(), variantsBySig: new Map(), sigIds: new Map(), podSig: new Map() }));
+  if (!m)
+    byCluster.set(
+      cluster,
+      (m = {
+        addrs: new Map(),
+        addrsByKey: new Map(),
+        portsByKey: new Map(),
+        ports: new Map(),
+        dests: new Map(),
+        destsByKey: new Map(),
+        fixed: new Array(cs.policies.length * 2).fill(undefined),
+        variants: new Map(),
+        variantsBySig: new Map(),
+        sigIds: new Map(),
+        podSig: new Map(),
+      }),
+    );
   return m;
 }
 
@@ -241,18 +277,37 @@ function ingressVariant(cp: CompiledPolicy, pod: Pod): string {
 
 export type ChainNamer = (direction: PolicyType, policy: CompiledPolicy, variant: string) => string;
 
-function buildChain(cs: CompiledState, memo: ClusterMemo, cluster: string, dir: PolicyType, cp: CompiledPolicy, pod: Pod, variant: string, namer: ChainNamer): PolicyChainPlan | null {
+function buildChain(
+  cs: CompiledState,
+  memo: ClusterMemo,
+  cluster: string,
+  dir: PolicyType,
+  cp: CompiledPolicy,
+  pod: Pod,
+  variant: string,
+  namer: ChainNamer,
+): PolicyChainPlan | null {
   const matches: RuleMatch[] = [];
   for (const rule of dir === 'Ingress' ? cp.ingress : cp.egress) {
     const m = ruleMatch(cs, rule, cluster, dir === 'Ingress' ? pod : undefined, memo);
     if (m) matches.push(m);
   }
-  return matches.length ? { name: namer(dir, cp, variant), direction: dir, policy: cp.key, rules: matches } : null;
+  return matches.length
+    ? { name: namer(dir, cp, variant), direction: dir, policy: cp.key, rules: matches }
+    : null;
 }
 
 // Called once per (pod, selecting policy) pair, hundreds of thousands of times at 10k policies: the common
 // case (no ingress named ports) is one array lookup.
-function policyChain(cs: CompiledState, memo: ClusterMemo, cluster: string, dir: PolicyType, cp: CompiledPolicy, pod: Pod, namer: ChainNamer): PolicyChainPlan | null {
+function policyChain(
+  cs: CompiledState,
+  memo: ClusterMemo,
+  cluster: string,
+  dir: PolicyType,
+  cp: CompiledPolicy,
+  pod: Pod,
+  namer: ChainNamer,
+): PolicyChainPlan | null {
   const slot = cp.index * 2 + (dir === 'Egress' ? 1 : 0);
   const hit = memo.fixed[slot];
   if (hit !== undefined) return hit;
@@ -266,7 +321,8 @@ function policyChain(cs: CompiledState, memo: ClusterMemo, cluster: string, dir:
       const variant = ingressVariant(cp, pod);
       const key = `${cp.index}|${variant}`;
       chain = memo.variants.get(key);
-      if (chain === undefined) memo.variants.set(key, (chain = buildChain(cs, memo, cluster, dir, cp, pod, variant, namer)));
+      if (chain === undefined)
+        memo.variants.set(key, (chain = buildChain(cs, memo, cluster, dir, cp, pod, variant, namer)));
       bySig.set(sig, chain);
     }
     return chain;

@@ -45,7 +45,11 @@ function policyChainText(c: PolicyChainPlan): ChainText {
   if (!t) {
     const sets = new Map<string, SetDef>();
     const lines = c.rules.flatMap((r) => ruleLines(r, c.direction, sets));
-    t = { block: chainBlock(c.name, `${c.direction.toLowerCase()} rules of ${c.policy}`, lines), ruleCount: lines.length, sets };
+    t = {
+      block: chainBlock(c.name, `${c.direction.toLowerCase()} rules of ${c.policy}`, lines),
+      ruleCount: lines.length,
+      sets,
+    };
     chainTexts.set(c, t);
   }
   return t;
@@ -56,22 +60,34 @@ const PROTO_ORDER: Protocol[] = ['TCP', 'UDP', 'SCTP'];
 
 function ipKey(ip: string): string {
   // Numeric order for IPv4 (zero-padded octets); IPv6 sorts as text, which is still deterministic.
-  return ip.includes(':') ? `~${ip}` : ip.split('.').map((o) => o.padStart(3, '0')).join('.');
+  return ip.includes(':')
+    ? `~${ip}`
+    : ip
+        .split('.')
+        .map((o) => o.padStart(3, '0'))
+        .join('.');
 }
 
 /** Merges overlapping port ranges per protocol (nft rejects overlapping interval elements). */
 export function portElements(ports: PortElem[]): string[] {
   const out: string[] = [];
   for (const proto of PROTO_ORDER) {
-    const ranges: Interval[] = ports.filter((p) => p.protocol === proto).map((p) => [BigInt(p.from), BigInt(p.to)] as const);
-    for (const [lo, hi] of normalize(ranges)) out.push(lo === hi ? `${PROTO[proto]} . ${lo}` : `${PROTO[proto]} . ${lo}-${hi}`);
+    const ranges: Interval[] = ports
+      .filter((p) => p.protocol === proto)
+      .map((p) => [BigInt(p.from), BigInt(p.to)] as const);
+    for (const [lo, hi] of normalize(ranges))
+      out.push(lo === hi ? `${PROTO[proto]} . ${lo}` : `${PROTO[proto]} . ${lo}-${hi}`);
   }
   return out;
 }
 
 function destElements(dests: DestPort[], v6: boolean): string[] {
   const seen = new Set<string>();
-  for (const d of dests) if (d.ip.includes(':') === v6) seen.add(`${ipKey(d.ip)}|${PROTO_ORDER.indexOf(d.protocol)}|${String(d.port).padStart(5, '0')}|${d.ip} . ${PROTO[d.protocol]} . ${d.port}`);
+  for (const d of dests)
+    if (d.ip.includes(':') === v6)
+      seen.add(
+        `${ipKey(d.ip)}|${PROTO_ORDER.indexOf(d.protocol)}|${String(d.port).padStart(5, '0')}|${d.ip} . ${PROTO[d.protocol]} . ${d.port}`,
+      );
   return [...seen].sort().map((k) => k.slice(k.lastIndexOf('|') + 1));
 }
 
@@ -81,14 +97,23 @@ interface Fragment {
   set?: [string, SetDef];
 }
 
-function fragment(text: (name: string) => string, kind: string, type: string, interval: boolean, elements: string[]): Fragment {
+function fragment(
+  text: (name: string) => string,
+  kind: string,
+  type: string,
+  interval: boolean,
+  elements: string[],
+): Fragment {
   const joined = elements.join(', ');
   const name = setName(kind, type, joined);
   return { text: text(name), set: [name, { type, interval, elements: joined }] };
 }
 
 // Peers and ports are shared by many rules (plan.ts dedupes them by content): render each object once.
-const addrFragments: Record<PolicyType, WeakMap<AddrMatch, Fragment[]>> = { Ingress: new WeakMap(), Egress: new WeakMap() };
+const addrFragments: Record<PolicyType, WeakMap<AddrMatch, Fragment[]>> = {
+  Ingress: new WeakMap(),
+  Egress: new WeakMap(),
+};
 const portFragments = new WeakMap<PortElem[], Fragment>();
 
 function addrParts(a: AddrMatch, dir: PolicyType): Fragment[] {
@@ -98,8 +123,10 @@ function addrParts(a: AddrMatch, dir: PolicyType): Fragment[] {
     f = [];
     if (a.pods4.length) f.push(fragment((n) => `ip ${peer} @${n} `, 'pods4', 'ipv4_addr', false, a.pods4));
     if (a.pods6.length) f.push(fragment((n) => `ip6 ${peer} @${n} `, 'pods6', 'ipv6_addr', false, a.pods6));
-    if (a.cidr4.length) f.push(fragment((n) => `ip ${peer} @${n} `, 'cidr4', 'ipv4_addr', true, renderIntervals(a.cidr4, 4)));
-    if (a.cidr6.length) f.push(fragment((n) => `ip6 ${peer} @${n} `, 'cidr6', 'ipv6_addr', true, renderIntervals(a.cidr6, 6)));
+    if (a.cidr4.length)
+      f.push(fragment((n) => `ip ${peer} @${n} `, 'cidr4', 'ipv4_addr', true, renderIntervals(a.cidr4, 4)));
+    if (a.cidr6.length)
+      f.push(fragment((n) => `ip6 ${peer} @${n} `, 'cidr6', 'ipv6_addr', true, renderIntervals(a.cidr6, 6)));
     addrFragments[dir].set(a, f);
   }
   return f;
@@ -107,7 +134,17 @@ function addrParts(a: AddrMatch, dir: PolicyType): Fragment[] {
 
 function portPart(ports: PortElem[]): Fragment {
   let f = portFragments.get(ports);
-  if (!f) portFragments.set(ports, (f = fragment((n) => `meta l4proto . th dport @${n} `, 'ports', 'inet_proto . inet_service', true, portElements(ports))));
+  if (!f)
+    portFragments.set(
+      ports,
+      (f = fragment(
+        (n) => `meta l4proto . th dport @${n} `,
+        'ports',
+        'inet_proto . inet_service',
+        true,
+        portElements(ports),
+      )),
+    );
   return f;
 }
 
@@ -118,9 +155,27 @@ function destParts(dests: DestPort[]): Fragment[] {
   if (!f) {
     f = [];
     const d4 = destElements(dests, false);
-    if (d4.length) f.push(fragment((n) => `ip daddr . meta l4proto . th dport @${n} ${ON_MATCH}`, 'dport4', 'ipv4_addr . inet_proto . inet_service', false, d4));
+    if (d4.length)
+      f.push(
+        fragment(
+          (n) => `ip daddr . meta l4proto . th dport @${n} ${ON_MATCH}`,
+          'dport4',
+          'ipv4_addr . inet_proto . inet_service',
+          false,
+          d4,
+        ),
+      );
     const d6 = destElements(dests, true);
-    if (d6.length) f.push(fragment((n) => `ip6 daddr . meta l4proto . th dport @${n} ${ON_MATCH}`, 'dport6', 'ipv6_addr . inet_proto . inet_service', false, d6));
+    if (d6.length)
+      f.push(
+        fragment(
+          (n) => `ip6 daddr . meta l4proto . th dport @${n} ${ON_MATCH}`,
+          'dport6',
+          'ipv6_addr . inet_proto . inet_service',
+          false,
+          d6,
+        ),
+      );
     destFragments.set(dests, f);
   }
   return f;
@@ -136,7 +191,8 @@ function ruleLines(rule: RuleMatch, dir: PolicyType, sets: Map<string, SetDef>):
   };
   if (rule.ports === null || rule.ports.length > 0) {
     const portMatch = rule.ports === null ? '' : use(portPart(rule.ports));
-    for (const am of rule.addrs === null ? ANY : addrParts(rule.addrs, dir)) lines.push(`${use(am)}${portMatch}${ON_MATCH}`);
+    for (const am of rule.addrs === null ? ANY : addrParts(rule.addrs, dir))
+      lines.push(`${use(am)}${portMatch}${ON_MATCH}`);
   }
   if (rule.dests.length) for (const f of destParts(rule.dests)) lines.push(use(f));
   return lines;
@@ -174,7 +230,13 @@ function podChainBlock(name: string, comment: string, pod: PodPlan): { block: st
   };
 }
 
-function dispatchMap(name: string, pods: PodPlan[], chainOf: (p: PodPlan) => string, v6: boolean, out: string[]): void {
+function dispatchMap(
+  name: string,
+  pods: PodPlan[],
+  chainOf: (p: PodPlan) => string,
+  v6: boolean,
+  out: string[],
+): void {
   const elems = pods.filter((p) => p.ip.includes(':') === v6).map((p) => `${p.ip} : jump ${chainOf(p)}`);
   out.push(`\tmap ${name} {`, `\t\ttype ${v6 ? 'ipv6_addr' : 'ipv4_addr'} : verdict`);
   if (elems.length) out.push(`\t\telements = {\n\t\t\t${elems.join(',\n\t\t\t')}\n\t\t}`);
@@ -202,7 +264,9 @@ export function renderNode(plan: NodePlan, names: RenderNames): Rendered {
   const chainOut: string[] = [];
   let ruleCount = 0;
   let chainCount = 0;
-  const policyChains = [...plan.chains.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const policyChains = [...plan.chains.values()].sort((a, b) =>
+    a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
+  );
   for (const c of policyChains) {
     const t = policyChainText(c);
     for (const [name, def] of t.sets) sets.set(name, def);
@@ -210,10 +274,14 @@ export function renderNode(plan: NodePlan, names: RenderNames): Rendered {
     ruleCount += t.ruleCount;
     chainCount++;
   }
-  const byIp = (a: PodPlan, b: PodPlan) => (ipKey(a.ip) < ipKey(b.ip) ? -1 : ipKey(a.ip) > ipKey(b.ip) ? 1 : 0);
+  const byIp = (a: PodPlan, b: PodPlan) =>
+    ipKey(a.ip) < ipKey(b.ip) ? -1 : ipKey(a.ip) > ipKey(b.ip) ? 1 : 0;
   const ingress = [...plan.ingress].sort(byIp);
   const egress = [...plan.egress].sort(byIp);
-  for (const [dir, pods] of [['Egress', egress], ['Ingress', ingress]] as const) {
+  for (const [dir, pods] of [
+    ['Egress', egress],
+    ['Ingress', ingress],
+  ] as const) {
     for (const p of pods) {
       const pc = podChainBlock(names.podChain(dir, p), `${dir.toLowerCase()} of pod ${p.ref}`, p);
       chainOut.push(pc.block);
