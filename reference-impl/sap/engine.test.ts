@@ -136,15 +136,17 @@ describe('SaP engine', () => {
     expect(send(gue(ip4(A, B, 6, 1, 80), K1, 2), '192.168.0.10')).toBeNull();
     expect(send(gue(ip4(A, B, 6, 1, 80), K1, 1, 6), '192.168.0.10')).toBeNull();
     expect(send(Buffer.from('hello world, not gue'), '192.168.0.10')).toBeNull();
-    const frag = ip4(A, B, 6, 1, 80);
-    frag.writeUInt16BE(0x0010, 6);
-    expect(send(gue(frag), '192.168.0.10')).toBeNull();
+    const v6 = gue(ip4(A, B, 6, 1, 80));
+    v6[1] = 41; // GUE says IPv6 …
+    v6[28] = 0x60; // … and so does the inner version: well-formed, but the SaP routes IPv4 only
+    expect(send(v6, '192.168.0.10')).toBeNull();
     expect(counters).toMatchObject({
       badKey: 1,
       badEpoch: 1,
       unknownOverlay: 1,
       malformed: 2,
-      'malformed:fragment': 1,
+      'malformed:badVersion': 1,
+      'malformed:innerNotIpv4': 1,
     });
     expect(counters.allowed ?? 0).toBe(0);
   });
@@ -180,6 +182,27 @@ describe('SaP engine', () => {
     expect(decode(out.buf, out.off, out.len, h)).toBe(0);
     expect([h.epoch, h.authLen, h.innerLen]).toEqual([3, 32, 40]);
     expect(out.buf.subarray(h.innerOff, h.innerOff + 40).equals(pkt.subarray(28))).toBe(true);
+  });
+
+  it('passes later fragments only after an allowed first fragment of the same datagram', () => {
+    const { send, counters } = setup();
+    const frag = (off: number, more: boolean, id: number, dport = 80) => {
+      const b = ip4(A, B, 6, 1, dport);
+      b.writeUInt16BE(id, 4);
+      b.writeUInt16BE((more ? 0x2000 : 0) | off, 6);
+      return gue(b);
+    };
+    expect(send(frag(10, false, 7), '192.168.0.10')).toBeNull(); // no first fragment seen
+    expect(send(frag(0, true, 7), '192.168.0.10')).not.toBeNull();
+    expect(send(frag(10, false, 7), '192.168.0.10')).not.toBeNull();
+    expect(send(frag(0, true, 8, 91), '192.168.0.10')).toBeNull(); // denied first fragment …
+    expect(send(frag(10, false, 8), '192.168.0.10')).toBeNull(); // … denies the rest
+    expect(counters).toMatchObject({ fragmentDropped: 2, allowedFragment: 1, deniedPolicy: 1 });
+    // A spoofed fragment is still a spoofed packet.
+    const spoof = ip4(B, A, 6, 1, 80);
+    spoof.writeUInt16BE(0x0010, 6);
+    expect(send(gue(spoof), '192.168.0.10')).toBeNull();
+    expect(counters.spoofedSource).toBe(1);
   });
 
   it('expires idle flows and forgets them on clear()', () => {

@@ -50,6 +50,8 @@ export class SapEngine {
   private readonly agents = new Set<string>();
   private readonly h = new GueHeader();
   private readonly inner = new Inner();
+  /** First fragments allowed recently; a new config starts with an empty one. */
+  private readonly frags = new FlowCache(4096, 5000);
 
   constructor(
     cfg: SapConfig,
@@ -104,7 +106,7 @@ export class SapEngine {
     if (h.proto !== 4) return this.malformed('innerNotIpv4');
     const p = this.inner;
     const r = parseIpv4(buf, h.innerOff, h.innerLen, p);
-    if (r !== INNER_OK) return this.malformed(r === INNER_FRAGMENT ? 'fragment' : 'innerIpv4');
+    if (r !== INNER_OK && r !== INNER_FRAGMENT) return this.malformed('innerIpv4');
 
     const src = this.eps.get(p.src);
     if (this.sapPort.get(fromIp) === fromPort) {
@@ -116,7 +118,11 @@ export class SapEngine {
     const dst = this.eps.get(p.dst);
     if (!dst || dst.hopIp === '') return this.drop('noRoute');
 
-    if (this.cache.has(p.src, p.dst, p.proto, p.sport, p.dport, now)) {
+    if (r === INNER_FRAGMENT) {
+      // Later fragments follow the verdict on their first fragment (same src, dst, proto, IP id).
+      if (!this.frags.has(p.src, p.dst, p.proto, p.ipId, 0, now)) return this.drop('fragmentDropped');
+      c.allowedFragment = (c.allowedFragment ?? 0) + 1;
+    } else if (this.cache.has(p.src, p.dst, p.proto, p.sport, p.dport, now)) {
       c.allowedCached = (c.allowedCached ?? 0) + 1;
     } else {
       if (src.local && src.isoOut && !allows(src.egress, p.dst, p.proto, p.dport))
@@ -126,6 +132,7 @@ export class SapEngine {
       this.cache.addFlow(p.src, p.dst, p.proto, p.sport, p.dport, now);
       c.allowed = (c.allowed ?? 0) + 1;
     }
+    if (p.moreFrags && r === INNER_OK) this.frags.add(p.src, p.dst, p.proto, p.ipId, 0, now);
 
     out.ip = dst.hopIp;
     out.port = dst.hopPort;

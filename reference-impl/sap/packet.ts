@@ -12,11 +12,14 @@ export class Inner {
   /** Transport ports; for ICMP echo both carry the identifier so request and reply form one flow. */
   sport = 0;
   dport = 0;
+  /** IP identification and "more fragments": a first fragment's verdict is remembered for the rest. */
+  ipId = 0;
+  moreFrags = false;
 }
 
 export const INNER_OK = 0;
 export const INNER_MALFORMED = 1;
-/** Non-first fragments carry no ports; without reassembly they cannot be judged, so they are dropped. */
+/** Non-first fragment: no ports; src, dst, proto and ipId are filled, the caller decides by the first one. */
 export const INNER_FRAGMENT = 2;
 
 export function parseIpv4(buf: Uint8Array, off: number, len: number, out: Inner): number {
@@ -27,10 +30,12 @@ export function parseIpv4(buf: Uint8Array, off: number, len: number, out: Inner)
   const total = (buf[off + 2]! << 8) | buf[off + 3]!;
   if (ihl < 20 || total < ihl || total > len) return INNER_MALFORMED;
   const fragOff = ((buf[off + 6]! & 0x1f) << 8) | buf[off + 7]!;
-  if (fragOff !== 0) return INNER_FRAGMENT;
+  out.ipId = (buf[off + 4]! << 8) | buf[off + 5]!;
+  out.moreFrags = (buf[off + 6]! & 0x20) !== 0;
   out.proto = buf[off + 9]!;
   out.src = ((buf[off + 12]! << 24) | (buf[off + 13]! << 16) | (buf[off + 14]! << 8) | buf[off + 15]!) >>> 0;
   out.dst = ((buf[off + 16]! << 24) | (buf[off + 17]! << 16) | (buf[off + 18]! << 8) | buf[off + 19]!) >>> 0;
+  if (fragOff !== 0) return INNER_FRAGMENT;
   const l4 = off + ihl;
   const l4len = total - ihl;
   switch (out.proto) {

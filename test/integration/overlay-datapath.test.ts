@@ -89,9 +89,17 @@ describe.skipIf(!root)('overlay data path (agent → SaP → agent)', () => {
     expect(tcp.trim()).toBe('tcp-hello');
     const udp = await lab.exec('a', ['sh', '-c', `echo udp-hello | socat -t1 - UDP:${OVERLAY.b}:9000`]);
     expect(udp.trim()).toBe('udp-hello');
+    // A datagram larger than the TUN MTU leaves the pod as IP fragments; the SaP passes the rest after the first.
+    const big = await lab.exec('a', [
+      'sh',
+      '-c',
+      `head -c 3000 /dev/zero | tr '\\0' x | socat -t1 - UDP:${OVERLAY.b}:9000`,
+    ]);
+    expect(big.length).toBe(3000);
     const s = await counters(lab.sock('sap'));
     expect(s.allowed).toBeGreaterThanOrEqual(2);
     expect(s.allowedCached).toBeGreaterThan(0);
+    expect(s.allowedFragment).toBeGreaterThanOrEqual(2);
     expect((await counters(lab.sock('b'))).decap).toBeGreaterThan(0);
   });
 
