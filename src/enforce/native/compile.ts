@@ -11,11 +11,23 @@ export const DEFAULT_TABLE = 'k8s_netpol';
 
 const DIR: Record<PolicyType, string> = { Ingress: 'in', Egress: 'eg' };
 
+// Many policies share a named-port resolution (`0:metrics/TCP=8003;`): hash each distinct one once.
+const variantTags = new Map<string, string>();
+
+function variantTag(variant: string): string {
+  let tag = variantTags.get(variant);
+  if (tag === undefined) {
+    if (variantTags.size > 100_000) variantTags.clear();
+    variantTags.set(variant, (tag = `np${shortHash(variant, 6)}`));
+  }
+  return tag;
+}
+
 function policyChainName(dir: PolicyType, cp: CompiledPolicy, variant: string): string {
   const { namespace, name } = cp.policy.metadata;
   // Variants only exist for ingress named ports: one chain per distinct resolution on the selected pods.
   return variant
-    ? nftName(`pol_${DIR[dir]}`, namespace, name, `np${shortHash(variant, 6)}`)
+    ? nftName(`pol_${DIR[dir]}`, namespace, name, variantTag(variant))
     : nftName(`pol_${DIR[dir]}`, namespace, name);
 }
 
