@@ -60,6 +60,10 @@ export function latencyCdfChart(a: Analysis, kind: string): Chart | null {
   };
 }
 
+// Added latency spans a few µs (native) to hundreds of ms (a saturated open-loop run): a symmetric log axis
+// keeps both readable and still shows negative differences.
+const SYMLOG_TICKS = [-10000, -1000, -100, -10, 0, 10, 100, 1000, 10000, 100000, 1000000];
+
 /** Added p50 (and p99) latency vs `none` on the same path, bars with 95% bootstrap CI whiskers. */
 export function addedLatencyChart(a: Analysis, percentileName: 'p50' | 'p99'): Chart | null {
   if (!a.added.length) return null;
@@ -73,6 +77,9 @@ export function addedLatencyChart(a: Analysis, percentileName: 'p50' | 'p99'): C
   const y = { field: 'label', type: 'nominal', title: 'path · workload', sort: null, axis: { labelLimit: 260 } };
   const color = { field: 'mode', type: 'nominal', title: 'mode', scale: modeScale(values.map((v) => v.mode)) };
   const yOffset = { field: 'mode', sort: modeScale(values.map((v) => v.mode)).domain };
+  const lo = Math.min(0, ...values.map((v) => v.lo).filter(Number.isFinite));
+  const hi = Math.max(0, ...values.map((v) => v.hi).filter(Number.isFinite));
+  const ticks = SYMLOG_TICKS.filter((t) => t === 0 || (t < 0 ? t >= lo * 1.5 - 10 : t <= hi * 1.5 + 10));
   return {
     id: `added-${percentileName}`,
     title: `Added ${percentileName} latency vs none`,
@@ -85,9 +92,9 @@ export function addedLatencyChart(a: Analysis, percentileName: 'p50' | 'p99'): C
       layer: [
         {
           mark: { type: 'bar', opacity: 0.85 },
-          encoding: { y, yOffset, color, x: { field: 'added', type: 'quantitative', title: `added ${percentileName} latency (µs)` } },
+          encoding: { y, yOffset, color, x: { field: 'added', type: 'quantitative', title: `added ${percentileName} latency (µs, symmetric log scale)`, scale: { type: 'symlog', constant: 10 }, axis: { values: ticks, format: ',d', labelOverlap: true } } },
         },
-        { mark: { type: 'rule' }, encoding: { y, yOffset, x: { field: 'lo', type: 'quantitative' }, x2: { field: 'hi' }, color: { value: 'black' } } },
+        { mark: { type: 'rule', strokeWidth: 1.5 }, encoding: { y, yOffset, x: { field: 'lo', type: 'quantitative' }, x2: { field: 'hi' }, color: { value: 'black' } } },
         { mark: { type: 'rule', color: '#444', strokeDash: [4, 3] }, encoding: { x: { datum: 0, type: 'quantitative' } } },
       ],
     },
