@@ -103,6 +103,22 @@ describe('NativeEnforcer', () => {
     calls.length = 0;
     await e.update(baseState([deny]), []);
     expect(calls.map((c) => c.host)).toContain('node:n2');
+    calls.length = 0;
+    await e.teardown();
+    expect(calls.map((c) => c.host).sort()).toEqual(['node:m1', 'node:n1', 'node:n2']);
+  });
+
+  it('teardown after a failed first load still removes tables from the nodes that were attempted', async () => {
+    const { net, calls } = fakeNet((c) =>
+      c.host === 'node:m1' && c.argv.length === 3 && c.input?.includes('{')
+        ? { code: 1, stdout: '', stderr: 'boom' }
+        : undefined,
+    );
+    const e = new NativeEnforcer(net);
+    await expect(e.apply(baseState([deny]))).rejects.toThrow(/node m1/);
+    calls.length = 0;
+    await e.teardown();
+    expect(calls.map((c) => c.host).sort()).toEqual(['node:m1', 'node:n1', 'node:n2']);
   });
 
   it('targets platform addresses and declares SCTP unsupported', () => {

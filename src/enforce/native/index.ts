@@ -12,6 +12,8 @@ export class NativeEnforcer implements Enforcer {
   readonly mode = 'native' as const;
   /** The text in force on each node, so an update re-applies only nodes whose ruleset changed. */
   private readonly inForce = new Map<string, string>();
+  /** Every node a table may exist on, including nodes whose last load failed midway. */
+  private readonly touched = new Set<string>();
   private readonly exec: Exec;
 
   constructor(
@@ -36,6 +38,7 @@ export class NativeEnforcer implements Enforcer {
     const rulesets = compileAllNodes(state, this.table);
     const compileMs = performance.now() - t0;
     const changed = rulesets.filter((r) => all || this.inForce.get(r.node) !== r.text);
+    for (const r of changed) this.touched.add(r.node);
     const { wallMs, perNodeMs } = await applyAll(this.exec, changed);
     for (const r of changed) this.inForce.set(r.node, r.text);
     const programmingMs = performance.now() - t0;
@@ -52,8 +55,9 @@ export class NativeEnforcer implements Enforcer {
   }
 
   async teardown(): Promise<void> {
-    const nodes = [...this.inForce.keys()];
+    const nodes = [...this.touched].sort();
     this.inForce.clear();
+    this.touched.clear();
     const results = await Promise.allSettled(nodes.map((n) => deleteTable(this.exec, n, this.table)));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
