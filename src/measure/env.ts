@@ -2,7 +2,6 @@
 // Collected once per run; every probe is time-limited and a missing tool is recorded as absent, not fatal.
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import os from 'node:os';
 import type { EnvFingerprint } from '../results/schema.ts';
 
@@ -20,9 +19,9 @@ function firstLine(s: string | null): string | null {
 }
 
 function packageVersion(name: string): string | null {
+  // Some packages (vega-lite) do not export package.json, so read it from the project's node_modules.
   try {
-    const req = createRequire(import.meta.url);
-    return (JSON.parse(readFileSync(req.resolve(`${name}/package.json`), 'utf8')) as { version: string }).version;
+    return (JSON.parse(readFileSync(new URL(`../../node_modules/${name}/package.json`, import.meta.url), 'utf8')) as { version: string }).version;
   } catch {
     return null;
   }

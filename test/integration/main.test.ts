@@ -8,6 +8,7 @@ import { ENFORCERS } from '../../src/enforce/index.ts';
 import { runSuite } from '../../src/experiment/suite.ts';
 import { decodeHistogram, mergeHistograms } from '../../src/measure/histogram.ts';
 import { mininetPlatform } from '../../src/platform/mininet/index.ts';
+import { fmtUs } from '../../src/report/paper.ts';
 import { writeReport } from '../../src/report/report.ts';
 import { compareRuns } from '../../src/results/compare.ts';
 import { readResults } from '../../src/results/store.ts';
@@ -67,7 +68,7 @@ describe('main pipeline on Mininet', () => {
     // Interleaved: none, native, none, native for each measurement.
     const order = results.records.filter((r) => r.measurement === 'udp').map((r) => `${r.mode}${r.repetition}`);
     expect(order).toEqual(['none0', 'native0', 'none1', 'native1']);
-    expect(lines.some((l) => /rep 2\/2 .*ETA/.test(l))).toBe(true);
+    expect(lines.some((l) => /rep 2\/2:.*ETA/.test(l))).toBe(true);
     // Sweep: own policy + 0 and + 50 fillers under native.
     expect(results.records.filter((r) => r.policies !== undefined).map((r) => r.policies)).toEqual([1, 51]);
     expect(results.programming.some((p) => p.mode === 'native' && p.policies === 51)).toBe(true);
@@ -81,7 +82,7 @@ describe('main pipeline on Mininet', () => {
       const h = mergeHistograms(stored.records.filter((r) => r.measurement === 'udp' && r.mode === mode && r.policies === undefined).map((r) => decodeHistogram(r.latency!.histogram)));
       expect(h.totalCount).toBe(1600);
       const md = readFileSync(out.markdown, 'utf8');
-      expect(md).toContain(`| cross-node | udp-rr | ${mode} | 2 | 1600 | ${h.getValueAtPercentile(50)} µs | ${h.getValueAtPercentile(90)} µs | ${h.getValueAtPercentile(99)} µs |`);
+      expect(md).toContain(`| cross-node | udp-rr | ${mode} | 2 | 1600 | ${fmtUs(h.getValueAtPercentile(50))} | ${fmtUs(h.getValueAtPercentile(90))} | ${fmtUs(h.getValueAtPercentile(99))} |`);
     }
     expect(out.figures.map((f) => f.split('/').pop())).toEqual(
       expect.arrayContaining(['added-p50.png', 'cdf-udp-rr.png', 'cdf-tcp-crr.png', 'sweep-latency.png', 'sweep-programming.png']),
