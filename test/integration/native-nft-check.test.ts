@@ -9,6 +9,8 @@ import { applyAll, applyRuleset, NftApplyError, type Exec } from '../../src/enfo
 import { compileAllNodes } from '../../src/enforce/native/compile.ts';
 import { loadScenario } from '../../src/scenario/load.ts';
 import { statesPerStep } from '../../src/scenario/state.ts';
+import { syntheticState } from '../../bench/nft-state.ts';
+import { baseState, pod, policy } from '../unit/nft-compile.fixture.ts';
 import { runIn } from './native-netns.ts';
 
 const run = promisify(execFile);
@@ -49,6 +51,67 @@ describe('nft accepts the rendered rulesets', () => {
       expect(checked).toBe(states.length * s.initial.nodes.length);
     });
   }
+});
+
+describe('nft accepts rulesets beyond the scenarios', () => {
+  it('named ports both ways, endPort, protocol-only, SCTP, IPv4/IPv6 ipBlocks with except, IPv6 pods', async () => {
+    const v6pod = pod('x', 'six', 'n1', 'fd01::10', { pod: 'six' }, [
+      { port: 80, protocol: 'TCP', name: 'http' },
+    ]);
+    const policies = [
+      policy('x', 'eg-named', {
+        podSelector: { matchLabels: { pod: 'a' } },
+        policyTypes: ['Egress'],
+        egress: [
+          {
+            to: [{ namespaceSelector: {} }, { ipBlock: { cidr: '10.2.0.0/16' } }],
+            ports: [{ port: 'http' }, { port: 443 }],
+          },
+        ],
+      }),
+      policy('x', 'named', {
+        podSelector: {},
+        ingress: [
+          { from: [{ podSelector: {} }], ports: [{ port: 'http' }, { port: 'dns', protocol: 'UDP' }] },
+        ],
+      }),
+      policy('y', 'ports', {
+        podSelector: { matchLabels: { pod: 'd' } },
+        ingress: [
+          {
+            ports: [
+              { port: 80 },
+              { protocol: 'TCP', port: 1000, endPort: 2000 },
+              { protocol: 'UDP' },
+              { protocol: 'SCTP', port: 9 },
+              { port: 1500 },
+            ],
+          },
+        ],
+      }),
+      policy('y', 'cidr', {
+        podSelector: { matchLabels: { pod: 'c' } },
+        ingress: [
+          {
+            from: [
+              { ipBlock: { cidr: '10.0.0.0/8', except: ['10.1.1.0/24'] } },
+              { ipBlock: { cidr: 'fd00::/64', except: ['fd00::/80'] } },
+            ],
+          },
+        ],
+      }),
+      policy('y', 'deny', { podSelector: {}, policyTypes: ['Ingress', 'Egress'] }),
+    ];
+    const rulesets = compileAllNodes(baseState(policies, [v6pod]));
+    expect(rulesets.find((r) => r.node === 'n1')!.text).toContain('ip6 saddr vmap @egress_dispatch6');
+    await applyAll(exec, rulesets, { check: true });
+  });
+
+  it('1,000 synthetic policies (the benchmark workload)', async () => {
+    const rulesets = compileAllNodes(syntheticState({ nodes: 3, podsPerNode: 30, policies: 1000 }));
+    await applyAll(exec, rulesets, { check: true });
+    expect(rulesets).toHaveLength(3);
+  });
 });
 
 describe('applying for real', () => {

@@ -4,6 +4,7 @@ import {
   baseState,
   chainBody,
   chainNames,
+  pod,
   policy,
   refs,
   setElements,
@@ -256,6 +257,47 @@ describe('compileNftRuleset: peers and ports', () => {
       refs(chainBody(text, 'pol_in_y_p2')![1]!)[0],
     );
     expect(text.match(/\tset pods4_/g)).toHaveLength(1);
+  });
+});
+
+describe('compileNftRuleset: IPv6 pods', () => {
+  it('an IPv6 pod is dispatched through ip6 maps and matched through ip6 sets', () => {
+    const v6pod = pod('x', 'six', 'n1', 'fd01::10', { pod: 'six' }, [
+      { port: 80, protocol: 'TCP', name: 'http' },
+    ]);
+    const p = policy('x', 'six', {
+      podSelector: { matchLabels: { pod: 'six' } },
+      policyTypes: ['Ingress', 'Egress'],
+      ingress: [{ from: [{ podSelector: {} }] }],
+      egress: [
+        {
+          to: [
+            { podSelector: { matchLabels: { pod: 'a' } } },
+            { podSelector: { matchLabels: { pod: 'six' } } },
+          ],
+          ports: [{ port: 'http' }],
+        },
+      ],
+    });
+    const text = compileNftRuleset(baseState([p], [v6pod]), 'n1');
+    expect(text).toContain('fd01::10 : jump pod_in_x_six');
+    expect(chainBody(text, 'forward')).toEqual(
+      expect.arrayContaining(['ip6 saddr vmap @egress_dispatch6', 'ip6 daddr vmap @ingress_dispatch6']),
+    );
+    const ing = chainBody(text, 'pol_in_x_six')!.slice(1);
+    const v6line = ing.find((l) => l.startsWith('ip6 saddr'))!;
+    expect(setElements(text, refs(v6line)[0]!)).toEqual(['fd01::10']);
+    expect(setElements(text, refs(ing.find((l) => l.startsWith('ip saddr'))!)[0]!)).toEqual([
+      '10.1.1.10',
+      '10.1.1.11',
+    ]);
+    const eg = chainBody(text, 'pol_eg_x_six')!.slice(1);
+    expect(setElements(text, refs(eg.find((l) => l.startsWith('ip6 daddr'))!)[0]!)).toEqual([
+      'fd01::10 . tcp . 80',
+    ]);
+    expect(setElements(text, refs(eg.find((l) => l.startsWith('ip daddr'))!)[0]!)).toEqual([
+      '10.1.1.10 . tcp . 80',
+    ]);
   });
 });
 
