@@ -97,3 +97,18 @@ describe('probe planning', () => {
     ]);
   });
 });
+
+describe('prerequisites', () => {
+  it('names what is missing and the apt-get line, in one line', async () => {
+    const { checkPrerequisites } = await import('../../src/platform/prereq.ts');
+    const ok = { what: 'ok', pkg: 'x', check: async () => true };
+    const err = await checkPrerequisites([
+      ok,
+      { what: 'nft', pkg: 'nftables', check: async () => false },
+      { what: 'ping', pkg: 'iputils-ping', check: async () => false },
+    ]).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UsageError);
+    expect((err as Error).message).toMatch(/^missing nft, ping: apt-get install nftables iputils-ping/);
+    expect((err as Error).message).not.toContain('\n');
+  });
+});
