@@ -64,6 +64,18 @@ describe('mininet platform', () => {
     await net.down(); // safe twice
   });
 
+  it('two runs of the same topology (same addresses) coexist and tear down independently', async () => {
+    const [a, b] = await Promise.all([up(), up()]);
+    expect(a.prefix).not.toBe(b.prefix);
+    expect(await ping(a, 'x/a', a.address('y/d'))).toBe(true);
+    expect(await ping(b, 'x/a', b.address('y/d'))).toBe(true);
+    await a.down();
+    expect(leftovers(a.prefix)).toEqual({ links: [], pids: [] });
+    expect(await ping(b, 'y/d', b.address('x/b'))).toBe(true);
+    await b.down();
+    expect(leftovers(b.prefix)).toEqual({ links: [], pids: [] });
+  });
+
   it('adds and removes pods, and ends spawned programs on down', async () => {
     const net = await up();
     const pod = { ...scenario.initial.pods[0]!, name: 'late', ip: '10.1.2.99', node: 'n2' };
