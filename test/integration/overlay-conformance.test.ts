@@ -67,7 +67,7 @@ describe('conformance scenarios under overlay', () => {
           for (const h of stale) served.set(h, need.get(h)!);
           const r = await compare(lab, state, cells);
           report.push(
-            `step ${i + 1}: ${r.cells} cells, ${r.mismatches.length} mismatches, ${r.inexpressible.length} inexpressible`,
+            `step ${i + 1}: ${r.cells} cells, ${r.mismatches.length} mismatches, ${r.inexpressible.length} inexpressible, ${r.retried} reached on retry`,
             ...r.inexpressible,
           );
           mismatches = [...mismatches, ...r.mismatches.map((m) => `step ${i + 1}: ${m}`)];
