@@ -330,6 +330,26 @@ function policyChain(
   return (memo.fixed[slot] = buildChain(cs, memo, cluster, dir, cp, pod, '', namer));
 }
 
+const ranks = new WeakMap<CompiledState, Int32Array>();
+
+/** Each policy's position in `namespace/name` order. */
+function policyRank(cs: CompiledState): Int32Array {
+  let r = ranks.get(cs);
+  if (!r) {
+    const order = cs.policies
+      .map((p) => p.index)
+      .sort((a, b) => {
+        const ka = cs.policies[a]!.key;
+        const kb = cs.policies[b]!.key;
+        return ka < kb ? -1 : ka > kb ? 1 : 0;
+      });
+    r = new Int32Array(cs.policies.length);
+    order.forEach((pi, pos) => (r![pi] = pos));
+    ranks.set(cs, r);
+  }
+  return r;
+}
+
 /** The plan for one node: only its own pods are dispatched (each node enforces its own pods, both directions). */
 export function planNode(cs: CompiledState, node: string, namer: ChainNamer): NodePlan {
   const info = cs.state.nodes.find((n) => n.name === node);
@@ -345,7 +365,11 @@ export function planNode(cs: CompiledState, node: string, namer: ChainNamer): No
       const isolating = (dir === 'Ingress' ? cs.ingressBy : cs.egressBy)[i]!;
       if (isolating.length === 0) continue;
       const chains: PolicyChainPlan[] = [];
-      for (const pi of isolating) {
+      // Jump order is by policy name, not by position in the state, so the text is the same for any order.
+      const rank = policyRank(cs);
+      for (const pi of isolating.length > 1
+        ? [...isolating].sort((a, b) => rank[a]! - rank[b]!)
+        : isolating) {
         const chain = policyChain(cs, memo, info.cluster, dir, cs.policies[pi]!, pod, namer);
         if (!chain) continue;
         used.add(chain);
