@@ -5,7 +5,8 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createNoneEnforcer } from '../../src/enforce/none.ts';
+import { createNoneEnforcer, NoneEnforcer } from '../../src/enforce/none.ts';
+import type { Network } from '../../src/platform/platform.ts';
 import { runScenarioMode } from '../../src/commands/run-scenario.ts';
 import { mininetPlatform } from '../../src/platform/mininet/index.ts';
 import { leftovers } from '../../src/platform/mininet/sweep.ts';
@@ -26,6 +27,30 @@ describe('run, mode none', () => {
       for (const [i, row] of p.observed.cells.entries())
         row.forEach((c, j) => expect(c).toBe(p.observed.from[i] === p.observed.to[j] ? '-' : '.'));
     }
+    expect(leftovers(oc.prefix!)).toEqual({ links: [], pids: [] });
+  });
+
+  it('counts a cell that real packets cannot cross as a mismatch, with the probe detail as its reason', async () => {
+    const sc = loadScenario('scenarios/examples/minimal.yaml');
+    // An "enforcer" that silently drops TCP 80 into y/b while claiming to enforce nothing.
+    class Dropping extends NoneEnforcer {
+      constructor(private readonly n: Network) {
+        super(n);
+      }
+      override async apply() {
+        const r = await this.n.exec('y/b', ['nft', '-f', '-'], {
+          input: 'table inet tbtest { chain in { type filter hook input priority 0; tcp dport 80 drop; }; }\n',
+        });
+        if (r.code !== 0) throw new Error(r.stderr);
+        return { programmingMs: 0 };
+      }
+    }
+    const dropping = (net: Network) => new Dropping(net);
+    const oc = await runScenarioMode(sc, 'none', mininetPlatform, dropping);
+    const p = oc.steps[0]!.probes[0]!;
+    expect(p.mismatched).toBe(1);
+    expect(p.diff.cells.map((c) => [c.from, c.to, c.a, c.b])).toEqual([['x/a', 'y/b', '.', 'X']]);
+    expect(p.diff.cells[0]!.reasonB).toMatch(/probe blocked \(timeout/);
     expect(leftovers(oc.prefix!)).toEqual({ links: [], pids: [] });
   });
 
