@@ -12,6 +12,8 @@ export const AgentConfigSchema = z.object({
   overlayCidr: z.cidrv4(),
   keys: z.array(KeySchema).min(1),
   sendEpoch: z.number().int().min(0).max(255),
+  /** `key` (the paper) or `mac` (per-packet HMAC + replay window); must match the SaPs'. */
+  authMode: z.enum(['key', 'mac']).default('key'),
   /** The agent's own GUE socket: the pod's underlay address. Fixed after the first config. */
   listen: AddrSchema,
   /** The SaP this agent encapsulates to. */
@@ -37,6 +39,7 @@ export const AGENT_COUNTERS = [
   'malformed',
   'unknownSender', // underlay source is not an accepted SaP
   'notForMe', // inner destination is not this pod's overlay address
+  'replay', // mode mac: sequence number already seen from this SaP
   'tunNotIp', // TUN packet that is not IPv4 (IPv6 is not routed into the overlay yet)
   'txError',
 ] as const;

@@ -4,6 +4,8 @@ import dgram from 'node:dgram';
 import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import {
+  AUTH_KEY,
+  AUTH_MAC,
   DROP,
   DROP_NAMES,
   GueHeader,
@@ -12,8 +14,11 @@ import {
   PROTO_IPV4,
   decode,
   encodeHeader,
+  encodeMacHeader,
+  headerLength,
   verify,
 } from '../gue/codec.ts';
+import { MAC_AUTH_LEN, ReplayWindow, SeqCounter, readSeq, sealMac } from '../gue/mac.ts';
 import { Tun, VNET_F_NEEDS_CSUM, VNET_GSO_TCPV4, VNET_HDR_LEN } from '../native/tun.ts';
 import { ConflictError, literalLookup, parseArgs, serveApi } from '../sap/api.ts';
 import { ipToU32 } from '../sap/packet.ts';
@@ -39,6 +44,10 @@ let sock: dgram.Socket | undefined;
 let ring: Keyring | undefined;
 /** Header bytes for the current send key, copied in front of every TUN packet. */
 let template = Buffer.alloc(0);
+/** Mode `mac`: the send key (header sealed per packet); undefined in mode `key`. */
+let macKey: Buffer | undefined;
+const seq = new SeqCounter();
+const windows = new Map<string, ReplayWindow>();
 let sapIp = '';
 let sapPort = 0;
 let myIp = 0;
@@ -60,6 +69,7 @@ function onTunBatch(t: Tun, first: number, n: number): void {
       continue;
     }
     template.copy(arena, off - hl);
+    if (macKey) sealMac(arena, off - hl, hl, len, macKey, seq.next());
     c.encap!++;
     // A send that could not go out at once is queued by libuv with a pointer into the arena, whose slots the
     // addon reuses; while anything is queued, send copies instead.
@@ -90,6 +100,14 @@ function onMessage(msg: Buffer, rinfo: dgram.RemoteInfo): void {
     const k = DROP_NAMES[code]!;
     c[k] = (c[k] ?? 0) + 1;
     return;
+  }
+  if (h.mode === AUTH_MAC) {
+    let w = windows.get(rinfo.address);
+    if (!w) windows.set(rinfo.address, (w = new ReplayWindow()));
+    if (!w.accept(readSeq(msg, 0))) {
+      c.replay!++;
+      return;
+    }
   }
   const o = h.innerOff + 16;
   if (h.proto !== PROTO_IPV4 || h.innerLen < 20 || msg.readUInt32BE(o) !== myIp) {
@@ -134,7 +152,11 @@ function writeVnetHdr(buf: Buffer, off: number, len: number): void {
 
 async function apply(body: unknown): Promise<void> {
   const next = parseAgentConfig(body);
-  const mtu = next.mtu ?? defaultMtu(next.keys.find((k) => k.epoch === next.sendEpoch)!.key.length / 2);
+  const authLen =
+    next.authMode === 'mac'
+      ? MAC_AUTH_LEN
+      : next.keys.find((k) => k.epoch === next.sendEpoch)!.key.length / 2;
+  const mtu = next.mtu ?? defaultMtu(authLen);
   if (cfg) {
     if (next.overlayIp !== cfg.overlayIp || next.overlayCidr !== cfg.overlayCidr)
       throw new ConflictError('overlayIp/overlayCidr changed');
@@ -142,10 +164,12 @@ async function apply(body: unknown): Promise<void> {
       throw new ConflictError('listen changed');
     if (mtu + MAX_HEADER_LEN > tun!.slotSize) throw new ConflictError('mtu grew beyond the TUN buffers');
   }
-  const nextRing = Keyring.fromHex(next.overlayId, next.keys);
+  const mac = next.authMode === 'mac';
+  const nextRing = Keyring.fromHex(next.overlayId, next.keys, mac ? AUTH_MAC : AUTH_KEY);
   const key = nextRing.get(next.sendEpoch)!;
-  const tpl = Buffer.alloc(12 + ((key.length + 3) & ~3));
-  encodeHeader(tpl, 0, PROTO_IPV4, next.overlayId, next.sendEpoch, key);
+  const tpl = Buffer.alloc(headerLength(mac ? MAC_AUTH_LEN : key.length));
+  if (mac) encodeMacHeader(tpl, 0, PROTO_IPV4, next.overlayId, next.sendEpoch);
+  else encodeHeader(tpl, 0, PROTO_IPV4, next.overlayId, next.sendEpoch, key);
   const saps = [next.sap, ...next.acceptFrom];
 
   if (!tun) {
@@ -164,6 +188,7 @@ async function apply(body: unknown): Promise<void> {
   // Switch state only once everything above succeeded, so a failed push leaves the old config in force.
   ring = nextRing;
   template = tpl;
+  macKey = mac ? key : undefined;
   sapIp = next.sap.ip;
   sapPort = next.sap.port;
   myIp = ipToU32(next.overlayIp);

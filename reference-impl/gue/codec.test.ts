@@ -83,7 +83,8 @@ describe('GUE codec', () => {
       [mut((b) => (b[0] = 7)), DROP.badAuthLen],
       [mut((b) => (b[3] = 0x80)), DROP.unknownFlags],
       [mut((b) => (b[1] = 17)), DROP.badProto],
-      [mut((b) => (b[8] = 2)), DROP.unknownMode],
+      [mut((b) => (b[8] = 3)), DROP.unknownMode],
+      [mut((b) => (b[8] = 2)), DROP.badAuthLen], // mode mac needs 24 bytes
       [mut((b) => (b[10] = 0)), DROP.badAuthLen],
       [mut((b) => (b[10] = 20)), DROP.badAuthLen],
       [mut((b) => (b[11] = 1)), DROP.badReserved],

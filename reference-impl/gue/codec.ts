@@ -3,6 +3,7 @@
 // Pure: no I/O. The decoder never throws and never allocates; it fills a caller-owned GueHeader with offsets
 // into the datagram and returns 0 or a drop code.
 import { timingSafeEqual } from 'node:crypto';
+import { MAC_AUTH_LEN, checkMac } from './mac.ts';
 
 export const PROTO_IPV4 = 4;
 export const PROTO_IPV6 = 41;
@@ -79,9 +80,10 @@ export function decode(buf: Uint8Array, off: number, len: number, h: GueHeader):
   const proto = buf[off + 1]!;
   if (proto !== PROTO_IPV4 && proto !== PROTO_IPV6) return DROP.badProto;
   const mode = buf[off + 8]!;
-  if (mode !== AUTH_KEY) return DROP.unknownMode;
+  if (mode !== AUTH_KEY && mode !== AUTH_MAC) return DROP.unknownMode;
   const authLen = buf[off + 10]!;
   if (authLen === 0 || FIXED_LEN + pad4(authLen) !== hdrLen) return DROP.badAuthLen;
+  if (mode === AUTH_MAC && authLen !== MAC_AUTH_LEN) return DROP.badAuthLen;
   if (buf[off + 11] !== 0) return DROP.badReserved;
   const innerLen = len - hdrLen;
   if (innerLen > MAX_INNER_LEN) return DROP.oversized;
@@ -104,6 +106,8 @@ export class Keyring {
   constructor(
     readonly overlayId: number,
     entries: Iterable<{ epoch: number; key: Buffer }> = [],
+    /** The one mode this receiver accepts: a `mac` overlay must not take the weaker `key` packets. */
+    readonly mode: number = AUTH_KEY,
   ) {
     for (const e of entries) this.set(e.epoch, e.key);
   }
@@ -116,10 +120,11 @@ export class Keyring {
   get(epoch: number): Buffer | undefined {
     return this.keys[epoch];
   }
-  static fromHex(overlayId: number, entries: { epoch: number; key: string }[]): Keyring {
+  static fromHex(overlayId: number, entries: { epoch: number; key: string }[], mode = AUTH_KEY): Keyring {
     return new Keyring(
       overlayId,
       entries.map((e) => ({ epoch: e.epoch, key: Buffer.from(e.key, 'hex') })),
+      mode,
     );
   }
 }
@@ -127,8 +132,12 @@ export class Keyring {
 /** Authorization of a decoded packet: overlay id, known epoch, key equal in constant time. */
 export function verify(buf: Buffer, h: GueHeader, ring: Keyring): number {
   if (h.overlayId !== ring.overlayId) return DROP.unknownOverlay;
+  if (h.mode !== ring.mode) return DROP.unknownMode;
   const key = ring.get(h.epoch);
   if (!key) return DROP.badEpoch;
+  if (h.mode === AUTH_MAC) {
+    return checkMac(buf, h.authOff - FIXED_LEN, h.hdrLen, h.innerLen, key) ? DROP.ok : DROP.badKey;
+  }
   // Key lengths are public (they are on the wire); only the bytes are compared in constant time.
   if (key.length !== h.authLen) return DROP.badKey;
   return timingSafeEqual(buf.subarray(h.authOff, h.authOff + h.authLen), key) ? DROP.ok : DROP.badKey;
@@ -162,6 +171,20 @@ export function encodeHeader(
   buf.fill(0, off + FIXED_LEN + key.length, off + hdrLen);
   return hdrLen;
 }
+
+/** Writes a mode-`mac` header (sequence and tag still zero: sealMac fills them once the inner packet is in place). */
+export function encodeMacHeader(
+  buf: Buffer,
+  off: number,
+  proto: number,
+  overlayId: number,
+  epoch: number,
+): number {
+  const hdrLen = encodeHeader(buf, off, proto, overlayId, epoch, ZERO_MAC);
+  buf[off + 8] = AUTH_MAC;
+  return hdrLen;
+}
+const ZERO_MAC = Buffer.alloc(MAC_AUTH_LEN);
 
 /** Replaces epoch and key of a decoded packet in place; false when the new key needs a different length. */
 export function rewriteAuth(buf: Buffer, h: GueHeader, epoch: number, key: Buffer): boolean {

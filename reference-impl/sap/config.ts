@@ -72,6 +72,8 @@ export const SapConfigSchema = z.object({
   overlayId: u32,
   /** Accepted keys (during rotation: old and new epoch). */
   keys: z.array(KeySchema).min(1),
+  /** `key` (the paper: the key itself in every packet) or `mac` (per-packet HMAC + replay window). */
+  authMode: z.enum(['key', 'mac']).default('key'),
   /** Epoch this SaP writes into packets it forwards; must be among `keys`. */
   sendEpoch: z.number().int().min(0).max(255),
   listen: AddrSchema,
@@ -104,6 +106,7 @@ export const SAP_COUNTERS = [
   'unknownSender', // underlay source is neither a local agent nor a known SaP
   'spoofedSource', // inner source does not belong to the sending agent
   'noRoute',
+  'replay', // mode mac: sequence number already seen (or older than the window) from this sender
   'txError',
 ] as const;
 export type SapCounter = (typeof SAP_COUNTERS)[number];

@@ -1,5 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { GueHeader, PROTO_IPV4, decode, encodeHeader, headerLength } from '../gue/codec.ts';
+import {
+  AUTH_MAC,
+  GueHeader,
+  Keyring,
+  PROTO_IPV4,
+  decode,
+  encodeHeader,
+  encodeMacHeader,
+  headerLength,
+  verify,
+} from '../gue/codec.ts';
+import { readSeq, sealMac } from '../gue/mac.ts';
 import { type SapConfigInput, parseSapConfig } from './config.ts';
 import { Forward, SapEngine } from './engine.ts';
 import { FlowCache } from './flowcache.ts';
@@ -215,6 +226,28 @@ describe('SaP engine', () => {
     // B → A is now a new flow: A isn't isolated for ingress and B not for egress, so it is allowed again, uncached.
     send(gue(ip4(B, A, 6, 80, 1)), '192.168.0.11', 1500);
     expect(counters.allowed).toBe(2);
+  });
+});
+
+describe('SaP engine, mode mac', () => {
+  it('verifies, rejects replays per sender, and re-seals with its own sequence', () => {
+    const key = Buffer.from(K1, 'hex');
+    const { send, out, counters } = setup({ authMode: 'mac' });
+    const inner = ip4(A, B, 6, 1, 80);
+    const p = Buffer.alloc(36 + inner.length);
+    encodeMacHeader(p, 0, PROTO_IPV4, 5, 1);
+    inner.copy(p, 36);
+    sealMac(p, 0, 36, inner.length, key, 1000);
+    expect(send(Buffer.from(p), '192.168.0.10')).toBe('192.168.0.11:6080');
+    const h = new GueHeader();
+    expect(decode(out.buf, out.off, out.len, h)).toBe(0);
+    expect(verify(out.buf, h, Keyring.fromHex(5, [{ epoch: 1, key: K1 }], AUTH_MAC))).toBe(0);
+    expect(readSeq(out.buf, 0)).not.toBe(1000);
+    expect(send(Buffer.from(p), '192.168.0.10')).toBeNull();
+    expect(counters.replay).toBe(1);
+    // The key-mode packet is not accepted by a mac overlay.
+    expect(send(gue(inner), '192.168.0.10')).toBeNull();
+    expect(counters.unknownMode).toBe(1);
   });
 });
 

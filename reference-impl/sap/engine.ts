@@ -1,6 +1,8 @@
 // The SaP decision for one GUE datagram: authorize, check the sender, evaluate default-deny policy (with a flow
 // cache), pick the next hop, and re-key the header in place. Pure (no sockets); main.ts does the I/O.
 import {
+  AUTH_KEY,
+  AUTH_MAC,
   DROP_NAMES,
   DROP,
   GueHeader,
@@ -11,6 +13,7 @@ import {
   rewriteAuth,
   verify,
 } from '../gue/codec.ts';
+import { ReplayWindow, SeqCounter, readSeq, sealMac } from '../gue/mac.ts';
 import type { SapConfig } from './config.ts';
 import { FlowCache } from './flowcache.ts';
 import { INNER_FRAGMENT, INNER_OK, Inner, ipToU32, parseIpv4 } from './packet.ts';
@@ -40,6 +43,12 @@ export class Forward {
 
 export type Counters = Record<string, number>;
 
+/** Mode-`mac` state that outlives config versions: per-sender replay windows and this SaP's sequence. */
+export class MacState {
+  readonly windows = new Map<string, ReplayWindow>();
+  readonly seq = new SeqCounter();
+}
+
 export class SapEngine {
   readonly version: number;
   private readonly ring: Keyring;
@@ -57,9 +66,10 @@ export class SapEngine {
     cfg: SapConfig,
     readonly counters: Counters,
     readonly cache: FlowCache,
+    private readonly mac = new MacState(),
   ) {
     this.version = cfg.version;
-    this.ring = Keyring.fromHex(cfg.overlayId, cfg.keys);
+    this.ring = Keyring.fromHex(cfg.overlayId, cfg.keys, cfg.authMode === 'mac' ? AUTH_MAC : AUTH_KEY);
     this.sendEpoch = cfg.sendEpoch;
     this.sendKey = this.ring.get(cfg.sendEpoch)!;
     cache.idleMs = cfg.flowIdleMs;
@@ -103,6 +113,12 @@ export class SapEngine {
     if (code !== DROP.ok) return this.malformed(DROP_NAMES[code]!);
     code = verify(buf, h, this.ring);
     if (code !== DROP.ok) return this.drop(DROP_NAMES[code]!);
+    if (h.mode === AUTH_MAC) {
+      const sender = `${fromIp}:${fromPort}`;
+      let w = this.mac.windows.get(sender);
+      if (!w) this.mac.windows.set(sender, (w = new ReplayWindow()));
+      if (!w.accept(readSeq(buf, 0))) return this.drop('replay');
+    }
     if (h.proto !== 4) return this.malformed('innerNotIpv4');
     const p = this.inner;
     const r = parseIpv4(buf, h.innerOff, h.innerLen, p);
@@ -136,7 +152,14 @@ export class SapEngine {
 
     out.ip = dst.hopIp;
     out.port = dst.hopPort;
-    if (h.epoch === this.sendEpoch || rewriteAuth(buf, h, this.sendEpoch, this.sendKey)) {
+    if (h.mode === AUTH_MAC) {
+      // Every hop seals anew: its own sequence number, the current send key.
+      buf[9] = this.sendEpoch;
+      sealMac(buf, 0, h.hdrLen, h.innerLen, this.sendKey, this.mac.seq.next());
+      out.buf = buf;
+      out.off = 0;
+      out.len = len;
+    } else if (h.epoch === this.sendEpoch || rewriteAuth(buf, h, this.sendEpoch, this.sendKey)) {
       out.buf = buf;
       out.off = 0;
       out.len = len;

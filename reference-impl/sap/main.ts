@@ -3,7 +3,7 @@ import dgram from 'node:dgram';
 import { rmSync } from 'node:fs';
 import { literalLookup, parseArgs, serveApi } from './api.ts';
 import { SAP_COUNTERS, type SapConfig, parseSapConfig } from './config.ts';
-import { Forward, SapEngine, type Counters } from './engine.ts';
+import { Forward, MacState, SapEngine, type Counters } from './engine.ts';
 import { FlowCache } from './flowcache.ts';
 
 const args = parseArgs(process.argv.slice(2), ['api', 'lifeline']);
@@ -15,6 +15,7 @@ if (!args.api) {
 const counters: Counters = Object.fromEntries(SAP_COUNTERS.map((n) => [n, 0]));
 const cache = new FlowCache();
 const out = new Forward();
+const macState = new MacState();
 let engine: SapEngine | undefined;
 let sock: dgram.Socket | undefined;
 let bound = '';
@@ -59,7 +60,7 @@ const server = await serveApi(args.api, {
   counters: () => ({ ...counters, flows: cache.size }),
   apply: async (body) => {
     const cfg = parseSapConfig(body);
-    const next = new SapEngine(cfg, counters, cache);
+    const next = new SapEngine(cfg, counters, cache, macState);
     await bind(cfg);
     // Decisions cached under the old rules must not outlive them.
     cache.clear();

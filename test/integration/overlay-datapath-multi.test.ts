@@ -62,12 +62,13 @@ async function pushAll(
   keys: Key[],
   agentEpoch: number,
   sapEpoch: number,
+  authMode: 'key' | 'mac' = 'key',
 ): Promise<void> {
   const rs = await Promise.all([
-    api(lab.sock('sap1'), 'PUT', '/config', sap('sap1', version, keys, sapEpoch)),
-    api(lab.sock('sap2'), 'PUT', '/config', sap('sap2', version, keys, sapEpoch)),
-    api(lab.sock('a'), 'PUT', '/config', agent('a', version, keys, agentEpoch)),
-    api(lab.sock('b'), 'PUT', '/config', agent('b', version, keys, agentEpoch)),
+    api(lab.sock('sap1'), 'PUT', '/config', { ...sap('sap1', version, keys, sapEpoch), authMode }),
+    api(lab.sock('sap2'), 'PUT', '/config', { ...sap('sap2', version, keys, sapEpoch), authMode }),
+    api(lab.sock('a'), 'PUT', '/config', { ...agent('a', version, keys, agentEpoch), authMode }),
+    api(lab.sock('b'), 'PUT', '/config', { ...agent('b', version, keys, agentEpoch), authMode }),
   ]);
   for (const r of rs) expect(r).toMatchObject({ status: 200, body: { applied: true, version } });
 }
@@ -121,5 +122,26 @@ describe.skipIf(!root)('overlay data path across two SaPs', () => {
     expect(out).toMatch(/# dropped messages = 0;/);
     const s2 = await counters(lab.sock('sap2'));
     expect((s2.badEpoch ?? 0) + (s2.badKey ?? 0)).toBe(0);
+  });
+
+  it('carries traffic in mode mac (per-packet HMAC, sequence numbers checked at every hop)', async () => {
+    await pushAll(lab, 10, [K2], 2, 2, 'mac');
+    const before = await counters(lab.sock('sap2'));
+    const out = await lab.exec('a', ['sockperf', 'pp', '-i', O.b, '-p', '11111', '-t', '2', '--mps', '2000']);
+    expect(out).toMatch(/# dropped messages = 0;/);
+    const tcp = await lab.exec('a', ['sh', '-c', `echo mac | socat -t2 - TCP:${O.b}:8080,connect-timeout=3`]);
+    expect(tcp.trim()).toBe('mac');
+    const after = await counters(lab.sock('sap2'));
+    expect(after.allowed! + after.allowedCached! - before.allowed! - before.allowedCached!).toBeGreaterThan(
+      2000,
+    );
+    expect((after.replay ?? 0) + (after.badKey ?? 0)).toBe(0);
+    // The mode is in force: an agent falling back to mode key is refused by its SaP.
+    const r = await api(lab.sock('a'), 'PUT', '/config', { ...agent('a', 11, [K2], 2), authMode: 'key' });
+    expect(r.status).toBe(200);
+    await expect(
+      lab.exec('a', ['sh', '-c', `echo x | socat -t1 - TCP:${O.b}:8080,connect-timeout=1`]),
+    ).rejects.toThrow();
+    expect((await counters(lab.sock('sap1'))).unknownMode).toBeGreaterThan(0);
   });
 });
