@@ -72,10 +72,13 @@ export async function runScenario(scenario: Scenario, opts: RunnerOptions): Prom
     probe = await startProbeServers(net, serverSpecs(ms));
     for (const m of ms.filter((x) => x.kind === 'http')) http.push(await startHttpServer(net, m.to, m.port));
 
+    // A mode whose apply failed once is not retried: a half-applied enforcer can leave state behind, and a
+    // retry per repetition would only repeat the failure (and its timeouts).
+    const broken = new Set<Mode>();
     for (let rep = 0; rep < maxReps; rep++) {
       for (const mode of modes) {
         const todo = ms.filter((m) => rep < reps(m));
-        if (!todo.length) continue;
+        if (!todo.length || broken.has(mode)) continue;
         const enforcer: Enforcer = opts.enforcers[mode]!(net);
         try {
           const applied = await enforcer.apply(scenario.initial);
@@ -98,14 +101,15 @@ export async function runScenario(scenario: Scenario, opts: RunnerOptions): Prom
             }
           }
         } catch (e) {
-          opts.onNote(`${scenario.name}: mode ${mode} could not be applied in repetition ${rep + 1}: ${(e as Error).message.split('\n')[0]}`);
+          broken.add(mode);
+          opts.onNote(`${scenario.name}: mode ${mode} could not be applied in repetition ${rep + 1} and is skipped from here on: ${(e as Error).message.split('\n')[0]}`);
           opts.progress(`[${scenario.name}] ${mode}: apply FAILED: ${(e as Error).message.split('\n')[0]}`);
         } finally {
           await enforcer.teardown().catch((e) => opts.onNote(`${mode} teardown: ${(e as Error).message}`));
         }
       }
     }
-    if (sweepCounts.length) await sweep(net, scenario, sweepCounts, sweepModes, opts, eta);
+    if (sweepCounts.length) await sweep(net, scenario, sweepCounts, sweepModes.filter((m) => !broken.has(m)), opts, eta);
   } finally {
     for (const h of http) await h.stop().catch(() => undefined);
     await probe?.stop().catch(() => undefined);
