@@ -89,6 +89,8 @@ export interface ProgramReport {
   /** Compile time alone. */
   compileMs: number;
   plan: OverlayPlan;
+  /** Processes whose config changed and was pushed. */
+  pushed: number;
 }
 
 /**
@@ -101,6 +103,8 @@ export class ControlPlane {
   state: ClusterState | undefined;
   plan: OverlayPlan | undefined;
   readonly sockets = new Map<string, string>();
+  /** Per process: the config body last pushed and the version it was pushed with. */
+  private readonly pushed = new Map<string, { body: string; version: number }>();
   private reconciler: NodeJS.Timeout | undefined;
 
   readonly topology: Pick<Topology, 'clusters'> | undefined;
@@ -127,10 +131,17 @@ export class ControlPlane {
     if (r.status !== 200) throw new Error(`PUT /config to ${id}: HTTP ${r.status} ${JSON.stringify(r.json)}`);
   }
 
-  /** Waits until every listed process reports at least `version`. */
-  async waitInForce(ids: string[], version: number, timeoutMs = 10_000): Promise<void> {
+  /**
+   * Waits until every process reports at least its wanted version. A process found behind (restarted since
+   * its last push) is pushed its current config again, at most every 100 ms.
+   */
+  async waitInForce(
+    want: Map<string, { version: number; config: unknown }>,
+    timeoutMs = 10_000,
+  ): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    let pending = ids;
+    const repushed = new Map<string, number>();
+    let pending = [...want.keys()];
     while (pending.length > 0) {
       const st = await Promise.all(
         pending.map((id) =>
@@ -140,30 +151,47 @@ export class ControlPlane {
           ),
         ),
       );
-      pending = pending.filter((_, i) => st[i]! < version);
+      pending = pending.filter((id, i) => st[i]! < want.get(id)!.version);
       if (pending.length === 0) return;
       if (Date.now() > deadline)
-        throw new Error(`version ${version} not in force at ${pending.join(', ')} after ${timeoutMs} ms`);
+        throw new Error(`config not in force at ${pending.join(', ')} after ${timeoutMs} ms`);
+      for (const id of pending)
+        if (Date.now() - (repushed.get(id) ?? 0) >= 100) {
+          repushed.set(id, Date.now());
+          void this.pushOne(id, want.get(id)!.config).catch(() => undefined);
+        }
       await new Promise((r) => setTimeout(r, 10));
     }
   }
 
-  /** Compiles `state` under a new version and pushes it everywhere in parallel; resolves when in force. */
+  /**
+   * Compiles `state` under a new version and pushes it, in parallel, to every process whose config changed
+   * (a policy change leaves agents untouched: their config holds no policy); resolves when every process
+   * runs its latest config.
+   */
   async program(state: ClusterState): Promise<ProgramReport> {
     const t0 = performance.now();
     const version = this.version + 1;
     const plan = compileOverlay(state, { version, keys: this.keys, topology: this.topology });
     const compileMs = performance.now() - t0;
     const targets = ControlPlane.targets(plan);
-    await Promise.all(targets.map((t) => this.pushOne(t.id, t.config)));
-    await this.waitInForce(
-      targets.map((t) => t.id),
-      version,
+    const changed = targets.filter((t) => this.pushed.get(t.id)?.body !== ControlPlane.body(t.config));
+    await Promise.all(changed.map((t) => this.pushOne(t.id, t.config)));
+    for (const t of changed) this.pushed.set(t.id, { body: ControlPlane.body(t.config), version });
+    const want = new Map(
+      targets.map((t) => [t.id, { version: this.pushed.get(t.id)!.version, config: t.config }]),
     );
+    for (const id of [...this.pushed.keys()]) if (!want.has(id)) this.pushed.delete(id);
+    await this.waitInForce(want);
     this.version = version;
     this.state = state;
     this.plan = plan;
-    return { version, ms: performance.now() - t0, compileMs, plan };
+    return { version, ms: performance.now() - t0, compileMs, plan, pushed: changed.length };
+  }
+
+  /** A config without its version: equal bodies need no push. */
+  private static body(config: { version: number }): string {
+    return JSON.stringify({ ...config, version: 0 });
   }
 
   /**
@@ -204,7 +232,7 @@ export class ControlPlane {
         if (!socket) return;
         try {
           const s = await getStatus(socket, 1000);
-          if (s.version < plan.version) {
+          if (s.version < (this.pushed.get(t.id)?.version ?? plan.version)) {
             await this.pushOne(t.id, t.config);
             repaired.push(t.id);
           }

@@ -65,6 +65,7 @@ export class OverlayEnforcer implements Enforcer {
         processStartMs: round(t1 - t0),
         processesStarted: fresh.length,
         processesStopped: gone.length,
+        processesPushed: r.pushed,
         saps: r.plan.saps.length,
         agents: r.plan.agents.length,
         allowEntries: r.plan.saps.reduce(
