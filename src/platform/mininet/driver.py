@@ -129,9 +129,7 @@ class Driver:
         return 'ip link set dev %s%s up' % (intf, mtu)
 
     def _run(self, node, cmds):
-        out = node.cmd(' && '.join(cmds) + ' ; echo __rc=$?')
-        if '__rc=0' not in out:
-            raise RuntimeError('%s: %s failed: %s' % (node.name, cmds, out.strip()))
+        self._run_many([(node, cmds)])
 
     def _new_host(self, mn_name, wait=True):
         h = self.net.addHost(mn_name, cls=FastHost, ip=None)
@@ -139,16 +137,34 @@ class Driver:
             h.finish_start()
         return h
 
+    # The shells read commands through a pty, whose line discipline truncates lines beyond 4,095 bytes.
+    MAX_LINE = 3000
+
+    @classmethod
+    def _chunks(cls, cmds):
+        out, cur = [], []
+        for c in cmds:
+            if cur and len(' && '.join(cur + [c])) > cls.MAX_LINE:
+                out.append(cur)
+                cur = []
+            cur.append(c)
+        if cur:
+            out.append(cur)
+        return out
+
     def _run_many(self, jobs):
-        """Runs one batched command per host on many hosts at once (Mininet's shells are independent)."""
-        jobs = [(node, cmds) for node, cmds in jobs if cmds]
-        for node, cmds in jobs:
-            # && so that the reported status is the first failure's, not the last command's
-            node.sendCmd(' && '.join(cmds) + ' ; echo __rc=$?')
-        for node, cmds in jobs:
-            out = node.waitOutput()
-            if '__rc=0' not in out:
-                raise RuntimeError('%s: %s failed: %s' % (node.name, cmds, out.strip()))
+        """Runs each host's commands as few batched lines as possible, all hosts at once (Mininet's shells are
+        independent), round by round when a host's commands need more than one line."""
+        pending = [(node, self._chunks(cmds)) for node, cmds in jobs if cmds]
+        while pending:
+            for node, chunks in pending:
+                # && so that the reported status is the first failure's, not the last command's
+                node.sendCmd(' && '.join(chunks[0]) + ' ; echo __rc=$?')
+            for node, chunks in pending:
+                out = node.waitOutput()
+                if '__rc=0' not in out:
+                    raise RuntimeError('%s: %s failed: %s' % (node.name, chunks[0], out.strip()[-2000:]))
+            pending = [(node, chunks[1:]) for node, chunks in pending if len(chunks) > 1]
 
     # --- operations ----------------------------------------------------------------------------------
     def build(self, req):
