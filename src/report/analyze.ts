@@ -118,11 +118,18 @@ function cdfOf(s: WeightedSample, points: number): { latencyUs: number; fraction
   const n = total(s);
   const out: { latencyUs: number; fraction: number }[] = [];
   let cum = 0;
-  const step = Math.max(1, Math.floor(s.values.length / points));
+  let lastV = -Infinity;
+  let lastF = -Infinity;
+  // The curve is drawn on a log x axis: keep a point when latency grew by 4% or the fraction by 1/points since
+  // the last kept one, so the tail keeps its shape with a bounded number of points.
   s.values.forEach((v, i) => {
     cum += s.counts[i]!;
-    // Keep every step-th point plus the whole upper tail (last 1%), where the interesting differences live.
-    if (i % step === 0 || cum / n > 0.99 || i === s.values.length - 1) out.push({ latencyUs: v, fraction: cum / n });
+    const f = cum / n;
+    if (v >= lastV * 1.04 || f - lastF >= 1 / points || i === s.values.length - 1) {
+      out.push({ latencyUs: v, fraction: f });
+      lastV = v;
+      lastF = f;
+    }
   });
   return out;
 }
@@ -159,7 +166,7 @@ export function analyze(run: RunResults, opts: AnalyzeOptions = {}): Analysis {
       meanUs: sampleMean(pooled),
       ...(tools.length ? { tool: medianOfRecords(tools) } : {}),
     });
-    for (const p of cdfOf(pooled, opts.cdfPoints ?? 150))
+    for (const p of cdfOf(pooled, opts.cdfPoints ?? 100))
       cdf.push({ path: first.path, kind: first.kind, measurement: first.measurement, mode: first.mode, ...p });
   }
   latency.sort((a, b) => a.scenario.localeCompare(b.scenario) || a.measurement.localeCompare(b.measurement) || modeRank(a.mode) - modeRank(b.mode));

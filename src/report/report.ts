@@ -46,7 +46,7 @@ export async function writeReport(runDir: string, opts: { iterations?: number } 
   ];
   const html = join(dir, 'report.html');
   const markdown = join(dir, 'report.md');
-  writeFileAtomic(join(dir, 'analysis.json'), JSON.stringify(analysis, null, 1) + '\n');
+  writeFileAtomic(join(dir, 'analysis.json'), JSON.stringify(analysis) + '\n');
   writeFileAtomic(html, renderHtml(title, tables, rendered, notes));
   writeFileAtomic(markdown, renderMarkdown(title, tables, charts, notes));
   return { html, markdown, analysis, figures, maxHalfWidthP50Us: maxHalfWidthP50(analysis) };
