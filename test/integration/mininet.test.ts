@@ -76,6 +76,18 @@ describe('mininet platform', () => {
     expect(leftovers(b.prefix)).toEqual({ links: [], pids: [] });
   });
 
+  it('builds 3 nodes x 30 pods (per-node configuration longer than one shell line)', async () => {
+    const pods = Array.from({ length: 90 }, (_, k) => `  - { namespace: x, name: p${k}, node: n${(k % 3) + 1} }`).join('\n');
+    const big = parseScenario('big.yaml', `name: big\ntopology:\n  clusters: [{ name: c1, nodes: [{ name: n1 }, { name: n2 }, { name: n3 }] }]\nnamespaces: [{ name: x }]\npods:\n${pods}\n`);
+    const net = await mininetPlatform.up(big.topology, big.initial.pods);
+    nets.push(net);
+    expect(net.hosts().filter((h) => h.startsWith('x/'))).toHaveLength(90);
+    expect(await ping(net, 'x/p0', net.address('x/p89'))).toBe(true);
+    expect(await ping(net, 'x/p88', net.address('x/p1'))).toBe(true);
+    await net.down();
+    expect(leftovers(net.prefix)).toEqual({ links: [], pids: [] });
+  });
+
   it('adds and removes pods, and ends spawned programs on down', async () => {
     const net = await up();
     const pod = { ...scenario.initial.pods[0]!, name: 'late', ip: '10.1.2.99', node: 'n2' };
