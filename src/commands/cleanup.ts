@@ -53,7 +53,7 @@ export function cleanupLeftovers(dryRun = false): CleanupReport {
   // Mininet host and bridge shells run as `bash ... mininet:<name>`; the driver as `driver.py <prefix>`.
   for (const marker of ['mininet:tb', 'driver.py tb']) {
     for (const pid of pidsWithMarker(marker)) {
-      const name = (/(?:mininet:|driver\.py )(tb[0-9a-f]{4}\S*)/.exec((cmdline(pid) ?? '')) ?? [])[1];
+      const name = (/(?:mininet:|driver\.py )(tb[0-9a-f]{4}\S*)/.exec(cmdline(pid) ?? '') ?? [])[1];
       if (name && leftover(name) && !report.processes.includes(pid)) report.processes.push(pid);
     }
   }
@@ -75,15 +75,21 @@ export function cleanupLeftovers(dryRun = false): CleanupReport {
 export async function run(argv: string[]): Promise<number> {
   let values;
   try {
-    ({ values } = parseArgs({ args: argv, options: { 'dry-run': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } }));
+    ({ values } = parseArgs({
+      args: argv,
+      options: { 'dry-run': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    }));
   } catch (e) {
     throw new UsageError(`cleanup: ${(e as Error).message}`);
   }
   if (values.help) {
-    console.log('usage: testbed cleanup [--dry-run]\n\nRemoves processes, links and namespaces of crashed runs (names tb<4 hex>…), never those of a live run.');
+    console.log(
+      'usage: testbed cleanup [--dry-run]\n\nRemoves processes, links and namespaces of crashed runs (names tb<4 hex>…), never those of a live run.',
+    );
     return 0;
   }
-  if (process.getuid?.() !== 0) throw new UsageError('cleanup needs root (it ends processes and removes links): run with sudo');
+  if (process.getuid?.() !== 0)
+    throw new UsageError('cleanup needs root (it ends processes and removes links): run with sudo');
   const r = cleanupLeftovers(values['dry-run'] ?? false);
   const verb = values['dry-run'] ? 'would remove' : 'removed';
   console.log(

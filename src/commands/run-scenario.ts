@@ -65,7 +65,9 @@ export async function runScenarioMode(
   const net = await platform.up(scenario.topology, scenario.initial.pods);
   out.prefix = net.prefix;
   out.upMs = performance.now() - t0;
-  log(`${scenario.name} [${mode}]: network ${net.prefix} up in ${Math.round(out.upMs)} ms (${net.hosts().length} hosts)`);
+  log(
+    `${scenario.name} [${mode}]: network ${net.prefix} up in ${Math.round(out.upMs)} ms (${net.hosts().length} hosts)`,
+  );
   let servers: ProbeServers | undefined;
   const laterServers: ProbeServers[] = [];
   let enforcer: Enforcer | undefined;
@@ -83,15 +85,32 @@ export async function runScenarioMode(
       await applyPodActions(net, step.actions, plan, next, servers, laterServers);
       const report = await enforcer.update(next, step.actions);
       state = next;
-      const so: StepOutcome = { name: step.name, programmingMs: report.programmingMs, programmingDetail: report.detail, probes: [] };
+      const so: StepOutcome = {
+        name: step.name,
+        programmingMs: report.programmingMs,
+        programmingDetail: report.detail,
+        probes: [],
+      };
       for (const probe of step.probes) {
-        const cells = probeCells(state, probe, (f, t) => enforcer!.targetAddress(f, t), enforcer.unsupportedProtocols());
+        const cells = probeCells(
+          state,
+          probe,
+          (f, t) => enforcer!.targetAddress(f, t),
+          enforcer.unsupportedProtocols(),
+        );
         const expected =
           mode === 'none'
             ? allAllowedTable(cells.from, cells.to, probe)
-            : truthTables(state, { port: probe.port, protocol: probe.protocol, from: cells.from, to: cells.to }).combined;
+            : truthTables(state, {
+                port: probe.port,
+                protocol: probe.protocol,
+                from: cells.from,
+                to: cells.to,
+              }).combined;
         const p0 = performance.now();
-        const agents = { agent: (h: string) => servers?.agent(h) ?? laterServers.map((s) => s.agent(h)).find(Boolean) };
+        const agents = {
+          agent: (h: string) => servers?.agent(h) ?? laterServers.map((s) => s.agent(h)).find(Boolean),
+        };
         const timeoutMs = opts.probeTimeoutMs ?? 1000;
         const results = await probeReachability(net, cells.targets, { timeoutMs }, agents);
         let observed = observedTable(cells, probe, results);
@@ -102,7 +121,12 @@ export async function runScenarioMode(
         if (reprobed > 0) {
           const suspect = new Set(diff.cells.map((c) => `${c.from}\u0000${c.to}`));
           const idx = results.flatMap((r, i) => (suspect.has(`${r.from}\u0000${r.to}`) ? [i] : []));
-          const again = await probeReachability(net, idx.map((i) => cells.targets[i]!), { timeoutMs: timeoutMs * 3 }, agents);
+          const again = await probeReachability(
+            net,
+            idx.map((i) => cells.targets[i]!),
+            { timeoutMs: timeoutMs * 3 },
+            agents,
+          );
           idx.forEach((i, k) => (results[i] = again[k]!));
           observed = observedTable(cells, probe, results);
           diff = diffTables(expected, observed);
@@ -110,7 +134,12 @@ export async function runScenarioMode(
         const probeMs = performance.now() - p0;
         let inexpressible = 0;
         for (const c of diff.cells) {
-          const why = enforcer.inexpressible?.(state, { from: c.from, to: c.to, port: probe.port, protocol: probe.protocol });
+          const why = enforcer.inexpressible?.(state, {
+            from: c.from,
+            to: c.to,
+            port: probe.port,
+            protocol: probe.protocol,
+          });
           if (why) {
             inexpressible++;
             c.reasonB = `inexpressible under ${mode}: ${why}`;
@@ -129,7 +158,9 @@ export async function runScenarioMode(
           probeMs,
         });
         const again = reprobed ? `, ${reprobed} mismatching cells re-probed` : '';
-        log(`${scenario.name} [${mode}] ${step.name} ${probe.port}/${probe.protocol}: ${diff.compared - diff.cells.length}/${diff.compared} cells match${inexpressible ? ` (${inexpressible} inexpressible)` : ''} (${Math.round(probeMs)} ms${again})`);
+        log(
+          `${scenario.name} [${mode}] ${step.name} ${probe.port}/${probe.protocol}: ${diff.compared - diff.cells.length}/${diff.compared} cells match${inexpressible ? ` (${inexpressible} inexpressible)` : ''} (${Math.round(probeMs)} ms${again})`,
+        );
       }
       out.steps.push(so);
     }

@@ -86,19 +86,30 @@ export async function run(argv: string[]): Promise<number> {
   if (o.json) process.stdout.write(`${JSON.stringify(outcomes.map(toJSON), null, 1)}\n`);
   const say = o.json ? progress : (l: string) => console.log(l);
   if (unsupported) say(`${unsupported} cells unsupported on this kernel (not counted)`);
-  if (errors.length) say(`${errors.length} of ${scenarios.length * modes.length} scenario runs failed with an error: ${errors.map((e) => `${e.scenario} [${e.mode}]`).join(', ')}`);
-  if (stop && outcomes.length < scenarios.length * modes.length) say(`stopped after the first error (use --keep-going to continue)`);
+  if (errors.length)
+    say(
+      `${errors.length} of ${scenarios.length * modes.length} scenario runs failed with an error: ${errors.map((e) => `${e.scenario} [${e.mode}]`).join(', ')}`,
+    );
+  if (stop && outcomes.length < scenarios.length * modes.length)
+    say(`stopped after the first error (use --keep-going to continue)`);
   say(`${passed} passed, ${failed} failed`);
   return failed > 0 || errors.length > 0 ? 1 : 0;
 }
 
 function parseModes(text: string): Mode[] {
-  const modes = text.split(',').map((m) => m.trim()).filter(Boolean);
+  const modes = text
+    .split(',')
+    .map((m) => m.trim())
+    .filter(Boolean);
   if (modes.length === 0) throw new UsageError('run: --modes is empty');
   return modes.map((m) => {
     const r = modeSchema.safeParse(m);
-    if (!r.success) throw new UsageError(`run: unknown mode '${m}' (modes: ${modeSchema.options.join(', ')})`);
-    if (!ENFORCERS[r.data]) throw new UsageError(`run: mode '${m}' has no enforcer yet (available: ${Object.keys(ENFORCERS).join(', ')})`);
+    if (!r.success)
+      throw new UsageError(`run: unknown mode '${m}' (modes: ${modeSchema.options.join(', ')})`);
+    if (!ENFORCERS[r.data])
+      throw new UsageError(
+        `run: mode '${m}' has no enforcer yet (available: ${Object.keys(ENFORCERS).join(', ')})`,
+      );
     return r.data;
   });
 }
@@ -109,16 +120,29 @@ function printOutcome(oc: ScenarioModeOutcome, quiet: boolean): void {
     console.log(`${head}\nERROR: ${oc.error}`);
     return;
   }
-  if (!quiet) console.log(`${head}: up ${Math.round(oc.upMs ?? 0)} ms, initial programming ${(oc.initialProgrammingMs ?? 0).toFixed(1)} ms`);
+  if (!quiet)
+    console.log(
+      `${head}: up ${Math.round(oc.upMs ?? 0)} ms, initial programming ${(oc.initialProgrammingMs ?? 0).toFixed(1)} ms`,
+    );
   for (const st of oc.steps) {
     for (const p of st.probes) {
       if (quiet && p.mismatched === 0) continue;
       if (quiet) console.log(head);
       const expectedLabel = oc.mode === 'none' ? 'expected (none: all allowed)' : 'expected (engine)';
-      console.log(`-- step "${st.name}" ${p.port}/${p.protocol}: programming ${st.programmingMs.toFixed(1)} ms, probe ${Math.round(p.probeMs)} ms`);
+      console.log(
+        `-- step "${st.name}" ${p.port}/${p.protocol}: programming ${st.programmingMs.toFixed(1)} ms, probe ${Math.round(p.probeMs)} ms`,
+      );
       console.log(`${expectedLabel}:\n${renderTable(p.expected)}`);
       console.log(`observed (mode ${oc.mode}):\n${renderTable(p.observed)}`);
-      if (p.unsupported) console.log(`(${p.unsupported} cells not probed: ${p.observed.reason?.(p.observed.from[0]!, p.observed.to.find((t) => t !== p.observed.from[0])!) ?? ''}; shown as -)`);
+      if (p.unsupported)
+        console.log(
+          `(${p.unsupported} cells not probed: ${
+            p.observed.reason?.(
+              p.observed.from[0]!,
+              p.observed.to.find((t) => t !== p.observed.from[0])!,
+            ) ?? ''
+          }; shown as -)`,
+        );
       console.log(renderDiff(p.diff, 'expected', 'observed'));
     }
   }

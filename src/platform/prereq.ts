@@ -27,7 +27,11 @@ async function onPath(name: string): Promise<boolean> {
 }
 
 export const MININET_PREREQUISITES: Prerequisite[] = [
-  { what: 'mininet for /usr/bin/python3', pkg: 'mininet', check: () => run(PYTHON, ['-c', 'import mininet.net, mininet.node, mininet.link']) },
+  {
+    what: 'mininet for /usr/bin/python3',
+    pkg: 'mininet',
+    check: () => run(PYTHON, ['-c', 'import mininet.net, mininet.node, mininet.link']),
+  },
   { what: 'mnexec', pkg: 'mininet', check: () => onPath('mnexec') },
   { what: 'nft', pkg: 'nftables', check: () => onPath('nft') },
   { what: 'ping', pkg: 'iputils-ping', check: () => onPath('ping') },
@@ -40,10 +44,15 @@ export async function checkPrerequisites(list: Prerequisite[] = MININET_PREREQUI
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   const results = await Promise.all(list.map(async (p) => ({ p, ok: await p.check() })));
   const missing = results.filter((r) => !r.ok).map((r) => r.p);
-  if (!isRoot && missing.length === 0) throw new UsageError('the mininet platform needs root (network namespaces, links, nftables): run with sudo');
+  if (!isRoot && missing.length === 0)
+    throw new UsageError(
+      'the mininet platform needs root (network namespaces, links, nftables): run with sudo',
+    );
   if (missing.length) {
     const pkgs = [...new Set(missing.map((p) => p.pkg).filter(Boolean))];
     const rootHint = isRoot ? '' : ' and run as root (sudo)';
-    throw new UsageError(`missing ${missing.map((p) => p.what).join(', ')}: apt-get install ${pkgs.join(' ')}${rootHint}`);
+    throw new UsageError(
+      `missing ${missing.map((p) => p.what).join(', ')}: apt-get install ${pkgs.join(' ')}${rootHint}`,
+    );
   }
 }

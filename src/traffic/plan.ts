@@ -24,7 +24,8 @@ export interface ServerPlan {
 export function serverPlan(scenario: Scenario): ServerPlan {
   const probed = { TCP: new Set<number>(), UDP: new Set<number>() };
   for (const st of scenario.steps)
-    for (const p of st.probes) if (typeof p.port === 'number' && p.protocol !== 'SCTP') probed[p.protocol].add(p.port);
+    for (const p of st.probes)
+      if (typeof p.port === 'number' && p.protocol !== 'SCTP') probed[p.protocol].add(p.port);
   for (const m of scenario.measurements) probed[m.kind === 'udp-rr' ? 'UDP' : 'TCP'].add(m.port);
   const sorted = (s: Set<number>) => [...s].sort((a, b) => a - b);
   return {
@@ -46,7 +47,8 @@ export function serverPlan(scenario: Scenario): ServerPlan {
 /** Hosts that need a server at some point: every pod ever present plus externals/nodes used as destinations. */
 export function serverHosts(scenario: Scenario, state: ClusterState): EndpointRef[] {
   const hosts = new Set(state.pods.map(podRef));
-  for (const st of scenario.steps) for (const p of st.probes) for (const t of p.to ?? []) if (!t.includes('/')) hosts.add(t);
+  for (const st of scenario.steps)
+    for (const p of st.probes) for (const t of p.to ?? []) if (!t.includes('/')) hosts.add(t);
   return [...hosts];
 }
 

@@ -48,7 +48,6 @@ export function udpProbe(t, timeoutMs, tries) {
   });
 }
 
-
 /** Probes every target with at most `req.concurrency` in flight; results in target order. */
 export async function probeAll(req) {
   const results = new Array(req.targets.length);
@@ -62,6 +61,8 @@ export async function probeAll(req) {
       else results[i] = { key: t.key, ok: false, error: 'unsupported' };
     }
   }
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(req.concurrency, req.targets.length)) }, worker));
+  await Promise.all(
+    Array.from({ length: Math.max(1, Math.min(req.concurrency, req.targets.length)) }, worker),
+  );
   return results;
 }

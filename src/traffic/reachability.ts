@@ -59,7 +59,12 @@ export async function probeReachability(
   const bySource = new Map<HostName, number[]>();
   targets.forEach((t, i) => {
     if (unsupported.has(t.protocol)) {
-      results[i] = { ...t, outcome: 'unsupported', detail: `${t.protocol} unsupported on this kernel`, us: 0 };
+      results[i] = {
+        ...t,
+        outcome: 'unsupported',
+        detail: `${t.protocol} unsupported on this kernel`,
+        us: 0,
+      };
       return;
     }
     bySource.set(t.from, [...(bySource.get(t.from) ?? []), i]);
@@ -73,7 +78,12 @@ export async function probeReachability(
         timeoutMs,
         udpTries: opts.udpTries ?? 3,
         concurrency: opts.concurrency ?? 64,
-        targets: idx.map((i) => ({ key: i, ip: targets[i]!.address, port: targets[i]!.port, protocol: targets[i]!.protocol })),
+        targets: idx.map((i) => ({
+          key: i,
+          ip: targets[i]!.address,
+          port: targets[i]!.port,
+          protocol: targets[i]!.protocol,
+        })),
       };
       // Generous budget: every target could time out, `concurrency` at a time.
       const budget = 15_000 + Math.ceil(idx.length / req.concurrency) * timeoutMs * 2;
@@ -81,18 +91,23 @@ export async function probeReachability(
       const agent = agents?.agent(from);
       if (agent) answers = await agent.probe<ClientResult>(req, budget);
       else {
-        const r = await net.exec(from, [process.execPath, PROBE_CLIENT], { input: JSON.stringify(req), timeoutMs: budget });
+        const r = await net.exec(from, [process.execPath, PROBE_CLIENT], {
+          input: JSON.stringify(req),
+          timeoutMs: budget,
+        });
         if (r.code !== 0) throw new Error(`probe client on ${from} failed (${r.code}): ${r.stderr.trim()}`);
         answers = JSON.parse(r.stdout) as ClientResult[];
       }
       for (const c of answers) {
         const t = targets[c.key]!;
         const outcome: ProbeOutcome = !c.ok ? 'blocked' : c.identity === t.to ? 'reached' : 'wrong-peer';
-        results[c.key] = { ...t, outcome, detail: c.ok ? c.identity! : c.error ?? 'error', us: c.us };
+        results[c.key] = { ...t, outcome, detail: c.ok ? c.identity! : (c.error ?? 'error'), us: c.us };
       }
     }
   };
   // Agents cost no process start-up, so more sources can probe at once.
-  await Promise.all(Array.from({ length: Math.min(opts.sources ?? (agents ? 16 : 4), sources.length) }, worker));
+  await Promise.all(
+    Array.from({ length: Math.min(opts.sources ?? (agents ? 16 : 4), sources.length) }, worker),
+  );
   return results;
 }

@@ -2,7 +2,13 @@
 // HDR histogram, warm-up discarded. The loop runs in a worker inside the source namespace (rr-worker.mjs);
 // further modes (CRR, open loop) plug in as more workers behind the same RrSpec → RrResult shape.
 import { fileURLToPath } from 'node:url';
-import { createHistogram, encodeHistogram, recordNs, summarize, type LatencySummary } from '../measure/histogram.ts';
+import {
+  createHistogram,
+  encodeHistogram,
+  recordNs,
+  summarize,
+  type LatencySummary,
+} from '../measure/histogram.ts';
 import type { HostName, Network } from '../platform/platform.ts';
 
 export const RR_WORKER = fileURLToPath(new URL('./rr-worker.mjs', import.meta.url));
@@ -38,8 +44,13 @@ export async function runRr(net: Network, spec: RrSpec): Promise<RrResult> {
     timeoutMs: spec.timeoutMs ?? 1000,
   };
   const budget = 30_000 + (args.requests + args.warmup) * 5;
-  const r = await net.exec(spec.from, [process.execPath, RR_WORKER, JSON.stringify(args)], { timeoutMs: budget });
-  if (r.code !== 0) throw new Error(`RR ${spec.protocol} from ${spec.from} to ${spec.address}:${spec.port} failed (${r.code}): ${r.stderr.trim()}`);
+  const r = await net.exec(spec.from, [process.execPath, RR_WORKER, JSON.stringify(args)], {
+    timeoutMs: budget,
+  });
+  if (r.code !== 0)
+    throw new Error(
+      `RR ${spec.protocol} from ${spec.from} to ${spec.address}:${spec.port} failed (${r.code}): ${r.stderr.trim()}`,
+    );
   const out = JSON.parse(r.stdout) as { ns: number[]; lost: number };
   const h = createHistogram();
   for (const ns of out.ns) recordNs(h, ns);

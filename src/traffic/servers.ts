@@ -54,8 +54,16 @@ function agentOf(child: ChildProcess, lines: Interface): ProbeAgent {
   };
 }
 
-function startOne(net: Network, spec: ServerSpec, timeoutMs: number): Promise<{ child: ChildProcess; lines: Interface }> {
-  const child = net.spawn(spec.host, [process.execPath, PROBE_SERVER, JSON.stringify({ id: spec.host, tcp: spec.tcp, udp: spec.udp })]);
+function startOne(
+  net: Network,
+  spec: ServerSpec,
+  timeoutMs: number,
+): Promise<{ child: ChildProcess; lines: Interface }> {
+  const child = net.spawn(spec.host, [
+    process.execPath,
+    PROBE_SERVER,
+    JSON.stringify({ id: spec.host, tcp: spec.tcp, udp: spec.udp }),
+  ]);
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   return new Promise((resolve, reject) => {
@@ -77,7 +85,11 @@ function startOne(net: Network, spec: ServerSpec, timeoutMs: number): Promise<{ 
 }
 
 /** Starts servers, a few at a time (Node start-up is CPU-bound on a 2-core machine). */
-export async function startProbeServers(net: Network, specs: ServerSpec[], opts: { parallel?: number; timeoutMs?: number } = {}): Promise<ProbeServers> {
+export async function startProbeServers(
+  net: Network,
+  specs: ServerSpec[],
+  opts: { parallel?: number; timeoutMs?: number } = {},
+): Promise<ProbeServers> {
   const running = new Map<HostName, ChildProcess>();
   const agents = new Map<HostName, ProbeAgent>();
   const queue = specs.filter((s) => s.tcp.length + s.udp.length > 0);

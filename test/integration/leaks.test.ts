@@ -26,7 +26,9 @@ async function eventually(check: () => boolean, ms = 10_000): Promise<void> {
 
 function startHarness(): Promise<{ proc: ReturnType<typeof spawn>; prefix: string; sleeper: number }> {
   // Plain node with the tsx loader: the tsx CLI wrapper would leave its child alive when SIGKILLed.
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'test/integration/fixtures/hold-network.ts'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'test/integration/fixtures/hold-network.ts'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   return new Promise((resolve, reject) => {
     createInterface({ input: proc.stdout! }).once('line', (l) => resolve({ proc, ...JSON.parse(l) }));
     proc.once('exit', (c) => reject(new Error(`harness exited early (${c})`)));
@@ -52,7 +54,9 @@ describe('no leftovers', () => {
   it('cleans up when the Mininet driver dies', async () => {
     const net = await mininetPlatform.up(s.topology, s.initial.pods);
     const sleeper = net.spawn('x/a', ['sleep', '600']).pid!;
-    const state = JSON.parse(readFileSync(statePath(net.prefix), 'utf8')) as { processes: { pid: number; marker: string }[] };
+    const state = JSON.parse(readFileSync(statePath(net.prefix), 'utf8')) as {
+      processes: { pid: number; marker: string }[];
+    };
     const driver = state.processes.find((p) => p.marker.startsWith('driver.py'))!;
     process.kill(driver.pid, 'SIGKILL');
     await eventually(() => leftovers(net.prefix).pids.length === 0 && !existsSync(`/proc/${sleeper}`));

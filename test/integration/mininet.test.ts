@@ -50,10 +50,14 @@ describe('mininet platform', () => {
     const endpoints = net.hosts().filter((h) => h.includes('/') || h.startsWith('ext:'));
     expect(endpoints.sort()).toEqual(['ext:web', 'x/a', 'x/b', 'y/c', 'y/d']);
     // host shells, one bridge per cluster + the external one, the driver
-    expect(leftovers(net.prefix).pids.length).toBe(net.hosts().length + scenario.topology.clusters.length + 2);
+    expect(leftovers(net.prefix).pids.length).toBe(
+      net.hosts().length + scenario.topology.clusters.length + 2,
+    );
     expect(existsSync(statePath(net.prefix))).toBe(true);
     const pairs = endpoints.flatMap((a) => endpoints.filter((b) => b !== a).map((b) => [a, b] as const));
-    const results = await Promise.all(pairs.map(async ([a, b]) => [`${a}->${b}`, await ping(net, a, net.address(b))] as const));
+    const results = await Promise.all(
+      pairs.map(async ([a, b]) => [`${a}->${b}`, await ping(net, a, net.address(b))] as const),
+    );
     expect(results.filter(([, ok]) => !ok)).toEqual([]);
     // No NAT: the destination sees the pod's own address as source.
     const route = await net.exec('y/d', ['ip', '-4', '-o', 'addr', 'show']);
@@ -77,8 +81,14 @@ describe('mininet platform', () => {
   });
 
   it('builds 3 nodes x 30 pods (per-node configuration longer than one shell line)', async () => {
-    const pods = Array.from({ length: 90 }, (_, k) => `  - { namespace: x, name: p${k}, node: n${(k % 3) + 1} }`).join('\n');
-    const big = parseScenario('big.yaml', `name: big\ntopology:\n  clusters: [{ name: c1, nodes: [{ name: n1 }, { name: n2 }, { name: n3 }] }]\nnamespaces: [{ name: x }]\npods:\n${pods}\n`);
+    const pods = Array.from(
+      { length: 90 },
+      (_, k) => `  - { namespace: x, name: p${k}, node: n${(k % 3) + 1} }`,
+    ).join('\n');
+    const big = parseScenario(
+      'big.yaml',
+      `name: big\ntopology:\n  clusters: [{ name: c1, nodes: [{ name: n1 }, { name: n2 }, { name: n3 }] }]\nnamespaces: [{ name: x }]\npods:\n${pods}\n`,
+    );
     const net = await mininetPlatform.up(big.topology, big.initial.pods);
     nets.push(net);
     expect(net.hosts().filter((h) => h.startsWith('x/'))).toHaveLength(90);
@@ -114,7 +124,10 @@ describe('mininet platform', () => {
   });
 
   it('shapes bandwidth with HTB when the scenario asks for it', async () => {
-    const net = await mininetPlatform.up({ ...scenario.topology, links: { bandwidthMbit: 50, mtu: 1400 } }, scenario.initial.pods);
+    const net = await mininetPlatform.up(
+      { ...scenario.topology, links: { bandwidthMbit: 50, mtu: 1400 } },
+      scenario.initial.pods,
+    );
     nets.push(net);
     const q = await net.exec('x/a', ['tc', 'qdisc', 'show']);
     expect(q.stdout).toMatch(/htb/);

@@ -42,13 +42,19 @@ afterAll(async () => {
 });
 
 const cells = (port: number, protocol: ProbeTarget['protocol']): ProbeTarget[] =>
-  endpoints.flatMap((from) => endpoints.filter((to) => to !== from).map((to) => ({ from, to, address: net.address(to), port, protocol })));
+  endpoints.flatMap((from) =>
+    endpoints
+      .filter((to) => to !== from)
+      .map((to) => ({ from, to, address: net.address(to), port, protocol })),
+  );
 
 describe('probes', () => {
   it('reaches the right server for every pair over TCP and UDP across nodes, clusters and the external segment', async () => {
     const r = await probeReachability(net, [...cells(80, 'TCP'), ...cells(80, 'UDP')]);
     expect(r).toHaveLength(24);
-    expect(r.filter((c) => c.outcome !== 'reached').map((c) => `${c.from}->${c.to}/${c.protocol}: ${c.detail}`)).toEqual([]);
+    expect(
+      r.filter((c) => c.outcome !== 'reached').map((c) => `${c.from}->${c.to}/${c.protocol}: ${c.detail}`),
+    ).toEqual([]);
     expect(r.every((c) => c.detail === c.to)).toBe(true);
   });
 
@@ -57,7 +63,12 @@ describe('probes', () => {
     const viaAgents = await probeReachability(net, t, {}, servers);
     expect(viaAgents.map((c) => c.outcome)).toEqual(t.map(() => 'reached'));
     expect(viaAgents.map((c) => c.detail)).toEqual(t.map((c) => c.to));
-    const [closed] = await probeReachability(net, [{ from: 'x/a', to: 'x/b', address: net.address('x/b'), port: 81, protocol: 'TCP' }], {}, servers);
+    const [closed] = await probeReachability(
+      net,
+      [{ from: 'x/a', to: 'x/b', address: net.address('x/b'), port: 81, protocol: 'TCP' }],
+      {},
+      servers,
+    );
     expect(closed!.outcome).toBe('blocked');
   });
 
@@ -78,13 +89,22 @@ describe('probes', () => {
 
   it('a stopped server is no longer reached', async () => {
     await servers.stop('y/c');
-    const [r] = await probeReachability(net, [{ from: 'x/a', to: 'y/c', address: net.address('y/c'), port: 80, protocol: 'TCP' }]);
+    const [r] = await probeReachability(net, [
+      { from: 'x/a', to: 'y/c', address: net.address('y/c'), port: 80, protocol: 'TCP' },
+    ]);
     expect(r!.outcome).toBe('blocked');
   });
 
   it('RR probe returns microsecond percentiles and the histogram, for UDP and TCP', async () => {
     for (const protocol of ['UDP', 'TCP'] as const) {
-      const r = await runRr(net, { from: 'x/a', address: net.address('x/b'), port: 80, protocol, requests: 2000, warmup: 200 });
+      const r = await runRr(net, {
+        from: 'x/a',
+        address: net.address('x/b'),
+        port: 80,
+        protocol,
+        requests: 2000,
+        warmup: 200,
+      });
       expect(r.count).toBe(2000);
       expect(r.lost).toBe(0);
       expect(r.p50Us).toBeGreaterThan(0);

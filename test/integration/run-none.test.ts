@@ -23,7 +23,10 @@ describe('run, mode none', () => {
     expect(probes.length).toBe(sc.steps.reduce((a, s) => a + s.probes.length, 0));
     for (const p of probes) {
       expect(p.mismatched).toBe(0);
-      expect(p.compared).toBe(p.observed.from.length * p.observed.to.length - p.observed.from.filter((f) => p.observed.to.includes(f)).length);
+      expect(p.compared).toBe(
+        p.observed.from.length * p.observed.to.length -
+          p.observed.from.filter((f) => p.observed.to.includes(f)).length,
+      );
       for (const [i, row] of p.observed.cells.entries())
         row.forEach((c, j) => expect(c).toBe(p.observed.from[i] === p.observed.to[j] ? '-' : '.'));
     }
@@ -39,7 +42,8 @@ describe('run, mode none', () => {
       }
       override async apply() {
         const r = await this.n.exec('y/b', ['nft', '-f', '-'], {
-          input: 'table inet tbtest { chain in { type filter hook input priority 0; tcp dport 80 drop; }; }\n',
+          input:
+            'table inet tbtest { chain in { type filter hook input priority 0; tcp dport 80 drop; }; }\n',
         });
         if (r.code !== 0) throw new Error(r.stderr);
         return { programmingMs: 0 };
@@ -67,7 +71,10 @@ describe('run, mode none', () => {
   it('JSON output carries the observed rows', () => {
     const r = testbed(['run', 'scenarios/examples/minimal.yaml', '--modes', 'none', '--json']);
     expect(r.status).toBe(0);
-    const out = JSON.parse(r.stdout) as { mode: string; steps: { probes: { observed: { rows: string[] } }[] }[] }[];
+    const out = JSON.parse(r.stdout) as {
+      mode: string;
+      steps: { probes: { observed: { rows: string[] } }[] }[];
+    }[];
     expect(out[0]!.mode).toBe('none');
     expect(out[0]!.steps[0]!.probes[0]!.observed.rows).toEqual(['-.', '.-']);
     expect(r.stderr.trim().split('\n').at(-1)).toBe('2 passed, 0 failed');
@@ -76,7 +83,13 @@ describe('run, mode none', () => {
   it('a scenario with link delay is refused (exit 2) naming netem; so is a bad mode', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tb-run-'));
     const f = join(dir, 'delay.yaml');
-    writeFileSync(f, readFileSync('scenarios/examples/minimal.yaml', 'utf8').replace('topology:\n', 'topology:\n  links: { delayMs: 5 }\n'));
+    writeFileSync(
+      f,
+      readFileSync('scenarios/examples/minimal.yaml', 'utf8').replace(
+        'topology:\n',
+        'topology:\n  links: { delayMs: 5 }\n',
+      ),
+    );
     const r = testbed(['run', f, '--modes', 'none']);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/delayMs: 5.*netem/);

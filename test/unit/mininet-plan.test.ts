@@ -2,9 +2,21 @@
 // probe cells (named ports, unsupported protocols) and the observed table.
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/errors.ts';
-import { buildRequest, checkLinkSupport, hostAddresses, isPrefix, newPrefix } from '../../src/platform/mininet/topo.ts';
+import {
+  buildRequest,
+  checkLinkSupport,
+  hostAddresses,
+  isPrefix,
+  newPrefix,
+} from '../../src/platform/mininet/topo.ts';
 import { parseScenario } from '../../src/scenario/load.ts';
-import { allAllowedTable, observedTable, probeCells, serverHosts, serverPlan } from '../../src/traffic/plan.ts';
+import {
+  allAllowedTable,
+  observedTable,
+  probeCells,
+  serverHosts,
+  serverPlan,
+} from '../../src/traffic/plan.ts';
 import type { ProbeResult } from '../../src/traffic/reachability.ts';
 
 const s = parseScenario(
@@ -39,7 +51,9 @@ describe('mininet planning', () => {
     expect(() => checkLinkSupport({ delayMs: 10 })).toThrow(UsageError);
     expect(() => checkLinkSupport({ lossPercent: 1 })).toThrow(/netem/);
     expect(() => checkLinkSupport({ bandwidthMbit: 100, mtu: 1400 })).not.toThrow();
-    expect(() => buildRequest('tb0000', { ...s.topology, links: { delayMs: 1 } }, s.initial.pods)).toThrow(/delayMs: 1.*netem/);
+    expect(() => buildRequest('tb0000', { ...s.topology, links: { delayMs: 1 } }, s.initial.pods)).toThrow(
+      /delayMs: 1.*netem/,
+    );
   });
 
   it('build request and addresses follow the resolved topology', () => {
@@ -51,7 +65,9 @@ describe('mininet planning', () => {
     const a = hostAddresses(s.topology, s.initial.pods);
     expect(a.get('node:n2')).toBe(s.topology.clusters[0]!.nodes[1]!.ip);
     expect(a.get('ext:web')).toBe(s.topology.externals[0]!.ip);
-    expect(() => buildRequest('tb0000', s.topology, [{ ...s.initial.pods[0]!, node: 'nope' }])).toThrow(/unknown node/);
+    expect(() => buildRequest('tb0000', s.topology, [{ ...s.initial.pods[0]!, node: 'nope' }])).toThrow(
+      /unknown node/,
+    );
   });
 });
 
@@ -71,7 +87,9 @@ describe('probe planning', () => {
       { from: 'x/b', to: 'x/a', address: 'addr-of-x/a', port: 80, protocol: 'TCP' },
     ]);
     const n = probeCells(s.initial, named!, addr, ['SCTP']);
-    expect(n.targets).toEqual([{ from: 'x/b', to: 'x/a', address: 'addr-of-x/a', port: 8080, protocol: 'TCP' }]);
+    expect(n.targets).toEqual([
+      { from: 'x/b', to: 'x/a', address: 'addr-of-x/a', port: 8080, protocol: 'TCP' },
+    ]);
     expect(n.skipped).toEqual([{ from: 'x/a', to: 'x/b', why: "named port 'http' not declared by x/b" }]);
     const sc = probeCells(s.initial, sctp!, addr, ['SCTP']);
     expect(sc.targets).toEqual([]);

@@ -54,7 +54,9 @@ export class DriverClient {
     this.proc.on('error', (e) => failReady(e));
     this.proc.on('exit', (code, signal) => {
       this.exited = true;
-      const err = new Error(`mininet driver exited (code ${code}, signal ${signal})${this.stderrTail ? `: ${this.stderrTail.trim()}` : ''}`);
+      const err = new Error(
+        `mininet driver exited (code ${code}, signal ${signal})${this.stderrTail ? `: ${this.stderrTail.trim()}` : ''}`,
+      );
       failReady(err);
       for (const p of this.pending.values()) p.reject(err);
       this.pending.clear();

@@ -52,7 +52,10 @@ export class MininetNetwork implements Network {
     try {
       net.saveState();
       const { op: _op, ...body } = req;
-      const pids = await driver.request<Record<string, number>>('build', body as unknown as Record<string, unknown>);
+      const pids = await driver.request<Record<string, number>>(
+        'build',
+        body as unknown as Record<string, unknown>,
+      );
       for (const [h, pid] of Object.entries(pids)) net.pids.set(h, pid);
       net.saveState();
     } catch (e) {
@@ -172,7 +175,12 @@ export class MininetNetwork implements Network {
   private async stopSpawned(which: (s: Spawned) => boolean): Promise<void> {
     const victims = [...this.spawned].filter(which);
     const exits = victims.map(
-      (s) => new Promise<void>((res) => (s.child.exitCode !== null || s.child.signalCode !== null ? res() : s.child.once('exit', () => res()))),
+      (s) =>
+        new Promise<void>((res) =>
+          s.child.exitCode !== null || s.child.signalCode !== null
+            ? res()
+            : s.child.once('exit', () => res()),
+        ),
     );
     for (const s of victims) s.child.kill('SIGTERM');
     const timer = setTimeout(() => victims.forEach((s) => s.child.kill('SIGKILL')), 1000);

@@ -51,7 +51,8 @@ export interface BuildRequest {
 export function buildRequest(prefix: string, topology: Topology, pods: Pod[]): BuildRequest {
   checkLinkSupport(topology.links);
   const nodes = new Set(topology.clusters.flatMap((c) => c.nodes.map((n) => n.name)));
-  for (const p of pods) if (!nodes.has(p.node)) throw new Error(`pod ${p.namespace}/${p.name} is on unknown node '${p.node}'`);
+  for (const p of pods)
+    if (!nodes.has(p.node)) throw new Error(`pod ${p.namespace}/${p.name} is on unknown node '${p.node}'`);
   return { op: 'build', prefix, topology, pods: pods.map(driverPod) };
 }
 
