@@ -26,7 +26,11 @@ const CELL = '\u0001CELL ';
 const DISPLAY = '\u0001DISPLAY ';
 const here = dirname(fileURLToPath(import.meta.url));
 
-export function executeNotebook(input: string, output: string, env: Record<string, string> = {}): { errors: string[] } {
+export function executeNotebook(
+  input: string,
+  output: string,
+  env: Record<string, string> = {},
+): { errors: string[] } {
   const nb = JSON.parse(readFileSync(input, 'utf8')) as Notebook;
   const code = nb.cells.map((c, i) => ({ c, i })).filter(({ c }) => c.cell_type === 'code');
   const src = (c: Cell) => (Array.isArray(c.source) ? c.source.join('') : c.source);
@@ -80,7 +84,15 @@ export function executeNotebook(input: string, output: string, env: Record<strin
   const errors: string[] = [];
   if (r.status !== 0) {
     errors.push(r.stderr.trim() || `exit ${r.status}`);
-    if (current >= 0) outputs.get(current)!.push({ output_type: 'error', ename: 'Error', evalue: r.stderr.trim().split('\n').slice(-5).join('\n'), traceback: [] });
+    if (current >= 0)
+      outputs
+        .get(current)!
+        .push({
+          output_type: 'error',
+          ename: 'Error',
+          evalue: r.stderr.trim().split('\n').slice(-5).join('\n'),
+          traceback: [],
+        });
   }
   let n = 0;
   for (const { c, i } of code) {

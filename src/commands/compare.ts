@@ -23,7 +23,9 @@ function line(r: CompareRow): string {
 
 export async function run(argv: string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
-    console.log('usage: testbed compare <baseline-run> <run> [--threshold 10%]\n\nExit 1 when a metric got worse by more than the threshold and the change is significant.');
+    console.log(
+      'usage: testbed compare <baseline-run> <run> [--threshold 10%]\n\nExit 1 when a metric got worse by more than the threshold and the change is significant.',
+    );
     return 0;
   }
   let threshold = 0.1;
@@ -38,11 +40,14 @@ export async function run(argv: string[]): Promise<number> {
     } else if (a.startsWith('-')) throw new UsageError(`compare: unknown option ${a}`);
     else positional.push(a);
   }
-  if (positional.length !== 2) throw new UsageError('compare needs two run directories: <baseline-run> <run>');
+  if (positional.length !== 2)
+    throw new UsageError('compare needs two run directories: <baseline-run> <run>');
   const baseline = readResults(positional[0]!);
   const current = readResults(positional[1]!);
   const cmp = compareRuns(baseline, current, { threshold });
-  console.log(`baseline ${baseline.runId} → run ${current.runId}, threshold +${(threshold * 100).toFixed(1)}% and significant (95% CI excludes 0, Mann–Whitney p < 0.05)`);
+  console.log(
+    `baseline ${baseline.runId} → run ${current.runId}, threshold +${(threshold * 100).toFixed(1)}% and significant (95% CI excludes 0, Mann–Whitney p < 0.05)`,
+  );
   for (const w of cmp.warnings) console.log(`warning: ${w}`);
   for (const r of cmp.rows) console.log(line(r));
   const regressed = cmp.rows.filter((r) => r.regressed);

@@ -39,7 +39,8 @@ export async function run(argv: string[]): Promise<number> {
         .split(',')
         .map((m) => {
           const r = modeSchema.safeParse(m.trim());
-          if (!r.success) throw new UsageError(`--modes: unknown mode '${m}' (known: ${modeSchema.options.join(', ')})`);
+          if (!r.success)
+            throw new UsageError(`--modes: unknown mode '${m}' (known: ${modeSchema.options.join(', ')})`);
           return r.data;
         });
     else if (a === '--results') resultsDir = value();
@@ -48,15 +49,20 @@ export async function run(argv: string[]): Promise<number> {
   }
   const platform = await getPlatform('mininet');
   await platform.checkPrerequisites();
-  const files = suites.length ? suites : [quick ? 'scenarios/paper/suite-quick.yaml' : 'scenarios/paper/suite.yaml'];
+  const files = suites.length
+    ? suites
+    : [quick ? 'scenarios/paper/suite-quick.yaml' : 'scenarios/paper/suite.yaml'];
   const scenarios = files.map(loadScenario);
   const pathFiles = readdirSync('scenarios/paper')
     .filter((f) => /^paths-.*\.yaml$/.test(f))
     .sort()
     .map((f) => join('scenarios/paper', f));
-  const conformance = (quick ? pathFiles.filter((f) => f.endsWith('paths-cross-node.yaml')) : pathFiles).map(loadScenario);
+  const conformance = (quick ? pathFiles.filter((f) => f.endsWith('paths-cross-node.yaml')) : pathFiles).map(
+    loadScenario,
+  );
   const t0 = Date.now();
-  const log = (l: string) => process.stderr.write(`[${((Date.now() - t0) / 1000).toFixed(0).padStart(4)} s] ${l}\n`);
+  const log = (l: string) =>
+    process.stderr.write(`[${((Date.now() - t0) / 1000).toFixed(0).padStart(4)} s] ${l}\n`);
   const { runDir, results } = await runSuite({
     platform,
     enforcers: ENFORCERS,
@@ -74,11 +80,21 @@ export async function run(argv: string[]): Promise<number> {
   log('rendering the report');
   const out = await writeReport(runDir);
   const secs = (Date.now() - t0) / 1000;
-  console.log(`modes ran: ${results.modes.ran.join(', ') || 'none'}${results.modes.missing.length ? `; missing: ${results.modes.missing.map((m) => m.mode).join(', ')}` : ''}`);
-  console.log(`records: ${results.records.length}, notes: ${results.notes.length}${results.notes.length ? ' (see report)' : ''}`);
+  console.log(
+    `modes ran: ${results.modes.ran.join(', ') || 'none'}${results.modes.missing.length ? `; missing: ${results.modes.missing.map((m) => m.mode).join(', ')}` : ''}`,
+  );
+  console.log(
+    `records: ${results.records.length}, notes: ${results.notes.length}${results.notes.length ? ' (see report)' : ''}`,
+  );
   for (const mode of results.modes.ran.filter((m) => m !== 'none')) {
-    const hw = out.analysis.added.filter((r) => r.mode === mode).map((r) => (r.p50.hi - r.p50.lo) / 2).sort((a, b) => a - b);
-    if (hw.length) console.log(`95% CI half-width of added p50, ${mode}: median ${hw[Math.floor((hw.length - 1) / 2)]!.toFixed(1)} µs, max ${hw[hw.length - 1]!.toFixed(1)} µs over ${hw.length} path×workload cells`);
+    const hw = out.analysis.added
+      .filter((r) => r.mode === mode)
+      .map((r) => (r.p50.hi - r.p50.lo) / 2)
+      .sort((a, b) => a - b);
+    if (hw.length)
+      console.log(
+        `95% CI half-width of added p50, ${mode}: median ${hw[Math.floor((hw.length - 1) / 2)]!.toFixed(1)} µs, max ${hw[hw.length - 1]!.toFixed(1)} µs over ${hw.length} path×workload cells`,
+      );
   }
   console.log(`total time: ${secs.toFixed(0)} s`);
   console.log(`results: ${join(runDir, 'results.json')}`);

@@ -29,12 +29,19 @@ export function fillerPolicies(target: Pod, n: number): NetworkPolicy[] {
  * The state with n fillers added, or the reason the sweep cannot run on this flow: fillers isolate the
  * destination, so they would deny the flow unless a scenario policy already admits it.
  */
-export function withFillers(state: ClusterState, flow: Flow, n: number): { state: ClusterState } | { reason: string } {
+export function withFillers(
+  state: ClusterState,
+  flow: Flow,
+  n: number,
+): { state: ClusterState } | { reason: string } {
   const target = state.pods.find((p) => `${p.namespace}/${p.name}` === flow.to);
   if (!target) return { reason: `sweep target ${flow.to} is not a pod` };
   const next: ClusterState = { ...state, policies: [...state.policies, ...fillerPolicies(target, n)] };
   const before = verdict(state, flow).allowed;
   const after = verdict(next, flow).allowed;
-  if (before !== after) return { reason: `filler policies would change the verdict of ${flow.from} → ${flow.to} (${before} → ${after}); the scenario must admit the flow by policy` };
+  if (before !== after)
+    return {
+      reason: `filler policies would change the verdict of ${flow.from} → ${flow.to} (${before} → ${after}); the scenario must admit the flow by policy`,
+    };
   return { state: next };
 }

@@ -29,22 +29,62 @@ export function effortFor(m: MeasurementSpec, quick: boolean): Effort {
   return { requests, warmup, seconds };
 }
 
-export async function measureOnce(net: Network, enforcer: Enforcer, m: MeasurementSpec, effort: Effort, portOffset = 0): Promise<Measured> {
+export async function measureOnce(
+  net: Network,
+  enforcer: Enforcer,
+  m: MeasurementSpec,
+  effort: Effort,
+  portOffset = 0,
+): Promise<Measured> {
   const address = enforcer.targetAddress(m.from, m.to);
-  const latency = (r: { histogram: string; count: number; minUs: number; meanUs: number; p50Us: number; p90Us: number; p99Us: number; p999Us: number; maxUs: number }, tool?: Record<string, number>) => ({
+  const latency = (
+    r: {
+      histogram: string;
+      count: number;
+      minUs: number;
+      meanUs: number;
+      p50Us: number;
+      p90Us: number;
+      p99Us: number;
+      p999Us: number;
+      maxUs: number;
+    },
+    tool?: Record<string, number>,
+  ) => ({
     unit: 'us' as const,
     histogram: r.histogram,
-    summary: { count: r.count, minUs: r.minUs, meanUs: r.meanUs, p50Us: r.p50Us, p90Us: r.p90Us, p99Us: r.p99Us, p999Us: r.p999Us, maxUs: r.maxUs },
+    summary: {
+      count: r.count,
+      minUs: r.minUs,
+      meanUs: r.meanUs,
+      p50Us: r.p50Us,
+      p90Us: r.p90Us,
+      p99Us: r.p99Us,
+      p999Us: r.p999Us,
+      maxUs: r.maxUs,
+    },
     ...(tool ? { tool } : {}),
   });
-  const base = { from: m.from, address, port: m.port, requests: effort.requests, warmup: effort.warmup, payloadBytes: m.payloadBytes };
+  const base = {
+    from: m.from,
+    address,
+    port: m.port,
+    requests: effort.requests,
+    warmup: effort.warmup,
+    payloadBytes: m.payloadBytes,
+  };
   switch (m.kind) {
     case 'udp-rr':
     case 'tcp-rr': {
       const protocol = m.kind === 'udp-rr' ? 'UDP' : 'TCP';
       if (m.rate) {
         const r = await runOpenLoop(net, { ...base, protocol, rate: m.rate });
-        return { latency: latency(r, r.lateSends !== undefined ? { lateSends: r.lateSends } : undefined), errors: r.lost, tool: 'openloop', rate: m.rate };
+        return {
+          latency: latency(r, r.lateSends !== undefined ? { lateSends: r.lateSends } : undefined),
+          errors: r.lost,
+          tool: 'openloop',
+          rate: m.rate,
+        };
       }
       const r = await runRr(net, { ...base, protocol });
       return { latency: latency(r), errors: r.lost, tool: 'rr' };
@@ -65,15 +105,34 @@ export async function measureOnce(net: Network, enforcer: Enforcer, m: Measureme
     }
     case 'iperf3': {
       // A fresh port per repetition: a server from an aborted repetition can never make the next one "busy".
-      const r = await runIperf3(net, { from: m.from, to: m.to, address, port: m.port + portOffset, seconds: effort.seconds, streams: m.connections });
+      const r = await runIperf3(net, {
+        from: m.from,
+        to: m.to,
+        address,
+        port: m.port + portOffset,
+        seconds: effort.seconds,
+        streams: m.connections,
+      });
       return {
-        throughput: { bitsPerSecond: r.bitsPerSecond, retransmits: r.retransmits, ...(r.meanRttUs !== undefined ? { meanRttUs: r.meanRttUs } : {}) },
+        throughput: {
+          bitsPerSecond: r.bitsPerSecond,
+          retransmits: r.retransmits,
+          ...(r.meanRttUs !== undefined ? { meanRttUs: r.meanRttUs } : {}),
+        },
         errors: 0,
         tool: r.version ?? 'iperf3',
       };
     }
     case 'sockperf': {
-      const r = await runSockperf(net, { from: m.from, to: m.to, address, port: m.port + portOffset, protocol: 'UDP', seconds: effort.seconds, payloadBytes: m.payloadBytes });
+      const r = await runSockperf(net, {
+        from: m.from,
+        to: m.to,
+        address,
+        port: m.port + portOffset,
+        protocol: 'UDP',
+        seconds: effort.seconds,
+        payloadBytes: m.payloadBytes,
+      });
       return { latency: latency(r, r.tool), errors: 0, tool: 'sockperf' };
     }
   }

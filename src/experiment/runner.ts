@@ -59,9 +59,13 @@ export async function runScenario(scenario: Scenario, opts: RunnerOptions): Prom
   const ms = scenario.measurements;
   const reps = (m: MeasurementSpec) => opts.repetitions ?? m.repetitions ?? 3;
   const maxReps = Math.max(0, ...ms.map(reps));
-  const sweepCounts = (scenario.sweep?.policies ?? []).filter((n) => opts.sweepMax === undefined || n <= opts.sweepMax);
+  const sweepCounts = (scenario.sweep?.policies ?? []).filter(
+    (n) => opts.sweepMax === undefined || n <= opts.sweepMax,
+  );
   const sweepModes = (opts.sweepModes ?? modes.filter((m) => m !== 'none')).filter((m) => modes.includes(m));
-  const eta = new Eta(ms.reduce((s, m) => s + reps(m), 0) * modes.length + sweepCounts.length * sweepModes.length);
+  const eta = new Eta(
+    ms.reduce((s, m) => s + reps(m), 0) * modes.length + sweepCounts.length * sweepModes.length,
+  );
 
   opts.progress(`[${scenario.name}] bringing up the topology on ${opts.platform.name}`);
   const net: Network = await opts.platform.up(scenario.topology, scenario.initial.pods);
@@ -85,31 +89,74 @@ export async function runScenario(scenario: Scenario, opts: RunnerOptions): Prom
           ran.add(mode);
           // Programming time of the scenario's own policies: the first point of the scale curve.
           if (rep === 0 && mode !== 'none')
-            opts.onProgramming({ scenario: scenario.name, mode, policies: scenario.initial.policies.length, programmingMs: applied.programmingMs });
+            opts.onProgramming({
+              scenario: scenario.name,
+              mode,
+              policies: scenario.initial.policies.length,
+              programmingMs: applied.programmingMs,
+            });
           for (const m of todo) {
             const started = new Date();
             const t0 = performance.now();
             try {
-              const res = await measureOnce(net, enforcer, m, effortFor(m, opts.quick), rep * modes.length + modes.indexOf(mode));
-              opts.onRecord({ scenario: scenario.name, measurement: m.name, kind: m.kind, path: m.path, mode, repetition: rep, from: m.from, to: m.to, startedAt: started.toISOString(), durationMs: performance.now() - t0, ...res });
-              const lat = res.latency ? ` p50 ${res.latency.summary.p50Us} µs p99 ${res.latency.summary.p99Us} µs` : '';
-              const thr = res.throughput?.bitsPerSecond ? ` ${(res.throughput.bitsPerSecond / 1e9).toFixed(2)} Gbit/s` : '';
-              opts.progress(`[${scenario.name}] ${m.name} ${mode} rep ${rep + 1}/${reps(m)}:${lat}${thr} (${eta.tick()})`);
+              const res = await measureOnce(
+                net,
+                enforcer,
+                m,
+                effortFor(m, opts.quick),
+                rep * modes.length + modes.indexOf(mode),
+              );
+              opts.onRecord({
+                scenario: scenario.name,
+                measurement: m.name,
+                kind: m.kind,
+                path: m.path,
+                mode,
+                repetition: rep,
+                from: m.from,
+                to: m.to,
+                startedAt: started.toISOString(),
+                durationMs: performance.now() - t0,
+                ...res,
+              });
+              const lat = res.latency
+                ? ` p50 ${res.latency.summary.p50Us} µs p99 ${res.latency.summary.p99Us} µs`
+                : '';
+              const thr = res.throughput?.bitsPerSecond
+                ? ` ${(res.throughput.bitsPerSecond / 1e9).toFixed(2)} Gbit/s`
+                : '';
+              opts.progress(
+                `[${scenario.name}] ${m.name} ${mode} rep ${rep + 1}/${reps(m)}:${lat}${thr} (${eta.tick()})`,
+              );
             } catch (e) {
-              opts.onNote(`${scenario.name}/${m.name} under ${mode}, repetition ${rep + 1}: ${(e as Error).message.split('\n')[0]}`);
-              opts.progress(`[${scenario.name}] ${m.name} ${mode} rep ${rep + 1}: FAILED ${(e as Error).message.split('\n')[0]} (${eta.tick()})`);
+              opts.onNote(
+                `${scenario.name}/${m.name} under ${mode}, repetition ${rep + 1}: ${(e as Error).message.split('\n')[0]}`,
+              );
+              opts.progress(
+                `[${scenario.name}] ${m.name} ${mode} rep ${rep + 1}: FAILED ${(e as Error).message.split('\n')[0]} (${eta.tick()})`,
+              );
             }
           }
         } catch (e) {
           broken.add(mode);
-          opts.onNote(`${scenario.name}: mode ${mode} could not be applied in repetition ${rep + 1} and is skipped from here on: ${(e as Error).message.split('\n')[0]}`);
+          opts.onNote(
+            `${scenario.name}: mode ${mode} could not be applied in repetition ${rep + 1} and is skipped from here on: ${(e as Error).message.split('\n')[0]}`,
+          );
           opts.progress(`[${scenario.name}] ${mode}: apply FAILED: ${(e as Error).message.split('\n')[0]}`);
         } finally {
           await enforcer.teardown().catch((e) => opts.onNote(`${mode} teardown: ${(e as Error).message}`));
         }
       }
     }
-    if (sweepCounts.length) await sweep(net, scenario, sweepCounts, sweepModes.filter((m) => !broken.has(m)), opts, eta);
+    if (sweepCounts.length)
+      await sweep(
+        net,
+        scenario,
+        sweepCounts,
+        sweepModes.filter((m) => !broken.has(m)),
+        opts,
+        eta,
+      );
   } finally {
     for (const h of http) await h.stop().catch(() => undefined);
     await probe?.stop().catch(() => undefined);
@@ -119,10 +166,24 @@ export async function runScenario(scenario: Scenario, opts: RunnerOptions): Prom
 }
 
 /** Scale curve: programming time and latency of one flow with N filler policies in force, per mode. */
-async function sweep(net: Network, scenario: Scenario, counts: number[], modes: Mode[], opts: RunnerOptions, eta: Eta): Promise<void> {
-  const m = scenario.measurements.find((x) => x.kind === 'tcp-crr') ?? scenario.measurements.find((x) => RR_KINDS.has(x.kind));
+async function sweep(
+  net: Network,
+  scenario: Scenario,
+  counts: number[],
+  modes: Mode[],
+  opts: RunnerOptions,
+  eta: Eta,
+): Promise<void> {
+  const m =
+    scenario.measurements.find((x) => x.kind === 'tcp-crr') ??
+    scenario.measurements.find((x) => RR_KINDS.has(x.kind));
   if (!m) return opts.onNote(`${scenario.name}: sweep needs an RR or CRR measurement to measure`);
-  const flow = { from: m.from, to: m.to, port: m.port, protocol: m.kind === 'udp-rr' ? ('UDP' as const) : ('TCP' as const) };
+  const flow = {
+    from: m.from,
+    to: m.to,
+    port: m.port,
+    protocol: m.kind === 'udp-rr' ? ('UDP' as const) : ('TCP' as const),
+  };
   const effort = { ...effortFor(m, true), requests: m.kind === 'tcp-crr' ? 300 : 1000, warmup: 100 };
   const own = scenario.initial.policies.length;
   for (const mode of modes) {
@@ -137,15 +198,39 @@ async function sweep(net: Network, scenario: Scenario, counts: number[], modes: 
       const enforcer = opts.enforcers[mode]!(net);
       try {
         const applied = await enforcer.apply(filled.state);
-        opts.onProgramming({ scenario: scenario.name, mode, policies: n, programmingMs: applied.programmingMs });
+        opts.onProgramming({
+          scenario: scenario.name,
+          mode,
+          policies: n,
+          programmingMs: applied.programmingMs,
+        });
         const started = new Date();
         const t0 = performance.now();
         const res = await measureOnce(net, enforcer, m, effort);
-        opts.onRecord({ scenario: scenario.name, measurement: `sweep-${m.name}`, kind: m.kind, path: m.path, mode, repetition: 0, from: m.from, to: m.to, policies: n, startedAt: started.toISOString(), durationMs: performance.now() - t0, ...res });
-        opts.progress(`[${scenario.name}] sweep ${mode} ${n} policies: programming ${applied.programmingMs.toFixed(1)} ms, p50 ${res.latency?.summary.p50Us ?? '?'} µs (${eta.tick()})`);
+        opts.onRecord({
+          scenario: scenario.name,
+          measurement: `sweep-${m.name}`,
+          kind: m.kind,
+          path: m.path,
+          mode,
+          repetition: 0,
+          from: m.from,
+          to: m.to,
+          policies: n,
+          startedAt: started.toISOString(),
+          durationMs: performance.now() - t0,
+          ...res,
+        });
+        opts.progress(
+          `[${scenario.name}] sweep ${mode} ${n} policies: programming ${applied.programmingMs.toFixed(1)} ms, p50 ${res.latency?.summary.p50Us ?? '?'} µs (${eta.tick()})`,
+        );
       } catch (e) {
-        opts.onNote(`${scenario.name}: sweep ${mode} at ${n} policies failed: ${(e as Error).message.split('\n')[0]}`);
-        opts.progress(`[${scenario.name}] sweep ${mode} ${n}: FAILED ${(e as Error).message.split('\n')[0]} (${eta.tick()})`);
+        opts.onNote(
+          `${scenario.name}: sweep ${mode} at ${n} policies failed: ${(e as Error).message.split('\n')[0]}`,
+        );
+        opts.progress(
+          `[${scenario.name}] sweep ${mode} ${n}: FAILED ${(e as Error).message.split('\n')[0]} (${eta.tick()})`,
+        );
       } finally {
         await enforcer.teardown().catch(() => undefined);
       }

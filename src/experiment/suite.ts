@@ -31,7 +31,9 @@ export async function runSuite(opts: SuiteOptions): Promise<{ runDir: string; re
   const runId = newRunId();
   const runDir = join(opts.resultsDir, runId);
   const available = opts.modes.filter((m) => opts.enforcers[m]);
-  const missing = opts.modes.filter((m) => !opts.enforcers[m]).map((mode) => ({ mode, reason: 'no enforcer registered in src/enforce/index.ts' }));
+  const missing = opts.modes
+    .filter((m) => !opts.enforcers[m])
+    .map((mode) => ({ mode, reason: 'no enforcer registered in src/enforce/index.ts' }));
   for (const m of missing) opts.progress(`mode ${m.mode} is MISSING: ${m.reason}`);
   const env = await collectEnv({
     platform: opts.platform.name,
@@ -90,7 +92,14 @@ export async function runSuite(opts: SuiteOptions): Promise<{ runDir: string; re
 async function conformance(opts: SuiteOptions, modes: Mode[]): Promise<ConformanceRecord[]> {
   const out: ConformanceRecord[] = [];
   for (const mode of modes.filter((m) => m !== 'none')) {
-    const rec: ConformanceRecord = { mode, passed: 0, failed: 0, unsupported: 0, total: 0, source: opts.conformance.map((s) => s.name).join(', ') };
+    const rec: ConformanceRecord = {
+      mode,
+      passed: 0,
+      failed: 0,
+      unsupported: 0,
+      total: 0,
+      source: opts.conformance.map((s) => s.name).join(', '),
+    };
     for (const s of opts.conformance) {
       try {
         const o = await runScenarioMode(s, mode, opts.platform, opts.enforcers[mode]!, {});
@@ -101,7 +110,9 @@ async function conformance(opts: SuiteOptions, modes: Mode[]): Promise<Conforman
             rec.unsupported += p.unsupported;
             rec.total += p.compared + p.unsupported;
           }
-        opts.progress(`conformance ${s.name} [${mode}]: ${rec.passed}/${rec.passed + rec.failed} cells agree so far`);
+        opts.progress(
+          `conformance ${s.name} [${mode}]: ${rec.passed}/${rec.passed + rec.failed} cells agree so far`,
+        );
       } catch (e) {
         opts.progress(`conformance ${s.name} [${mode}]: FAILED ${(e as Error).message.split('\n')[0]}`);
         rec.source += ` (${s.name} failed to run)`;

@@ -21,7 +21,11 @@ function firstLine(s: string | null): string | null {
 function packageVersion(name: string): string | null {
   // Some packages (vega-lite) do not export package.json, so read it from the project's node_modules.
   try {
-    return (JSON.parse(readFileSync(new URL(`../../node_modules/${name}/package.json`, import.meta.url), 'utf8')) as { version: string }).version;
+    return (
+      JSON.parse(
+        readFileSync(new URL(`../../node_modules/${name}/package.json`, import.meta.url), 'utf8'),
+      ) as { version: string }
+    ).version;
   } catch {
     return null;
   }

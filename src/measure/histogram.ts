@@ -35,7 +35,8 @@ export function createHistogram(): Histogram {
 
 /** Records one latency given in microseconds (float allowed); rounded, and at least 1 µs (HDR's floor). */
 export function recordUs(h: Histogram, us: number): void {
-  if (!Number.isFinite(us) || us < 0) throw new RangeError(`latency must be a finite non-negative number, got ${us}`);
+  if (!Number.isFinite(us) || us < 0)
+    throw new RangeError(`latency must be a finite non-negative number, got ${us}`);
   h.recordValue(Math.max(LOWEST_US, Math.round(us)));
 }
 
@@ -64,7 +65,8 @@ export function mergeHistograms(hs: Histogram[]): Histogram {
 
 export function summarize(h: Histogram): LatencySummary {
   const count = h.totalCount;
-  if (count === 0) return { count: 0, minUs: 0, meanUs: 0, p50Us: 0, p90Us: 0, p99Us: 0, p999Us: 0, maxUs: 0 };
+  if (count === 0)
+    return { count: 0, minUs: 0, meanUs: 0, p50Us: 0, p90Us: 0, p99Us: 0, p999Us: 0, maxUs: 0 };
   return {
     count,
     minUs: h.minNonZeroValue,

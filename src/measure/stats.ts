@@ -105,7 +105,11 @@ function prepare(samples: readonly WeightedSample[]): Prepared {
   const pos = new Map(grid.map((v, i) => [v, i]));
   const reps = samples
     .filter((s) => total(s) > 0)
-    .map((s) => ({ counts: Float64Array.from(s.counts), gridIndex: Int32Array.from(s.values.map((v) => pos.get(v)!)), n: total(s) }));
+    .map((s) => ({
+      counts: Float64Array.from(s.counts),
+      gridIndex: Int32Array.from(s.values.map((v) => pos.get(v)!)),
+      n: total(s),
+    }));
   return { grid, reps };
 }
 
@@ -132,7 +136,12 @@ function poisson(lambda: number, rand: () => number): number {
  * The inner level is the Poisson bootstrap (each bin's count redrawn as Poisson(count)), which matches the
  * multinomial resample for large n and costs O(distinct values) instead of O(requests).
  */
-function replicate(prep: Prepared, ps: readonly number[], rand: () => number, counts: Float64Array): number[] {
+function replicate(
+  prep: Prepared,
+  ps: readonly number[],
+  rand: () => number,
+  counts: Float64Array,
+): number[] {
   counts.fill(0);
   const k = prep.reps.length;
   let n = 0;
@@ -201,7 +210,11 @@ export function bootstrapPercentileDiff(
 }
 
 /** Bootstrap CI of a percentile of one side (its repetitions pooled). */
-export function bootstrapPercentile(samples: readonly WeightedSample[], p: number, opts: BootstrapOptions = {}): Interval {
+export function bootstrapPercentile(
+  samples: readonly WeightedSample[],
+  p: number,
+  opts: BootstrapOptions = {},
+): Interval {
   const iterations = opts.iterations ?? 1000;
   const alpha = 1 - (opts.confidence ?? 0.95);
   const rand = prng(opts.seed ?? 0x5eed);
@@ -210,7 +223,11 @@ export function bootstrapPercentile(samples: readonly WeightedSample[], p: numbe
   const c = new Float64Array(prep.grid.length);
   const xs: number[] = [];
   for (let i = 0; i < iterations; i++) xs.push(replicate(prep, [p], rand, c)[0]!);
-  return { estimate: percentile(pool(samples), p), lo: quantileOfNumbers(xs, alpha / 2), hi: quantileOfNumbers(xs, 1 - alpha / 2) };
+  return {
+    estimate: percentile(pool(samples), p),
+    lo: quantileOfNumbers(xs, alpha / 2),
+    hi: quantileOfNumbers(xs, 1 - alpha / 2),
+  };
 }
 
 /** Median across repetitions (e.g. per-repetition throughput) with a bootstrap CI over the repetitions. */
@@ -225,7 +242,11 @@ export function medianWithCI(xs: readonly number[], opts: BootstrapOptions = {})
     for (let j = 0; j < xs.length; j++) buf[j] = xs[Math.floor(rand() * xs.length)]!;
     meds.push(quantileOfNumbers(buf, 0.5));
   }
-  return { estimate: quantileOfNumbers(xs, 0.5), lo: quantileOfNumbers(meds, alpha / 2), hi: quantileOfNumbers(meds, 1 - alpha / 2) };
+  return {
+    estimate: quantileOfNumbers(xs, 0.5),
+    lo: quantileOfNumbers(meds, alpha / 2),
+    hi: quantileOfNumbers(meds, 1 - alpha / 2),
+  };
 }
 
 export interface MannWhitney {
@@ -274,6 +295,10 @@ export function mannWhitney(a: WeightedSample, b: WeightedSample): MannWhitney {
 /** Standard normal CDF via erf (Abramowitz & Stegun 7.1.26, |error| < 1.5e-7). */
 export function normalCdf(x: number): number {
   const t = 1 / (1 + 0.3275911 * (Math.abs(x) / Math.SQRT2));
-  const y = 1 - ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-(x * x) / 2);
+  const y =
+    1 -
+    ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) *
+      t *
+      Math.exp(-(x * x) / 2);
   return x >= 0 ? (1 + y) / 2 : (1 - y) / 2;
 }

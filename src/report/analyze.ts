@@ -167,9 +167,20 @@ export function analyze(run: RunResults, opts: AnalyzeOptions = {}): Analysis {
       ...(tools.length ? { tool: medianOfRecords(tools) } : {}),
     });
     for (const p of cdfOf(pooled, opts.cdfPoints ?? 100))
-      cdf.push({ path: first.path, kind: first.kind, measurement: first.measurement, mode: first.mode, ...p });
+      cdf.push({
+        path: first.path,
+        kind: first.kind,
+        measurement: first.measurement,
+        mode: first.mode,
+        ...p,
+      });
   }
-  latency.sort((a, b) => a.scenario.localeCompare(b.scenario) || a.measurement.localeCompare(b.measurement) || modeRank(a.mode) - modeRank(b.mode));
+  latency.sort(
+    (a, b) =>
+      a.scenario.localeCompare(b.scenario) ||
+      a.measurement.localeCompare(b.measurement) ||
+      modeRank(a.mode) - modeRank(b.mode),
+  );
 
   const versus = (row: LatencyRow, baseMode: string): AddedRow | null => {
     const base = samples.get(JSON.stringify([row.scenario, row.measurement, baseMode]));
@@ -187,11 +198,20 @@ export function analyze(run: RunResults, opts: AnalyzeOptions = {}): Analysis {
       pValue: mannWhitney(pool(base), pool(mine)).p,
     };
   };
-  const added = latency.filter((r) => r.mode !== 'none').map((r) => versus(r, 'none')).filter((r): r is AddedRow => r !== null);
-  const overlayVsNative = latency.filter((r) => r.mode === 'overlay').map((r) => versus(r, 'native')).filter((r): r is AddedRow => r !== null);
+  const added = latency
+    .filter((r) => r.mode !== 'none')
+    .map((r) => versus(r, 'none'))
+    .filter((r): r is AddedRow => r !== null);
+  const overlayVsNative = latency
+    .filter((r) => r.mode === 'overlay')
+    .map((r) => versus(r, 'native'))
+    .filter((r): r is AddedRow => r !== null);
 
   const throughput: ThroughputRow[] = [];
-  for (const recs of groupBy(matrix.filter((r) => r.throughput && r.kind === 'iperf3'), (r) => JSON.stringify([r.scenario, r.measurement, r.mode])).values()) {
+  for (const recs of groupBy(
+    matrix.filter((r) => r.throughput && r.kind === 'iperf3'),
+    (r) => JSON.stringify([r.scenario, r.measurement, r.mode]),
+  ).values()) {
     const first = recs[0]!;
     throughput.push({
       scenario: first.scenario,
@@ -199,11 +219,16 @@ export function analyze(run: RunResults, opts: AnalyzeOptions = {}): Analysis {
       path: first.path,
       mode: first.mode,
       repetitions: recs.length,
-      gbps: medianWithCI(recs.map((r) => r.throughput!.bitsPerSecond / 1e9), { seed }),
+      gbps: medianWithCI(
+        recs.map((r) => r.throughput!.bitsPerSecond / 1e9),
+        { seed },
+      ),
       retransmits: recs.reduce((s, r) => s + (r.throughput!.retransmits ?? 0), 0),
     });
   }
-  throughput.sort((a, b) => a.measurement.localeCompare(b.measurement) || modeRank(a.mode) - modeRank(b.mode));
+  throughput.sort(
+    (a, b) => a.measurement.localeCompare(b.measurement) || modeRank(a.mode) - modeRank(b.mode),
+  );
 
   const sweepMap = new Map<string, SweepRow>();
   const sweepRow = (scenario: string, mode: string, policies: number): SweepRow => {
@@ -212,16 +237,25 @@ export function analyze(run: RunResults, opts: AnalyzeOptions = {}): Analysis {
     if (!row) sweepMap.set(k, (row = { scenario, mode, policies }));
     return row;
   };
-  for (const recs of groupBy(run.records.filter((r) => r.policies !== undefined && r.latency), (r) => JSON.stringify([r.scenario, r.mode, r.policies])).values()) {
+  for (const recs of groupBy(
+    run.records.filter((r) => r.policies !== undefined && r.latency),
+    (r) => JSON.stringify([r.scenario, r.mode, r.policies]),
+  ).values()) {
     const pooled = pool(samplesOf(recs));
     const row = sweepRow(recs[0]!.scenario, recs[0]!.mode, recs[0]!.policies!);
     row.kind = recs[0]!.kind;
     row.p50Us = percentile(pooled, 50);
     row.p99Us = percentile(pooled, 99);
   }
-  for (const recs of groupBy(run.programming, (p) => JSON.stringify([p.scenario, p.mode, p.policies])).values())
-    sweepRow(recs[0]!.scenario, recs[0]!.mode, recs[0]!.policies).programmingMs = medianWithCI(recs.map((p) => p.programmingMs)).estimate;
-  const sweep = [...sweepMap.values()].sort((a, b) => modeRank(a.mode) - modeRank(b.mode) || a.policies - b.policies);
+  for (const recs of groupBy(run.programming, (p) =>
+    JSON.stringify([p.scenario, p.mode, p.policies]),
+  ).values())
+    sweepRow(recs[0]!.scenario, recs[0]!.mode, recs[0]!.policies).programmingMs = medianWithCI(
+      recs.map((p) => p.programmingMs),
+    ).estimate;
+  const sweep = [...sweepMap.values()].sort(
+    (a, b) => modeRank(a.mode) - modeRank(b.mode) || a.policies - b.policies,
+  );
 
   return { latency, added, overlayVsNative, throughput, sweep, cdf };
 }
@@ -230,7 +264,10 @@ function medianOfRecords(xs: Record<string, number>[]): Record<string, number> {
   const keys = new Set(xs.flatMap((x) => Object.keys(x)));
   const out: Record<string, number> = {};
   for (const k of keys) {
-    const v = xs.map((x) => x[k]).filter((n): n is number => typeof n === 'number').sort((a, b) => a - b);
+    const v = xs
+      .map((x) => x[k])
+      .filter((n): n is number => typeof n === 'number')
+      .sort((a, b) => a - b);
     out[k] = v[Math.floor((v.length - 1) / 2)]!;
   }
   return out;

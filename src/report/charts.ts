@@ -12,7 +12,12 @@ export interface Chart {
   spec: VlSpec;
 }
 
-const MODE_COLORS: Record<string, string> = { none: '#7f7f7f', native: '#1f77b4', overlay: '#d62728', 'overlay+l7': '#ff7f0e' };
+const MODE_COLORS: Record<string, string> = {
+  none: '#7f7f7f',
+  native: '#1f77b4',
+  overlay: '#d62728',
+  'overlay+l7': '#ff7f0e',
+};
 
 function modeScale(modes: string[]): { domain: string[]; range: string[] } {
   const domain = [...new Set(modes)].sort((a, b) => modeRank(a) - modeRank(b));
@@ -29,7 +34,13 @@ const CONFIG = {
 };
 
 function base(title: string): VlSpec {
-  return { $schema: 'https://vega.github.io/schema/vega-lite/v6.json', title, config: CONFIG, background: 'white', padding: 10 };
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title,
+    config: CONFIG,
+    background: 'white',
+    padding: 10,
+  };
 }
 
 /** One CDF panel per path (and workload), one line per mode; log x so µs-scale and ms-scale tails both show. */
@@ -50,9 +61,24 @@ export function latencyCdfChart(a: Analysis, kind: string): Chart | null {
         height: 180,
         mark: { type: 'line', interpolate: 'step-after', strokeWidth: 1.8 },
         encoding: {
-          x: { field: 'latencyUs', type: 'quantitative', scale: { type: 'log' }, title: 'round-trip latency (µs, log scale)' },
-          y: { field: 'fraction', type: 'quantitative', title: 'fraction of requests ≤ x', scale: { domain: [0, 1] } },
-          color: { field: 'mode', type: 'nominal', title: 'mode', scale: modeScale(values.map((v) => v.mode)) },
+          x: {
+            field: 'latencyUs',
+            type: 'quantitative',
+            scale: { type: 'log' },
+            title: 'round-trip latency (µs, log scale)',
+          },
+          y: {
+            field: 'fraction',
+            type: 'quantitative',
+            title: 'fraction of requests ≤ x',
+            scale: { domain: [0, 1] },
+          },
+          color: {
+            field: 'mode',
+            type: 'nominal',
+            title: 'mode',
+            scale: modeScale(values.map((v) => v.mode)),
+          },
         },
       },
       resolve: { scale: { x: 'independent' } },
@@ -74,8 +100,19 @@ export function addedLatencyChart(a: Analysis, percentileName: 'p50' | 'p99'): C
     lo: r[percentileName].lo,
     hi: r[percentileName].hi,
   }));
-  const y = { field: 'label', type: 'nominal', title: 'path · workload', sort: null, axis: { labelLimit: 260 } };
-  const color = { field: 'mode', type: 'nominal', title: 'mode', scale: modeScale(values.map((v) => v.mode)) };
+  const y = {
+    field: 'label',
+    type: 'nominal',
+    title: 'path · workload',
+    sort: null,
+    axis: { labelLimit: 260 },
+  };
+  const color = {
+    field: 'mode',
+    type: 'nominal',
+    title: 'mode',
+    scale: modeScale(values.map((v) => v.mode)),
+  };
   const yOffset = { field: 'mode', sort: modeScale(values.map((v) => v.mode)).domain };
   const lo = Math.min(0, ...values.map((v) => v.lo).filter(Number.isFinite));
   const hi = Math.max(0, ...values.map((v) => v.hi).filter(Number.isFinite));
@@ -92,10 +129,33 @@ export function addedLatencyChart(a: Analysis, percentileName: 'p50' | 'p99'): C
       layer: [
         {
           mark: { type: 'bar', opacity: 0.85 },
-          encoding: { y, yOffset, color, x: { field: 'added', type: 'quantitative', title: `added ${percentileName} latency (µs, symmetric log scale)`, scale: { type: 'symlog', constant: 10 }, axis: { values: ticks, format: ',d', labelOverlap: true } } },
+          encoding: {
+            y,
+            yOffset,
+            color,
+            x: {
+              field: 'added',
+              type: 'quantitative',
+              title: `added ${percentileName} latency (µs, symmetric log scale)`,
+              scale: { type: 'symlog', constant: 10 },
+              axis: { values: ticks, format: ',d', labelOverlap: true },
+            },
+          },
         },
-        { mark: { type: 'rule', strokeWidth: 1.5 }, encoding: { y, yOffset, x: { field: 'lo', type: 'quantitative' }, x2: { field: 'hi' }, color: { value: 'black' } } },
-        { mark: { type: 'rule', color: '#444', strokeDash: [4, 3] }, encoding: { x: { datum: 0, type: 'quantitative' } } },
+        {
+          mark: { type: 'rule', strokeWidth: 1.5 },
+          encoding: {
+            y,
+            yOffset,
+            x: { field: 'lo', type: 'quantitative' },
+            x2: { field: 'hi' },
+            color: { value: 'black' },
+          },
+        },
+        {
+          mark: { type: 'rule', color: '#444', strokeDash: [4, 3] },
+          encoding: { x: { datum: 0, type: 'quantitative' } },
+        },
       ],
     },
   };
@@ -103,12 +163,24 @@ export function addedLatencyChart(a: Analysis, percentileName: 'p50' | 'p99'): C
 
 export function throughputChart(a: Analysis): Chart | null {
   if (!a.throughput.length) return null;
-  const values = a.throughput.map((r) => ({ path: r.path, mode: r.mode, gbps: r.gbps.estimate, lo: r.gbps.lo, hi: r.gbps.hi }));
-  const color = { field: 'mode', type: 'nominal', title: 'mode', scale: modeScale(values.map((v) => v.mode)) };
+  const values = a.throughput.map((r) => ({
+    path: r.path,
+    mode: r.mode,
+    gbps: r.gbps.estimate,
+    lo: r.gbps.lo,
+    hi: r.gbps.hi,
+  }));
+  const color = {
+    field: 'mode',
+    type: 'nominal',
+    title: 'mode',
+    scale: modeScale(values.map((v) => v.mode)),
+  };
   return {
     id: 'throughput',
     title: 'TCP throughput (iperf3)',
-    caption: 'Median iperf3 TCP throughput across repetitions per path and mode; whiskers are 95% bootstrap CIs of the median.',
+    caption:
+      'Median iperf3 TCP throughput across repetitions per path and mode; whiskers are 95% bootstrap CIs of the median.',
     spec: {
       ...base('TCP throughput, iperf3 (median, 95% CI)'),
       data: { values },
@@ -120,15 +192,33 @@ export function throughputChart(a: Analysis): Chart | null {
         color,
       },
       layer: [
-        { mark: 'bar', encoding: { y: { field: 'gbps', type: 'quantitative', title: 'throughput (Gbit/s)' } } },
-        { mark: { type: 'rule' }, encoding: { y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' }, color: { value: 'black' } } },
+        {
+          mark: 'bar',
+          encoding: { y: { field: 'gbps', type: 'quantitative', title: 'throughput (Gbit/s)' } },
+        },
+        {
+          mark: { type: 'rule' },
+          encoding: {
+            y: { field: 'lo', type: 'quantitative' },
+            y2: { field: 'hi' },
+            color: { value: 'black' },
+          },
+        },
       ],
     },
   };
 }
 
-function sweepChart(a: Analysis, field: 'p50Us' | 'p99Us' | 'programmingMs', title: string, yTitle: string, id: string): Chart | null {
-  const values = a.sweep.filter((r) => r[field] !== undefined).map((r) => ({ mode: r.mode, policies: Math.max(1, r.policies), value: r[field] }));
+function sweepChart(
+  a: Analysis,
+  field: 'p50Us' | 'p99Us' | 'programmingMs',
+  title: string,
+  yTitle: string,
+  id: string,
+): Chart | null {
+  const values = a.sweep
+    .filter((r) => r[field] !== undefined)
+    .map((r) => ({ mode: r.mode, policies: Math.max(1, r.policies), value: r[field] }));
   if (!values.length) return null;
   const workload = [...new Set(a.sweep.map((r) => r.kind).filter((k): k is string => !!k))].join(', ');
   if (field !== 'programmingMs' && workload) yTitle = `${yTitle.replace(' (µs)', '')}, ${workload} (µs)`;
@@ -143,7 +233,12 @@ function sweepChart(a: Analysis, field: 'p50Us' | 'p99Us' | 'programmingMs', tit
       height: 240,
       mark: { type: 'line', point: true },
       encoding: {
-        x: { field: 'policies', type: 'quantitative', scale: { type: 'log' }, title: 'number of policies (log scale)' },
+        x: {
+          field: 'policies',
+          type: 'quantitative',
+          scale: { type: 'log' },
+          title: 'number of policies (log scale)',
+        },
         y: { field: 'value', type: 'quantitative', title: yTitle },
         color: { field: 'mode', type: 'nominal', title: 'mode', scale: modeScale(values.map((v) => v.mode)) },
       },
@@ -158,7 +253,19 @@ export function allCharts(a: Analysis): Chart[] {
     addedLatencyChart(a, 'p99'),
     ...kinds.map((k) => latencyCdfChart(a, k)),
     throughputChart(a),
-    sweepChart(a, 'p50Us', 'p50 latency vs number of policies', 'p50 round-trip latency (µs)', 'sweep-latency'),
-    sweepChart(a, 'programmingMs', 'Policy programming time vs number of policies', 'programming time (ms)', 'sweep-programming'),
+    sweepChart(
+      a,
+      'p50Us',
+      'p50 latency vs number of policies',
+      'p50 round-trip latency (µs)',
+      'sweep-latency',
+    ),
+    sweepChart(
+      a,
+      'programmingMs',
+      'Policy programming time vs number of policies',
+      'programming time (ms)',
+      'sweep-programming',
+    ),
   ].filter((c): c is Chart => c !== null);
 }

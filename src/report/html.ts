@@ -9,7 +9,10 @@ export function escapeHtml(s: string): string {
 function htmlTable(t: Table): string {
   const head = `<tr>${t.columns.map((c) => `<th>${escapeHtml(c)}</th>`).join('')}</tr>`;
   const body = t.rows
-    .map((r) => `<tr>${r.map((c) => `<td${c === 'yes' ? ' class="yes"' : c === 'no' ? ' class="no"' : ''}>${escapeHtml(c)}</td>`).join('')}</tr>`)
+    .map(
+      (r) =>
+        `<tr>${r.map((c) => `<td${c === 'yes' ? ' class="yes"' : c === 'no' ? ' class="no"' : ''}>${escapeHtml(c)}</td>`).join('')}</tr>`,
+    )
     .join('\n');
   return `<section id="${escapeHtml(t.id)}"><h2>${escapeHtml(t.title)}</h2>${t.note ? `<p class="note">${escapeHtml(t.note)}</p>` : ''}<table>${head}\n${body}</table></section>`;
 }
@@ -19,9 +22,17 @@ table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:13px}th,td{border:1
 th{background:#f3f3f3}td.yes{background:#e3f6e3}td.no{background:#fbe3e3}.note{color:#555;font-size:13px}
 figure{margin:1em 0 2em}figcaption{color:#555;font-size:13px;max-width:900px}ul.notes li{color:#a33}`;
 
-export function renderHtml(title: string, tables: Table[], charts: { chart: Chart; svg: string }[], notes: string[]): string {
+export function renderHtml(
+  title: string,
+  tables: Table[],
+  charts: { chart: Chart; svg: string }[],
+  notes: string[],
+): string {
   const figs = charts
-    .map(({ chart, svg }) => `<figure id="fig-${escapeHtml(chart.id)}">${svg}<figcaption>${escapeHtml(chart.caption)}</figcaption></figure>`)
+    .map(
+      ({ chart, svg }) =>
+        `<figure id="fig-${escapeHtml(chart.id)}">${svg}<figcaption>${escapeHtml(chart.caption)}</figcaption></figure>`,
+    )
     .join('\n');
   const [first, ...rest] = tables;
   return `<!doctype html>

@@ -22,7 +22,8 @@ export function renderMarkdown(title: string, tables: Table[], charts: Chart[], 
   }
   if (charts.length) {
     parts.push('## Figures', '');
-    for (const c of charts) parts.push(`### ${c.title}`, '', c.caption, '', `![${c.title}](figures/${c.id}.png)`, '');
+    for (const c of charts)
+      parts.push(`### ${c.title}`, '', c.caption, '', `![${c.title}](figures/${c.id}.png)`, '');
   }
   return parts.join('\n');
 }

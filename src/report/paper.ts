@@ -38,7 +38,9 @@ export function paperClaims(a: Analysis, conformance: ConformanceRecord[]): Pape
     out.push({
       claim: `Overlay enforcement adds less than 1 ms of request latency (${p}; UDP/TCP RR, HTTP)`,
       paper: '< 1 ms',
-      measured: w ? `worst path ${w.path} ${w.kind}: ${fmtCi(w[p])} (${overlay.length} path×workload cells)` : 'overlay not measured',
+      measured: w
+        ? `worst path ${w.path} ${w.kind}: ${fmtCi(w[p])} (${overlay.length} path×workload cells)`
+        : 'overlay not measured',
       criterion: `upper 95% CI bound of added ${p} < 1 ms on every path and workload`,
       holds: w ? (w[p].hi < 1000 ? 'yes' : 'no') : 'not measured',
     });
@@ -67,13 +69,16 @@ export function paperClaims(a: Analysis, conformance: ConformanceRecord[]): Pape
   const conf = (mode: string) => conformance.find((c) => c.mode === mode);
   const ov = conf('overlay');
   const nat = conf('native');
-  const rate = (c: ConformanceRecord) => (c.total - c.unsupported > 0 ? c.passed / (c.total - c.unsupported) : NaN);
+  const rate = (c: ConformanceRecord) =>
+    c.total - c.unsupported > 0 ? c.passed / (c.total - c.unsupported) : NaN;
   out.push({
     claim: 'Overlay policies are as expressive as Kubernetes NetworkPolicy',
     paper: 'all NetworkPolicy semantics',
     measured: ov
       ? `overlay ${ov.passed}/${ov.total - ov.unsupported} probes agree with the engine (${(100 * rate(ov)).toFixed(1)}%, ${ov.unsupported} unsupported here)` +
-        (nat ? `; native ${nat.passed}/${nat.total - nat.unsupported} (${(100 * rate(nat)).toFixed(1)}%)` : '')
+        (nat
+          ? `; native ${nat.passed}/${nat.total - nat.unsupported} (${(100 * rate(nat)).toFixed(1)}%)`
+          : '')
       : 'conformance not run under overlay',
     criterion: 'conformance pass rate under overlay = 100% of supported probes',
     holds: ov ? (ov.passed === ov.total - ov.unsupported ? 'yes' : 'no') : 'not measured',

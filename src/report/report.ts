@@ -40,10 +40,7 @@ export async function writeReport(runDir: string, opts: { iterations?: number } 
   }
   const tables = buildTables(run, analysis);
   const title = `Policy overlay testbed — run ${run.runId}`;
-  const notes = [
-    ...run.modes.missing.map((m) => `mode ${m.mode} did not run: ${m.reason}`),
-    ...run.notes,
-  ];
+  const notes = [...run.modes.missing.map((m) => `mode ${m.mode} did not run: ${m.reason}`), ...run.notes];
   const html = join(dir, 'report.html');
   const markdown = join(dir, 'report.md');
   writeFileAtomic(join(dir, 'analysis.json'), JSON.stringify(analysis) + '\n');

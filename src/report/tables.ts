@@ -53,7 +53,11 @@ export function buildTables(run: RunResults, a: Analysis): Table[] {
         fmtUs(r.p99Us),
         fmtUs(r.p999Us),
         fmtUs(r.maxUs),
-        r.tool ? Object.entries(r.tool).map(([k, v]) => `${k}=${v}`).join(' ') : '',
+        r.tool
+          ? Object.entries(r.tool)
+              .map(([k, v]) => `${k}=${v}`)
+              .join(' ')
+          : '',
       ]),
     });
   if (a.throughput.length)
@@ -61,7 +65,14 @@ export function buildTables(run: RunResults, a: Analysis): Table[] {
       id: 'throughput',
       title: 'TCP throughput (iperf3, median across repetitions)',
       columns: ['path', 'mode', 'reps', 'Gbit/s', '95% CI', 'retransmits'],
-      rows: a.throughput.map((r) => [r.path, r.mode, String(r.repetitions), r.gbps.estimate.toFixed(2), `[${r.gbps.lo.toFixed(2)}, ${r.gbps.hi.toFixed(2)}]`, String(r.retransmits)]),
+      rows: a.throughput.map((r) => [
+        r.path,
+        r.mode,
+        String(r.repetitions),
+        r.gbps.estimate.toFixed(2),
+        `[${r.gbps.lo.toFixed(2)}, ${r.gbps.hi.toFixed(2)}]`,
+        String(r.retransmits),
+      ]),
     });
   if (a.sweep.length)
     tables.push({
@@ -81,7 +92,14 @@ export function buildTables(run: RunResults, a: Analysis): Table[] {
       id: 'conformance',
       title: 'Conformance (probe verdicts vs the semantics engine)',
       columns: ['mode', 'passed', 'failed', 'unsupported', 'total', 'source'],
-      rows: run.conformance.map((c) => [c.mode, String(c.passed), String(c.failed), String(c.unsupported), String(c.total), c.source]),
+      rows: run.conformance.map((c) => [
+        c.mode,
+        String(c.passed),
+        String(c.failed),
+        String(c.unsupported),
+        String(c.total),
+        c.source,
+      ]),
     });
   const e = run.env;
   tables.push({
@@ -98,7 +116,12 @@ export function buildTables(run: RunResults, a: Analysis): Table[] {
       ['load average at start', e.loadAverage ? e.loadAverage.join(' / ') : 'not recorded'],
       ['memory', `${(e.memoryBytes / 2 ** 30).toFixed(1)} GiB`],
       ['Node', e.node],
-      ['tools', Object.entries(e.tools).map(([k, v]) => `${k} ${v ?? 'absent'}`).join('; ')],
+      [
+        'tools',
+        Object.entries(e.tools)
+          .map(([k, v]) => `${k} ${v ?? 'absent'}`)
+          .join('; '),
+      ],
       ['commit', `${e.commit ?? 'unknown'}${e.dirty ? ' (dirty)' : ''}`],
       ['scenarios', run.scenarios.map((s) => `${s.name} (${s.hash.slice(0, 12)})`).join(', ')],
       ['started', run.startedAt],

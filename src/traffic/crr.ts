@@ -1,7 +1,13 @@
 // CRR (new TCP connection per request) and open-loop fixed-rate latency, as siblings of rr.ts: same probe
 // servers, same shape of result (integer µs into an HDR histogram, warm-up dropped in the worker).
 import { fileURLToPath } from 'node:url';
-import { createHistogram, encodeHistogram, recordNs, summarize, type LatencySummary } from '../measure/histogram.ts';
+import {
+  createHistogram,
+  encodeHistogram,
+  recordNs,
+  summarize,
+  type LatencySummary,
+} from '../measure/histogram.ts';
 import type { HostName, Network } from '../platform/platform.ts';
 
 const CRR_WORKER = fileURLToPath(new URL('./crr-worker.mjs', import.meta.url));
@@ -34,7 +40,12 @@ function toResult(stdout: string): LatencyResult {
   const out = JSON.parse(stdout) as { ns: number[]; lost: number; lateSends?: number };
   const h = createHistogram();
   for (const n of out.ns) recordNs(h, Math.max(0, n));
-  return { lost: out.lost, histogram: encodeHistogram(h), ...summarize(h), ...(out.lateSends !== undefined ? { lateSends: out.lateSends } : {}) };
+  return {
+    lost: out.lost,
+    histogram: encodeHistogram(h),
+    ...summarize(h),
+    ...(out.lateSends !== undefined ? { lateSends: out.lateSends } : {}),
+  };
 }
 
 export async function runCrr(net: Network, spec: CrrSpec): Promise<LatencyResult> {
@@ -46,8 +57,13 @@ export async function runCrr(net: Network, spec: CrrSpec): Promise<LatencyResult
     payloadBytes: spec.payloadBytes ?? 64,
     timeoutMs: spec.timeoutMs ?? 1000,
   };
-  const r = await net.exec(spec.from, [process.execPath, CRR_WORKER, JSON.stringify(args)], { timeoutMs: 30_000 + (args.requests + args.warmup) * 20 });
-  if (r.code !== 0) throw new Error(`CRR from ${spec.from} to ${spec.address}:${spec.port} failed (${r.code}): ${r.stderr.trim()}`);
+  const r = await net.exec(spec.from, [process.execPath, CRR_WORKER, JSON.stringify(args)], {
+    timeoutMs: 30_000 + (args.requests + args.warmup) * 20,
+  });
+  if (r.code !== 0)
+    throw new Error(
+      `CRR from ${spec.from} to ${spec.address}:${spec.port} failed (${r.code}): ${r.stderr.trim()}`,
+    );
   return toResult(r.stdout);
 }
 
@@ -63,7 +79,12 @@ export async function runOpenLoop(net: Network, spec: OpenLoopSpec): Promise<Lat
     timeoutMs: spec.timeoutMs ?? 500,
   };
   const seconds = (args.requests + args.warmup) / spec.rate;
-  const r = await net.exec(spec.from, [process.execPath, OPENLOOP_WORKER, JSON.stringify(args)], { timeoutMs: 30_000 + seconds * 2000 });
-  if (r.code !== 0) throw new Error(`open-loop ${spec.protocol} from ${spec.from} to ${spec.address}:${spec.port} failed (${r.code}): ${r.stderr.trim()}`);
+  const r = await net.exec(spec.from, [process.execPath, OPENLOOP_WORKER, JSON.stringify(args)], {
+    timeoutMs: 30_000 + seconds * 2000,
+  });
+  if (r.code !== 0)
+    throw new Error(
+      `open-loop ${spec.protocol} from ${spec.from} to ${spec.address}:${spec.port} failed (${r.code}): ${r.stderr.trim()}`,
+    );
   return toResult(r.stdout);
 }

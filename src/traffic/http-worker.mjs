@@ -19,7 +19,14 @@ const instance = autocannon(opts, (err, result) => {
     process.stderr.write(`autocannon: ${err.message}\n`);
     process.exit(1);
   }
-  process.stdout.write(JSON.stringify({ us, errors: result.errors + result.timeouts, non2xx: result.non2xx, rps: result.requests.average }));
+  process.stdout.write(
+    JSON.stringify({
+      us,
+      errors: result.errors + result.timeouts,
+      non2xx: result.non2xx,
+      rps: result.requests.average,
+    }),
+  );
   process.exit(0);
 });
 instance.on('response', (_client, statusCode, _bytes, responseTime) => {

@@ -4,7 +4,13 @@
 import type { ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { createHistogram, encodeHistogram, recordUs, summarize, type LatencySummary } from '../measure/histogram.ts';
+import {
+  createHistogram,
+  encodeHistogram,
+  recordUs,
+  summarize,
+  type LatencySummary,
+} from '../measure/histogram.ts';
 import type { HostName, Network } from '../platform/platform.ts';
 
 const HTTP_SERVER = fileURLToPath(new URL('./http-server.mjs', import.meta.url));
@@ -38,7 +44,10 @@ export async function startHttpServer(net: Network, host: HostName, port: number
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<void>((res) => child.once('exit', () => res()));
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`HTTP server on ${host}:${port} not ready within 20 s`)), 20_000);
+    const timer = setTimeout(
+      () => reject(new Error(`HTTP server on ${host}:${port} not ready within 20 s`)),
+      20_000,
+    );
     createInterface({ input: child.stdout! }).once('line', (l) => {
       clearTimeout(timer);
       if (l === 'ready') resolve();
@@ -66,11 +75,22 @@ export async function runHttp(net: Network, spec: HttpSpec): Promise<HttpResult>
     warmup: spec.warmup ?? Math.min(1000, Math.ceil(spec.requests / 10)),
     ...(spec.rate ? { rate: spec.rate } : {}),
   };
-  const r = await net.exec(spec.from, [process.execPath, HTTP_WORKER, JSON.stringify(args)], { timeoutMs: 60_000 + (args.requests + args.warmup) * 5 });
-  if (r.code !== 0) throw new Error(`HTTP load from ${spec.from} to ${args.url} failed (${r.code}): ${r.stderr.trim()}`);
+  const r = await net.exec(spec.from, [process.execPath, HTTP_WORKER, JSON.stringify(args)], {
+    timeoutMs: 60_000 + (args.requests + args.warmup) * 5,
+  });
+  if (r.code !== 0)
+    throw new Error(`HTTP load from ${spec.from} to ${args.url} failed (${r.code}): ${r.stderr.trim()}`);
   const out = JSON.parse(r.stdout) as { us: number[]; errors: number; non2xx: number; rps: number };
-  if (out.us.length === 0) throw new Error(`HTTP load from ${spec.from} to ${args.url}: no successful responses (${out.errors} errors, ${out.non2xx} non-2xx)`);
+  if (out.us.length === 0)
+    throw new Error(
+      `HTTP load from ${spec.from} to ${args.url}: no successful responses (${out.errors} errors, ${out.non2xx} non-2xx)`,
+    );
   const h = createHistogram();
   for (const us of out.us) recordUs(h, us);
-  return { histogram: encodeHistogram(h), ...summarize(h), errors: out.errors + out.non2xx, requestsPerSecond: out.rps };
+  return {
+    histogram: encodeHistogram(h),
+    ...summarize(h),
+    errors: out.errors + out.non2xx,
+    requestsPerSecond: out.rps,
+  };
 }

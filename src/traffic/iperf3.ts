@@ -52,8 +52,11 @@ export function parseIperf3Json(text: string): Iperf3Result {
   if (d.error) throw new Iperf3Error(classifyIperf3Error(d.error), `iperf3: ${d.error}`);
   const sent = d.end?.sum_sent;
   const recv = d.end?.sum_received;
-  if (!sent || !recv || typeof recv.bits_per_second !== 'number') throw new Iperf3Error('other', 'iperf3 JSON has no end.sum_sent/sum_received');
-  const rtts = (d.end?.streams ?? []).map((s) => s.sender?.mean_rtt).filter((x): x is number => typeof x === 'number');
+  if (!sent || !recv || typeof recv.bits_per_second !== 'number')
+    throw new Iperf3Error('other', 'iperf3 JSON has no end.sum_sent/sum_received');
+  const rtts = (d.end?.streams ?? [])
+    .map((s) => s.sender?.mean_rtt)
+    .filter((x): x is number => typeof x === 'number');
   return {
     bitsPerSecond: recv.bits_per_second,
     senderBitsPerSecond: sent.bits_per_second ?? recv.bits_per_second,
@@ -82,18 +85,35 @@ export async function runIperf3(net: Network, spec: Iperf3Spec): Promise<Iperf3R
   server.stderr?.on('data', (d: Buffer) => (serverOut += d.toString()));
   const exited = new Promise<void>((res) => server.once('exit', () => res()));
   try {
-    const argv = ['iperf3', '-c', spec.address, '-p', String(spec.port), '-J', '-t', String(spec.seconds), '--connect-timeout', '3000'];
+    const argv = [
+      'iperf3',
+      '-c',
+      spec.address,
+      '-p',
+      String(spec.port),
+      '-J',
+      '-t',
+      String(spec.seconds),
+      '--connect-timeout',
+      '3000',
+    ];
     if (spec.streams && spec.streams > 1) argv.push('-P', String(spec.streams));
     // The server needs a moment to listen; a refused connection right after spawning is retried.
     for (let attempt = 0; ; attempt++) {
       await new Promise((r) => setTimeout(r, attempt === 0 ? 150 : 300));
       const r = await net.exec(spec.from, argv, { timeoutMs: (spec.seconds + 10) * 1000 });
-      if (r.code === 124) throw new Iperf3Error('timeout', `iperf3 client ${spec.from} → ${spec.address}:${spec.port} did not finish within ${spec.seconds + 10} s`);
+      if (r.code === 124)
+        throw new Iperf3Error(
+          'timeout',
+          `iperf3 client ${spec.from} → ${spec.address}:${spec.port} did not finish within ${spec.seconds + 10} s`,
+        );
       try {
         return parseIperf3Json(r.stdout);
       } catch (e) {
-        if (e instanceof Iperf3Error && e.kind === 'refused' && attempt < 5 && server.exitCode === null) continue;
-        if (e instanceof Iperf3Error) throw new Iperf3Error(e.kind, `${e.message} (${spec.from} → ${spec.address}:${spec.port})`);
+        if (e instanceof Iperf3Error && e.kind === 'refused' && attempt < 5 && server.exitCode === null)
+          continue;
+        if (e instanceof Iperf3Error)
+          throw new Iperf3Error(e.kind, `${e.message} (${spec.from} → ${spec.address}:${spec.port})`);
         throw e;
       }
     }

@@ -2,7 +2,13 @@
 // destination, the client in the source with --full-log, whose per-packet tx/rx times give full round trips
 // for our µs histogram; sockperf's own percentiles (half round trip) are kept alongside for reference.
 import { randomBytes } from 'node:crypto';
-import { createHistogram, encodeHistogram, recordUs, summarize, type LatencySummary } from '../measure/histogram.ts';
+import {
+  createHistogram,
+  encodeHistogram,
+  recordUs,
+  summarize,
+  type LatencySummary,
+} from '../measure/histogram.ts';
 import type { HostName, Network } from '../platform/platform.ts';
 
 export interface SockperfSpec {
@@ -49,22 +55,49 @@ export function parseSockperfFullLog(text: string): number[] {
 
 export async function runSockperf(net: Network, spec: SockperfSpec): Promise<SockperfResult> {
   const proto = spec.protocol === 'TCP' ? ['--tcp'] : [];
-  const server = net.spawn(spec.to, ['sockperf', 'server', '-i', '0.0.0.0', '-p', String(spec.port), ...proto]);
+  const server = net.spawn(spec.to, [
+    'sockperf',
+    'server',
+    '-i',
+    '0.0.0.0',
+    '-p',
+    String(spec.port),
+    ...proto,
+  ]);
   const exited = new Promise<void>((res) => server.once('exit', () => res()));
   const log = `/tmp/${net.prefix}-sockperf-${randomBytes(4).toString('hex')}.csv`;
   try {
     await new Promise((r) => setTimeout(r, 300));
-    const argv = ['sockperf', 'ping-pong', '-i', spec.address, '-p', String(spec.port), '-t', String(spec.seconds), '--full-log', log, ...proto];
+    const argv = [
+      'sockperf',
+      'ping-pong',
+      '-i',
+      spec.address,
+      '-p',
+      String(spec.port),
+      '-t',
+      String(spec.seconds),
+      '--full-log',
+      log,
+      ...proto,
+    ];
     if (spec.payloadBytes) argv.push('-m', String(Math.max(14, spec.payloadBytes)));
     const r = await net.exec(spec.from, argv, { timeoutMs: (spec.seconds + 10) * 1000 });
-    if (r.code !== 0) throw new Error(`sockperf ${spec.from} → ${spec.address}:${spec.port} failed (${r.code}): ${(r.stderr || r.stdout).trim().slice(-300)}`);
+    if (r.code !== 0)
+      throw new Error(
+        `sockperf ${spec.from} → ${spec.address}:${spec.port} failed (${r.code}): ${(r.stderr || r.stdout).trim().slice(-300)}`,
+      );
     // The log is written by a process in the host's network namespace but on the shared file system.
     const cat = await net.exec(spec.from, ['cat', log]);
     const rtts = parseSockperfFullLog(cat.stdout);
     if (!rtts.length) throw new Error(`sockperf ${spec.from} → ${spec.address}: no samples in ${log}`);
     const h = createHistogram();
     for (const us of rtts) recordUs(h, us);
-    return { histogram: encodeHistogram(h), ...summarize(h), tool: parseSockperfSummary(r.stdout + r.stderr) };
+    return {
+      histogram: encodeHistogram(h),
+      ...summarize(h),
+      tool: parseSockperfSummary(r.stdout + r.stderr),
+    };
   } finally {
     if (server.exitCode === null && server.signalCode === null) server.kill('SIGTERM');
     await Promise.race([exited, new Promise((r) => setTimeout(r, 2000))]);

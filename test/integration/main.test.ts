@@ -66,7 +66,9 @@ describe('main pipeline on Mininet', () => {
     expect(results.modes.ran).toEqual(['none', 'native']);
     expect(results.notes).toEqual([]);
     // Interleaved: none, native, none, native for each measurement.
-    const order = results.records.filter((r) => r.measurement === 'udp').map((r) => `${r.mode}${r.repetition}`);
+    const order = results.records
+      .filter((r) => r.measurement === 'udp')
+      .map((r) => `${r.mode}${r.repetition}`);
     expect(order).toEqual(['none0', 'native0', 'none1', 'native1']);
     expect(lines.some((l) => /rep 2\/2:.*ETA/.test(l))).toBe(true);
     // Sweep: own policy + 0 and + 50 fillers under native.
@@ -79,13 +81,25 @@ describe('main pipeline on Mininet', () => {
     const out = await writeReport(runDir, { iterations: 200 });
     const stored = readResults(runDir);
     for (const mode of ['none', 'native']) {
-      const h = mergeHistograms(stored.records.filter((r) => r.measurement === 'udp' && r.mode === mode && r.policies === undefined).map((r) => decodeHistogram(r.latency!.histogram)));
+      const h = mergeHistograms(
+        stored.records
+          .filter((r) => r.measurement === 'udp' && r.mode === mode && r.policies === undefined)
+          .map((r) => decodeHistogram(r.latency!.histogram)),
+      );
       expect(h.totalCount).toBe(1600);
       const md = readFileSync(out.markdown, 'utf8');
-      expect(md).toContain(`| cross-node | udp-rr | ${mode} | 2 | 1600 | ${fmtUs(h.getValueAtPercentile(50))} | ${fmtUs(h.getValueAtPercentile(90))} | ${fmtUs(h.getValueAtPercentile(99))} |`);
+      expect(md).toContain(
+        `| cross-node | udp-rr | ${mode} | 2 | 1600 | ${fmtUs(h.getValueAtPercentile(50))} | ${fmtUs(h.getValueAtPercentile(90))} | ${fmtUs(h.getValueAtPercentile(99))} |`,
+      );
     }
     expect(out.figures.map((f) => f.split('/').pop())).toEqual(
-      expect.arrayContaining(['added-p50.png', 'cdf-udp-rr.png', 'cdf-tcp-crr.png', 'sweep-latency.png', 'sweep-programming.png']),
+      expect.arrayContaining([
+        'added-p50.png',
+        'cdf-udp-rr.png',
+        'cdf-tcp-crr.png',
+        'sweep-latency.png',
+        'sweep-programming.png',
+      ]),
     );
     // A run compared with itself never regresses.
     expect(compareRuns(stored, stored, { iterations: 100 }).rows.some((r) => r.regressed)).toBe(false);

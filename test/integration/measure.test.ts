@@ -37,7 +37,11 @@ afterAll(async () => {
   await net?.down();
 });
 
-const m = (kind: MeasurementSpec['kind'], port: number, extra: Partial<MeasurementSpec> = {}): MeasurementSpec => ({
+const m = (
+  kind: MeasurementSpec['kind'],
+  port: number,
+  extra: Partial<MeasurementSpec> = {},
+): MeasurementSpec => ({
   name: kind,
   kind,
   path: 'cross-node',
@@ -69,7 +73,11 @@ describe('measurement tools inside pod namespaces', () => {
 
   it('open loop measures from the intended send time at the requested rate', async () => {
     const t0 = Date.now();
-    const r = await measureOnce(net, createNoneEnforcer(net), m('udp-rr', 80, { rate: 1000 }), { requests: 1000, warmup: 100, seconds: 1 });
+    const r = await measureOnce(net, createNoneEnforcer(net), m('udp-rr', 80, { rate: 1000 }), {
+      requests: 1000,
+      warmup: 100,
+      seconds: 1,
+    });
     expect(Date.now() - t0).toBeGreaterThan(1000); // 1,100 requests at 1,000/s take at least 1.1 s
     expect(r.rate).toBe(1000);
     expect(r.tool).toBe('openloop');
@@ -79,7 +87,13 @@ describe('measurement tools inside pod namespaces', () => {
   it('iperf3 reports throughput, and a closed port is named as refused', async () => {
     const r = await measureOnce(net, createNoneEnforcer(net), m('iperf3', 5201), effort);
     expect(r.throughput!.bitsPerSecond).toBeGreaterThan(50e6);
-    const err = await runIperf3(net, { from: 'app/client', to: 'app/server', address: '10.1.2.200', port: 5999, seconds: 1 }).catch((e) => e);
+    const err = await runIperf3(net, {
+      from: 'app/client',
+      to: 'app/server',
+      address: '10.1.2.200',
+      port: 5999,
+      seconds: 1,
+    }).catch((e) => e);
     expect(err).toBeInstanceOf(Iperf3Error);
     expect(['refused', 'timeout']).toContain((err as Iperf3Error).kind);
   });

@@ -4,7 +4,10 @@ import { syntheticRun } from './results.fixture.ts';
 
 describe('compare two runs', () => {
   it('flags a +30 µs overlay shift as a significant regression beyond 10%, and nothing else', () => {
-    const cmp = compareRuns(syntheticRun({ seed: 1 }), syntheticRun({ seed: 500, overlayShift: 90 }), { threshold: 0.1, iterations: 200 });
+    const cmp = compareRuns(syntheticRun({ seed: 1 }), syntheticRun({ seed: 500, overlayShift: 90 }), {
+      threshold: 0.1,
+      iterations: 200,
+    });
     const regressed = cmp.rows.filter((r) => r.regressed);
     expect(regressed.length).toBeGreaterThan(0);
     expect(new Set(regressed.map((r) => r.mode))).toEqual(new Set(['overlay']));
@@ -19,12 +22,16 @@ describe('compare two runs', () => {
   });
   it('a large but not significant or small but significant change is not a regression', () => {
     // Improvement (overlay faster) is significant but not a regression.
-    const cmp = compareRuns(syntheticRun({ seed: 1 }), syntheticRun({ seed: 9, overlayShift: 20 }), { iterations: 200 });
+    const cmp = compareRuns(syntheticRun({ seed: 1 }), syntheticRun({ seed: 9, overlayShift: 20 }), {
+      iterations: 200,
+    });
     const p50 = cmp.rows.find((r) => r.mode === 'overlay' && r.metric === 'p50')!;
     expect(p50.significant).toBe(true);
     expect(p50.regressed).toBe(false);
     // +3 µs on ~97 µs is significant but below a 10% threshold.
-    const small = compareRuns(syntheticRun({ seed: 1 }), syntheticRun({ seed: 9, overlayShift: 63 }), { iterations: 200 });
+    const small = compareRuns(syntheticRun({ seed: 1 }), syntheticRun({ seed: 9, overlayShift: 63 }), {
+      iterations: 200,
+    });
     expect(small.rows.filter((r) => r.regressed && r.metric === 'p50')).toEqual([]);
   });
   it('throughput regresses downwards', () => {
@@ -38,7 +45,11 @@ describe('compare two runs', () => {
   it('warns about cells present in one run only', () => {
     const cur = syntheticRun();
     cur.records = cur.records.filter((r) => r.mode !== 'overlay');
-    expect(compareRuns(syntheticRun(), cur, { iterations: 50 }).warnings.some((w) => w.includes('only in baseline'))).toBe(true);
+    expect(
+      compareRuns(syntheticRun(), cur, { iterations: 50 }).warnings.some((w) =>
+        w.includes('only in baseline'),
+      ),
+    ).toBe(true);
   });
   it('parses thresholds', () => {
     expect(parseThreshold('10%')).toBeCloseTo(0.1);

@@ -20,9 +20,16 @@ describe('analysis notebook', () => {
     const out = join(dir, 'executed.ipynb');
     const { errors } = executeNotebook('notebooks/latency.ipynb', out, { RUN_DIR: runDir });
     expect(errors).toEqual([]);
-    const nb = JSON.parse(readFileSync(out, 'utf8')) as { cells: { cell_type: string; outputs?: { output_type: string; text?: string; data?: Record<string, unknown> }[] }[] };
+    const nb = JSON.parse(readFileSync(out, 'utf8')) as {
+      cells: {
+        cell_type: string;
+        outputs?: { output_type: string; text?: string; data?: Record<string, unknown> }[];
+      }[];
+    };
     const outputs = nb.cells.flatMap((c) => c.outputs ?? []);
-    const svgs = outputs.filter((o) => o.output_type === 'display_data' && String(o.data?.['image/svg+xml'] ?? '').includes('<svg'));
+    const svgs = outputs.filter(
+      (o) => o.output_type === 'display_data' && String(o.data?.['image/svg+xml'] ?? '').includes('<svg'),
+    );
     expect(svgs.length).toBe(3);
     expect(outputs.some((o) => o.text?.includes('report agreement: 6 (measurement, mode) cells'))).toBe(true);
   }, 60_000);
@@ -33,7 +40,9 @@ describe('analysis notebook', () => {
     const a = JSON.parse(readFileSync(file, 'utf8'));
     a.latency[0].p50Us += 1;
     writeFileSync(file, JSON.stringify(a));
-    const { errors } = executeNotebook('notebooks/latency.ipynb', join(dir, 'bad.ipynb'), { RUN_DIR: runDir });
+    const { errors } = executeNotebook('notebooks/latency.ipynb', join(dir, 'bad.ipynb'), {
+      RUN_DIR: runDir,
+    });
     expect(errors.join('\n')).toMatch(/notebook p50\/p99 .* != report/);
   }, 60_000);
 });

@@ -26,7 +26,14 @@ describe('analysis', () => {
   });
   it('keeps the sweep apart from the matrix and joins programming times', () => {
     expect(a.latency.every((r) => r.repetitions === 3)).toBe(true);
-    expect(a.sweep.map((r) => [r.mode, r.policies])).toEqual([['native', 1], ['native', 10], ['native', 100], ['overlay', 1], ['overlay', 10], ['overlay', 100]]);
+    expect(a.sweep.map((r) => [r.mode, r.policies])).toEqual([
+      ['native', 1],
+      ['native', 10],
+      ['native', 100],
+      ['overlay', 1],
+      ['overlay', 10],
+      ['overlay', 100],
+    ]);
     expect(a.sweep.every((r) => r.p50Us !== undefined && r.programmingMs !== undefined)).toBe(true);
   });
   it('paper table decides each claim by its stated criterion', () => {
@@ -39,8 +46,16 @@ describe('analysis', () => {
   });
   it('every chart has titled axes with units', () => {
     const charts = allCharts(a);
-    expect(charts.map((c) => c.id)).toEqual(['added-p50', 'added-p99', 'cdf-udp-rr', 'throughput', 'sweep-latency', 'sweep-programming']);
-    const titles = JSON.stringify(charts.map((c) => c.spec)).match(/"title":"[^"]*\((µs|ms|Gbit\/s)[^"]*\)"/g) ?? [];
+    expect(charts.map((c) => c.id)).toEqual([
+      'added-p50',
+      'added-p99',
+      'cdf-udp-rr',
+      'throughput',
+      'sweep-latency',
+      'sweep-programming',
+    ]);
+    const titles =
+      JSON.stringify(charts.map((c) => c.spec)).match(/"title":"[^"]*\((µs|ms|Gbit\/s)[^"]*\)"/g) ?? [];
     expect(titles.length).toBeGreaterThanOrEqual(6);
   });
 });
@@ -51,14 +66,20 @@ describe('report from a stored run', () => {
     writeResults(runDir, syntheticRun());
     const out = await writeReport(runDir, { iterations: 100 });
     const stored = readResults(runDir);
-    const recs = stored.records.filter((r) => r.measurement === 'udp-same-node' && r.mode === 'overlay' && r.policies === undefined);
+    const recs = stored.records.filter(
+      (r) => r.measurement === 'udp-same-node' && r.mode === 'overlay' && r.policies === undefined,
+    );
     const merged = mergeHistograms(recs.map((r) => decodeHistogram(r.latency!.histogram)));
     const analysis = JSON.parse(readFileSync(join(runDir, 'analysis.json'), 'utf8'));
-    const row = analysis.latency.find((r: { measurement: string; mode: string }) => r.measurement === 'udp-same-node' && r.mode === 'overlay');
+    const row = analysis.latency.find(
+      (r: { measurement: string; mode: string }) => r.measurement === 'udp-same-node' && r.mode === 'overlay',
+    );
     expect(row.p50Us).toBe(merged.getValueAtPercentile(50));
     expect(row.p99Us).toBe(merged.getValueAtPercentile(99));
     const md = readFileSync(out.markdown, 'utf8');
-    expect(md).toContain(`| same-node | udp-rr | overlay | 3 | 6000 | ${merged.getValueAtPercentile(50)} µs |`);
+    expect(md).toContain(
+      `| same-node | udp-rr | overlay | 3 | 6000 | ${merged.getValueAtPercentile(50)} µs |`,
+    );
     const html = readFileSync(out.html, 'utf8');
     expect(html).toContain('<svg');
     expect(html).not.toMatch(/<script|https?:\/\/(cdn|unpkg)/);

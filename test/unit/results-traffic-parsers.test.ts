@@ -10,9 +10,36 @@ import { parseSockperfFullLog, parseSockperfSummary } from '../../src/traffic/so
 const IPERF_OK = JSON.stringify({
   start: { version: 'iperf 3.12' },
   end: {
-    sum_sent: { start: 0, end: 1.002181, seconds: 1.002181, bytes: 921436160, bits_per_second: 7355447049.98, retransmits: 356, sender: true },
-    sum_received: { start: 0, end: 1.010371, seconds: 1.010371, bytes: 920256512, bits_per_second: 7286483970.74, sender: true },
-    streams: [{ sender: { socket: 5, bits_per_second: 7355447049.98, retransmits: 356, max_rtt: 854, min_rtt: 854, mean_rtt: 854, sender: true } }],
+    sum_sent: {
+      start: 0,
+      end: 1.002181,
+      seconds: 1.002181,
+      bytes: 921436160,
+      bits_per_second: 7355447049.98,
+      retransmits: 356,
+      sender: true,
+    },
+    sum_received: {
+      start: 0,
+      end: 1.010371,
+      seconds: 1.010371,
+      bytes: 920256512,
+      bits_per_second: 7286483970.74,
+      sender: true,
+    },
+    streams: [
+      {
+        sender: {
+          socket: 5,
+          bits_per_second: 7355447049.98,
+          retransmits: 356,
+          max_rtt: 854,
+          min_rtt: 854,
+          mean_rtt: 854,
+          sender: true,
+        },
+      },
+    ],
   },
 });
 
@@ -49,7 +76,9 @@ describe('sockperf output', () => {
     expect(s).toEqual({ avgHalf: 20.204, p99Half: 30.63, p50Half: 5.938 });
   });
   it('turns the full log into full round trips in µs', () => {
-    const rtts = parseSockperfFullLog('packet, txTime(sec), rxTime(sec), latency(usec)\n0, 2.460088606, 2.460101295, 6.344\n1, 2.460101325, 2.460113242, 5.958\n');
+    const rtts = parseSockperfFullLog(
+      'packet, txTime(sec), rxTime(sec), latency(usec)\n0, 2.460088606, 2.460101295, 6.344\n1, 2.460101325, 2.460113242, 5.958\n',
+    );
     expect(rtts.length).toBe(2);
     expect(rtts[0]).toBeCloseTo(12.689, 2);
     expect(rtts[1]).toBeCloseTo(11.917, 2);
@@ -83,7 +112,13 @@ describe('sweep fillers', () => {
     if (!('state' in r)) return;
     expect(r.state.policies.length).toBe(1001);
     expect(new Set(r.state.policies.map((p) => p.metadata.name)).size).toBe(1001);
-    expect(new Set(fillerPolicies(SUITE.initial.pods[1]!, 70_000).map((p) => p.spec.ingress![0]!.from![0]!.ipBlock!.cidr)).size).toBe(70_000);
+    expect(
+      new Set(
+        fillerPolicies(SUITE.initial.pods[1]!, 70_000).map(
+          (p) => p.spec.ingress![0]!.from![0]!.ipBlock!.cidr,
+        ),
+      ).size,
+    ).toBe(70_000);
   });
   it('refuses when the fillers would isolate a destination nobody admits the flow to', () => {
     const open = { ...SUITE.initial, policies: [] };
@@ -93,10 +128,21 @@ describe('sweep fillers', () => {
 });
 
 describe('effort', () => {
-  const m = { name: 'x', kind: 'udp-rr' as const, path: 'p', from: 'a/b', to: 'a/c', port: 80, requests: 20000, warmup: 2000 };
+  const m = {
+    name: 'x',
+    kind: 'udp-rr' as const,
+    path: 'p',
+    from: 'a/b',
+    to: 'a/c',
+    port: 80,
+    requests: 20000,
+    warmup: 2000,
+  };
   it('keeps the scenario figures in a full run and caps them in --quick', () => {
     expect(effortFor(m, false)).toEqual({ requests: 20000, warmup: 2000, seconds: 3 });
     expect(effortFor(m, true)).toEqual({ requests: 1500, warmup: 300, seconds: 1 });
-    expect(effortFor({ ...m, kind: 'tcp-crr', requests: undefined, warmup: undefined }, true).requests).toBe(400);
+    expect(effortFor({ ...m, kind: 'tcp-crr', requests: undefined, warmup: undefined }, true).requests).toBe(
+      400,
+    );
   });
 });

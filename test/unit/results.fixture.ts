@@ -21,7 +21,15 @@ export const ENV = {
   timestamp: '2026-11-26T00:00:00.000Z',
 };
 
-export function latencyRecord(mode: string, path: string, rep: number, baseUs: number, seed: number, n = 2000, extra: Partial<ResultRecord> = {}): ResultRecord {
+export function latencyRecord(
+  mode: string,
+  path: string,
+  rep: number,
+  baseUs: number,
+  seed: number,
+  n = 2000,
+  extra: Partial<ResultRecord> = {},
+): ResultRecord {
   const h = createHistogram();
   const r = prng(seed);
   for (let i = 0; i < n; i++) recordUs(h, baseUs + -Math.log(1 - r()) * 10);
@@ -44,24 +52,47 @@ export function latencyRecord(mode: string, path: string, rep: number, baseUs: n
 }
 
 /** none = base, native = base + nativeShift, overlay = base + overlayShift; 3 repetitions each. */
-export function syntheticRun(opts: { nativeShift?: number; overlayShift?: number; seed?: number; runId?: string } = {}): RunResults {
-  const shifts: Record<string, number> = { none: 0, native: opts.nativeShift ?? 5, overlay: opts.overlayShift ?? 60 };
+export function syntheticRun(
+  opts: { nativeShift?: number; overlayShift?: number; seed?: number; runId?: string } = {},
+): RunResults {
+  const shifts: Record<string, number> = {
+    none: 0,
+    native: opts.nativeShift ?? 5,
+    overlay: opts.overlayShift ?? 60,
+  };
   const records: ResultRecord[] = [];
   let seed = opts.seed ?? 1;
   for (const path of ['same-node', 'cross-node'])
     for (let rep = 0; rep < 3; rep++)
       for (const mode of ['none', 'native', 'overlay'])
-        records.push(latencyRecord(mode, path, rep, 30 + (path === 'cross-node' ? 10 : 0) + shifts[mode]!, seed++));
+        records.push(
+          latencyRecord(mode, path, rep, 30 + (path === 'cross-node' ? 10 : 0) + shifts[mode]!, seed++),
+        );
   for (let rep = 0; rep < 3; rep++)
     for (const mode of ['none', 'native', 'overlay'])
       records.push({
-        scenario: 'suite', measurement: 'iperf-cross', kind: 'iperf3', path: 'cross-node', mode, repetition: rep, from: 'x/a', to: 'y/b',
-        startedAt: '2026-11-26T00:00:00.000Z', durationMs: 1000, errors: 0, tool: 'iperf3',
+        scenario: 'suite',
+        measurement: 'iperf-cross',
+        kind: 'iperf3',
+        path: 'cross-node',
+        mode,
+        repetition: rep,
+        from: 'x/a',
+        to: 'y/b',
+        startedAt: '2026-11-26T00:00:00.000Z',
+        durationMs: 1000,
+        errors: 0,
+        tool: 'iperf3',
         throughput: { bitsPerSecond: (mode === 'overlay' ? 0.6e9 : 30e9) + rep * 1e8, retransmits: 0 },
       });
   for (const n of [1, 10, 100])
     for (const mode of ['native', 'overlay'])
-      records.push(latencyRecord(mode, 'cross-node', 0, 40 + n / 10, seed++, 500, { measurement: 'sweep-udp', policies: n }));
+      records.push(
+        latencyRecord(mode, 'cross-node', 0, 40 + n / 10, seed++, 500, {
+          measurement: 'sweep-udp',
+          policies: n,
+        }),
+      );
   return {
     schemaVersion: RESULTS_SCHEMA_VERSION,
     runId: opts.runId ?? '20261126T000000Z-abcdef',
