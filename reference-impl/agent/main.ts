@@ -173,13 +173,20 @@ async function apply(body: unknown): Promise<void> {
   const saps = [next.sap, ...next.acceptFrom];
 
   if (!tun) {
-    tun = offload
+    const t = offload
       ? new Tun({ name: tunName, mtu: 65536 + VNET_HDR_LEN, headroom: MAX_HEADER_LEN, slots: 64, offload })
       : new Tun({ name: tunName, mtu: Math.max(mtu, 1500), headroom: MAX_HEADER_LEN });
-    for (const a of ipArgs(tun.name, next.overlayIp, next.overlayCidr, mtu, offload)) execFileSync('ip', a);
-    sock = await bindSocket(next.listen.ip, next.listen.port);
+    try {
+      for (const a of ipArgs(t.name, next.overlayIp, next.overlayCidr, mtu, offload)) execFileSync('ip', a);
+      sock = await bindSocket(next.listen.ip, next.listen.port);
+    } catch (e) {
+      // A failed first config leaves nothing half set up: the next push starts from scratch.
+      t.close();
+      throw e;
+    }
+    tun = t;
     sock.on('message', onMessage);
-  } else if (cfg && mtu !== (cfg.mtu ?? mtu)) {
+  } else if (mtu !== tunMtu) {
     execFileSync('ip', ['link', 'set', 'dev', tun.name, 'mtu', String(mtu)]);
   }
   if (next.guard) await installGuard({ tun: tun.name, agentPort: next.listen.port, saps });

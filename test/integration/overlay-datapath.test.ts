@@ -178,6 +178,9 @@ describe.skipIf(!root)('overlay data path (agent → SaP → agent)', () => {
       overlayIp: '10.240.1.50',
     });
     expect(moved.status).toBe(409);
+    const mtu = await api(lab.sock('a'), 'PUT', '/config', agentConfig(2, 'a', 1400));
+    expect(mtu).toMatchObject({ status: 200, body: { version: 2, applied: true } });
+    expect(await lab.exec('a', ['ip', 'link', 'show', 'ov0'])).toContain('mtu 1400');
     const tcp = await lab.exec('a', [
       'sh',
       '-c',
