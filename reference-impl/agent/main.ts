@@ -204,7 +204,13 @@ async function apply(body: unknown): Promise<void> {
   for (const s of saps) accept.set(s.ip, s.port);
   const firstStart = !cfg;
   cfg = next;
-  if (firstStart) tun.start(onTunBatch, () => c.txError!++);
+  if (firstStart) {
+    tun.start(onTunBatch, (errno) => {
+      // The TUN is gone or broken: without it the pod has no overlay; exit so a supervisor restarts us.
+      process.stderr.write(`agent: TUN ${tunName} failed (errno ${errno}), exiting\n`);
+      shutdown(1);
+    });
+  }
 }
 
 function bindSocket(ip: string, port: number): Promise<dgram.Socket> {
@@ -230,7 +236,7 @@ const server = await serveApi(args.api, {
   apply,
 });
 
-function shutdown(): void {
+function shutdown(code = 0): void {
   try {
     if (cfg?.guard) execFileSync('nft', ['delete', 'table', 'inet', GUARD_TABLE], { stdio: 'ignore' });
   } catch {
@@ -241,13 +247,13 @@ function shutdown(): void {
   server.close();
   server.closeAllConnections();
   rmSync(args.api!, { force: true });
-  process.exit(0);
+  process.exit(code);
 }
-process.on('SIGTERM', shutdown);
-process.on('SIGINT', shutdown);
+process.on('SIGTERM', () => shutdown());
+process.on('SIGINT', () => shutdown());
 // --lifeline stdin: exit when the parent's pipe closes, so a crashed parent leaves no data path behind.
 if (args.lifeline === 'stdin') {
-  process.stdin.on('end', shutdown);
-  process.stdin.on('error', shutdown);
+  process.stdin.on('end', () => shutdown());
+  process.stdin.on('error', () => shutdown());
   process.stdin.resume();
 }

@@ -217,5 +217,12 @@ describe.skipIf(!root)('overlay data path (agent → SaP → agent)', () => {
     await new Promise((r) => setTimeout(r, 1000));
     expect(() => process.kill(sapPid, 0)).toThrow();
     expect(existsSync(lab.sock('sap'))).toBe(false);
+
+    // Deleting an agent's TUN under it makes the agent exit (for a supervisor to restart) instead of idling.
+    const bPid = Number((await api(lab.sock('b'), 'GET', '/status')).body.pid);
+    await lab.exec('b', ['ip', 'link', 'del', 'ov0']);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(() => process.kill(bPid, 0)).toThrow();
+    expect(await lab.exec('b', ['nft', 'list', 'tables'])).not.toContain('ovguard');
   });
 });

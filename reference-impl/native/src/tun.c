@@ -141,6 +141,8 @@ static void on_readable(uv_poll_t *h, int status, int events) {
     napi_fatal_exception(env, exc);
   }
   napi_close_handle_scope(env, scope);
+  // A TUN in error (its interface deleted, say) would wake the loop forever: stop; JS decides what follows.
+  if (err != 0 && n == 0) poller_release(p);
 }
 
 // poll(fd, arena: Buffer, lens: Int32Array, slotSize, headroom, batch, cb(first, n, err)) -> handle
