@@ -16,6 +16,12 @@ function sig(p: number): string {
   return p < 0.001 ? '< 0.001' : p.toFixed(3);
 }
 
+/** Repetitions needed for a target half-width, if the half-width shrinks as 1/sqrt(repetitions). */
+export function repsFor(halfWidth: number, reps: number, target: number): number {
+  if (!Number.isFinite(halfWidth)) return NaN;
+  return Math.max(reps, Math.ceil(reps * (halfWidth / target) ** 2));
+}
+
 /** Largest 95% CI half-width of the added p50 (the acceptance figure for the quick suite). */
 export function maxHalfWidthP50(a: Analysis): number {
   return a.added.reduce((m, r) => Math.max(m, (r.p50.hi - r.p50.lo) / 2), 0);
@@ -29,14 +35,34 @@ export function buildTables(run: RunResults, a: Analysis): Table[] {
     columns: ['claim', 'paper', 'measured (95% CI)', 'criterion', 'holds'],
     rows: paperClaims(a, run.conformance).map((c) => [c.claim, c.paper, c.measured, c.criterion, c.holds]),
   });
-  if (a.added.length)
+  if (a.added.length) {
+    const reps = new Map(a.latency.map((r) => [`${r.measurement}|${r.mode}`, r.repetitions]));
     tables.push({
       id: 'added',
       title: 'Added latency vs none on the same path',
-      note: `Two-level bootstrap 95% CI (repetitions, then requests); p = Mann–Whitney two-sided. Largest p50 CI half-width: ${maxHalfWidthP50(a).toFixed(1)} µs.`,
-      columns: ['path', 'workload', 'mode', 'added p50', 'added p99', 'p'],
-      rows: a.added.map((r) => [r.path, r.kind, r.mode, fmtCi(r.p50), fmtCi(r.p99), sig(r.pValue)]),
+      note:
+        `Two-level bootstrap 95% CI (repetitions, then requests); p = Mann–Whitney two-sided. Largest p50 CI half-width: ${maxHalfWidthP50(a).toFixed(1)} µs. ` +
+        'The last column estimates the repetitions per mode for a ±5 µs p50 interval, assuming the half-width shrinks with the square root of the repetitions (run-to-run variation dominates).',
+      columns: ['path', 'workload', 'mode', 'added p50', 'added p99', 'p', 'p50 ± (µs)', 'reps for ±5 µs'],
+      rows: a.added.map((r) => {
+        const hw = (r.p50.hi - r.p50.lo) / 2;
+        const n = Math.min(
+          reps.get(`${r.measurement}|${r.mode}`) ?? 1,
+          reps.get(`${r.measurement}|none`) ?? 1,
+        );
+        return [
+          r.path,
+          r.kind,
+          r.mode,
+          fmtCi(r.p50),
+          fmtCi(r.p99),
+          sig(r.pValue),
+          hw.toFixed(1),
+          String(repsFor(hw, n, 5)),
+        ];
+      }),
     });
+  }
   if (a.latency.length)
     tables.push({
       id: 'latency',

@@ -1,4 +1,10 @@
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it, vi } from 'vitest';
+import { run as compareCommand } from '../../src/commands/compare.ts';
+import { UsageError } from '../../src/errors.ts';
+import { writeResults } from '../../src/results/store.ts';
 import { compareRuns, parseThreshold } from '../../src/results/compare.ts';
 import { syntheticRun } from './results.fixture.ts';
 
@@ -56,5 +62,26 @@ describe('compare two runs', () => {
     expect(parseThreshold('10')).toBeCloseTo(0.1);
     expect(parseThreshold('0.05')).toBeCloseTo(0.05);
     expect(parseThreshold('ten')).toBeNull();
+  });
+});
+
+describe('testbed compare', () => {
+  it('exits 1 on a regression, 0 without, and rejects a bad threshold', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'compare-cli-'));
+    const log = vi.spyOn(console, 'log').mockImplementation(() => undefined);
+    try {
+      writeResults(join(dir, 'base'), syntheticRun({ seed: 1 }));
+      writeResults(join(dir, 'slow'), syntheticRun({ seed: 500, overlayShift: 90 }));
+      expect(await compareCommand([join(dir, 'base'), join(dir, 'slow'), '--threshold', '10%'])).toBe(1);
+      expect(log.mock.calls.some(([l]) => String(l).includes('REGRESSED'))).toBe(true);
+      expect(await compareCommand([join(dir, 'base'), join(dir, 'slow'), '--threshold=200%'])).toBe(0);
+      await expect(
+        compareCommand([join(dir, 'base'), join(dir, 'slow'), '--threshold', 'lots']),
+      ).rejects.toThrow(UsageError);
+      await expect(compareCommand([join(dir, 'base')])).rejects.toThrow(UsageError);
+    } finally {
+      log.mockRestore();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

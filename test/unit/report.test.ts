@@ -6,6 +6,7 @@ import { decodeHistogram, mergeHistograms } from '../../src/measure/histogram.ts
 import { analyze } from '../../src/report/analyze.ts';
 import { allCharts } from '../../src/report/charts.ts';
 import { paperClaims } from '../../src/report/paper.ts';
+import { repsFor } from '../../src/report/tables.ts';
 import { writeReport } from '../../src/report/report.ts';
 import { readResults, writeResults } from '../../src/results/store.ts';
 import { syntheticRun } from './results.fixture.ts';
@@ -57,6 +58,14 @@ describe('analysis', () => {
     const titles =
       JSON.stringify(charts.map((c) => c.spec)).match(/"title":"[^"]*\((µs|ms|Gbit\/s)[^"]*\)"/g) ?? [];
     expect(titles.length).toBeGreaterThanOrEqual(6);
+  });
+});
+
+describe('repetitions for a target interval', () => {
+  it('scales with the squared ratio of half-widths and never goes below what ran', () => {
+    expect(repsFor(10, 3, 5)).toBe(12);
+    expect(repsFor(2, 3, 5)).toBe(3);
+    expect(repsFor(NaN, 3, 5)).toBeNaN();
   });
 });
 
