@@ -6,7 +6,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { createHistogram, recordUs, summarize, type Histogram } from '../src/measure/histogram.ts';
 import { defaultMtu } from '../reference-impl/agent/setup.ts';
-import { Lab, OVERLAY, api, startOverlay } from '../test/integration/overlay-datapath-lab.ts';
+import {
+  Lab,
+  OVERLAY,
+  UNDERLAY,
+  agentConfig,
+  api,
+  startOverlay,
+} from '../test/integration/overlay-datapath-lab.ts';
 
 const argv = process.argv.slice(2);
 const opt = (k: string, d: string): string => {
@@ -131,6 +138,28 @@ async function latency(): Promise<void> {
       );
     }
     console.log(`  CPU per packet handled (overlay RR runs): ${perPkt(cpu)}`);
+
+    // Attribution: the same agents tunnelling straight to each other (no SaP, so no policy) show what the SaP
+    // hop costs. Not a mode of the overlay, only a measurement.
+    const direct = (pod: 'a' | 'b', peer: 'a' | 'b') => ({
+      ...agentConfig(2, pod),
+      sap: { ip: UNDERLAY[peer], port: 6080 },
+    });
+    await api(lab.sock('a'), 'PUT', '/config', direct('a', 'b'));
+    await api(lab.sock('b'), 'PUT', '/config', direct('b', 'a'));
+    const noSap: Record<string, Histogram> = { udp: createHistogram(), tcp: createHistogram() };
+    for (const tcp of [false, true]) await rr(lab, 'a', OVERLAY.b, tcp, 1);
+    for (let r = 0; r < REPS; r++) {
+      for (const tcp of [false, true])
+        await rr(lab, 'a', OVERLAY.b, tcp, SECONDS, noSap[tcp ? 'tcp' : 'udp']);
+    }
+    for (const p of ['udp', 'tcp']) {
+      const n = summarize(noSap[p]!);
+      const o = summarize(hist[`overlay/${p}`]!);
+      console.log(
+        `  ${p} agent→agent without SaP  ${fmt(n)}  → the SaP hop adds p50 ${o.p50Us - n.p50Us} µs`,
+      );
+    }
   } finally {
     await lab.cleanup();
   }
