@@ -129,20 +129,18 @@ export async function runScenario(scenario: Scenario, opts: RunnerOptions): Prom
                 `[${scenario.name}] ${m.name} ${mode} rep ${rep + 1}/${reps(m)}:${lat}${thr} (${eta.tick()})`,
               );
             } catch (e) {
-              opts.onNote(
-                `${scenario.name}/${m.name} under ${mode}, repetition ${rep + 1}: ${(e as Error).message.split('\n')[0]}`,
-              );
+              opts.onNote(`${scenario.name}/${m.name} under ${mode}, repetition ${rep + 1}: ${brief(e)}`);
               opts.progress(
-                `[${scenario.name}] ${m.name} ${mode} rep ${rep + 1}: FAILED ${(e as Error).message.split('\n')[0]} (${eta.tick()})`,
+                `[${scenario.name}] ${m.name} ${mode} rep ${rep + 1}: FAILED ${brief(e)} (${eta.tick()})`,
               );
             }
           }
         } catch (e) {
           broken.add(mode);
           opts.onNote(
-            `${scenario.name}: mode ${mode} could not be applied in repetition ${rep + 1} and is skipped from here on: ${(e as Error).message.split('\n')[0]}`,
+            `${scenario.name}: mode ${mode} could not be applied in repetition ${rep + 1} and is skipped from here on: ${brief(e)}`,
           );
-          opts.progress(`[${scenario.name}] ${mode}: apply FAILED: ${(e as Error).message.split('\n')[0]}`);
+          opts.progress(`[${scenario.name}] ${mode}: apply FAILED: ${brief(e)}`);
         } finally {
           await enforcer.teardown().catch((e) => opts.onNote(`${mode} teardown: ${(e as Error).message}`));
         }
@@ -225,15 +223,17 @@ async function sweep(
           `[${scenario.name}] sweep ${mode} ${n} policies: programming ${applied.programmingMs.toFixed(1)} ms, p50 ${res.latency?.summary.p50Us ?? '?'} µs (${eta.tick()})`,
         );
       } catch (e) {
-        opts.onNote(
-          `${scenario.name}: sweep ${mode} at ${n} policies failed: ${(e as Error).message.split('\n')[0]}`,
-        );
-        opts.progress(
-          `[${scenario.name}] sweep ${mode} ${n}: FAILED ${(e as Error).message.split('\n')[0]} (${eta.tick()})`,
-        );
+        opts.onNote(`${scenario.name}: sweep ${mode} at ${n} policies failed: ${brief(e)}`);
+        opts.progress(`[${scenario.name}] sweep ${mode} ${n}: FAILED ${brief(e)} (${eta.tick()})`);
       } finally {
         await enforcer.teardown().catch(() => undefined);
       }
     }
   }
+}
+
+/** An error as one line for notes and progress: tools put the useful part (stderr) after the first line. */
+function brief(e: unknown): string {
+  const text = (e as Error).message.replace(/\s*\n\s*/g, ' | ').trim();
+  return text.length > 300 ? `${text.slice(0, 300)}…` : text;
 }

@@ -24,7 +24,11 @@ export interface HttpSpec {
   warmup?: number;
   connections?: number;
   pipelining?: number;
-  /** Requests per second across all connections (autocannon overallRate); absent = as fast as possible. */
+  /**
+   * Requests per second across all connections (autocannon overallRate); absent = as fast as possible.
+   * autocannon times each response from its actual send, so a rate-limited HTTP run is NOT corrected for
+   * coordinated omission; the CO-free open-loop figure is the UDP/TCP open-loop worker (crr.ts).
+   */
   rate?: number;
 }
 
