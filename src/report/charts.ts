@@ -225,7 +225,7 @@ function sweepChart(
   return {
     id,
     title,
-    caption: `${title} against the number of filler policies in force (policies that do not change the measured flow's verdict).`,
+    caption: `${title}: x is the number of policies in force, the scenario's own plus filler policies that select the measured destination but admit only unused sources, so the measured flow's verdict never changes.`,
     spec: {
       ...base(title),
       data: { values },
