@@ -1,11 +1,14 @@
 // Overlay data-path benchmark (issue 4): RR latency (UDP, TCP) direct vs through the overlay (agent → SaP →
 // agent) on the same bridge, and TCP throughput through the overlay with iperf3. Root; own namespaces only.
-//   sudo npx tsx bench/overlay.ts [--seconds 5] [--reps 3] [--only latency|throughput] [--profile DIR]
+//   sudo npx tsx bench/overlay.ts [--seconds 5] [--reps 3] [--only latency|throughput] [--profile DIR] [--tune]
+// --tune: guest halt-polling on for the run (src/measure/tuning.ts), restored at exit.
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createHistogram, recordUs, summarize, type Histogram } from '../src/measure/histogram.ts';
 import { defaultMtu } from '../reference-impl/agent/setup.ts';
+import { readIdleState, tuneIdle } from '../src/measure/tuning.ts';
 import {
   Lab,
   OVERLAY,
@@ -160,6 +163,34 @@ async function latency(): Promise<void> {
         `  ${p} agent→agent without SaP  ${fmt(n)}  → the SaP hop adds p50 ${o.p50Us - n.p50Us} µs`,
       );
     }
+
+    // Floors for the SaP hop: the SaP replaced, at its address, by a bare relay that forwards without looking
+    // (Node, then C). SaP − Node relay = the SaP's own work; Node relay − C relay = Node's I/O per hop.
+    await api(lab.sock('a'), 'PUT', '/config', agentConfig(3, 'a'));
+    await api(lab.sock('b'), 'PUT', '/config', agentConfig(3, 'b'));
+    const sapPid = ((await api(lab.sock('sap'), 'GET', '/status')).body as { pid: number }).pid;
+    process.kill(sapPid, 'SIGTERM');
+    await sleep(500);
+    const relayBin = path.join(lab.dir, 'relay');
+    execFileSync('cc', ['-O2', '-o', relayBin, path.resolve('bench/floor/relay.c')]);
+    const relayArgs = [UNDERLAY.sap, '6080', UNDERLAY.a, UNDERLAY.b];
+    const o = summarize(hist['overlay/udp']!);
+    for (const [name, argv] of [
+      ['Node', [process.execPath, path.resolve('bench/floor/relay.mjs'), ...relayArgs]],
+      ['C', [relayBin, ...relayArgs]],
+    ] as const) {
+      const relay = lab.spawn('sap', [...argv]);
+      await sleep(700);
+      const hr = createHistogram();
+      await rr(lab, 'a', OVERLAY.b, false, 1);
+      for (let r = 0; r < REPS; r++) await rr(lab, 'a', OVERLAY.b, false, SECONDS, hr);
+      const n = summarize(hr);
+      console.log(
+        `  udp SaP replaced by a bare ${name} relay  ${fmt(n)}  → SaP minus ${name} relay: p50 ${o.p50Us - n.p50Us} µs`,
+      );
+      process.kill(relay.pid!, 'SIGTERM');
+      await sleep(300);
+    }
   } finally {
     await lab.cleanup();
   }
@@ -199,8 +230,11 @@ async function throughput(underlayMtu: number, offload: boolean): Promise<void> 
   }
 }
 
+if (argv.includes('--tune')) tuneIdle();
+const idle = readIdleState();
 console.log(
   `overlay bench: ${os.cpus().length} × ${os.cpus()[0]?.model}, kernel ${os.release()}, node ${process.version}, ` +
+    `cpuidle ${idle.driver}/${idle.governor} halt-poll ${idle.haltPollNs ?? 'n/a'} ns${idle.tuned ? ' (--tune)' : ''}, ` +
     `load average ${os
       .loadavg()
       .map((x) => x.toFixed(1))

@@ -9,13 +9,16 @@ import { getPlatform } from '../platform/index.ts';
 import { writeReport } from '../report/report.ts';
 import { loadScenario } from '../scenario/load.ts';
 import { modeSchema, type Mode } from '../scenario/schema.ts';
+import { tuneIdle } from '../measure/tuning.ts';
 
-const HELP = `usage: testbed main [--quick] [--modes none,native,overlay] [--results DIR] [--suite FILE]...
+const HELP = `usage: testbed main [--quick] [--tune] [--modes none,native,overlay] [--results DIR] [--suite FILE]...
 
 Runs the paper suite (scenarios/paper/suite.yaml) on Mininet under each mode, interleaving modes across
 repetitions, then the conformance probes of scenarios/paper/paths-*.yaml per mode, and writes
 results/<run-id>/report.html. --quick: suite-quick.yaml, 3 repetitions, native sweep to 1,000 policies,
-conformance on paths-cross-node only. Needs root.`;
+conformance on paths-cross-node only. --tune: for the run, set the VM's guest halt-polling window to
+200 µs (restored at exit; recorded in the results) so idle vCPUs do not halt between hops — see
+src/measure/tuning.ts. Needs root.`;
 
 export async function run(argv: string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
@@ -23,6 +26,7 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   let quick = false;
+  let tune = false;
   let modes: Mode[] = ['none', 'native', 'overlay'];
   let resultsDir = 'results';
   const suites: string[] = [];
@@ -34,6 +38,7 @@ export async function run(argv: string[]): Promise<number> {
       return v;
     };
     if (a === '--quick') quick = true;
+    else if (a === '--tune') tune = true;
     else if (a === '--modes')
       modes = value()
         .split(',')
@@ -49,6 +54,10 @@ export async function run(argv: string[]): Promise<number> {
   }
   const platform = await getPlatform('mininet');
   await platform.checkPrerequisites();
+  if (tune) {
+    const t = tuneIdle();
+    process.stderr.write(`--tune: guest halt-poll ${t.before} ns -> ${t.after} ns for this run\n`);
+  }
   const files = suites.length
     ? suites
     : [quick ? 'scenarios/paper/suite-quick.yaml' : 'scenarios/paper/suite.yaml'];

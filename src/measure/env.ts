@@ -4,6 +4,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import type { EnvFingerprint } from '../results/schema.ts';
+import { readIdleState } from './tuning.ts';
 
 function run(cmd: string, args: string[], cwd?: string): Promise<string | null> {
   return new Promise((resolve) => {
@@ -73,5 +74,6 @@ export async function collectEnv(ctx: EnvContext): Promise<EnvFingerprint> {
     arch: process.arch,
     timestamp: new Date().toISOString(),
     loadAverage: os.loadavg().map((x) => Math.round(x * 100) / 100),
+    idle: readIdleState(),
   };
 }

@@ -140,6 +140,12 @@ export function buildTables(run: RunResults, a: Analysis): Table[] {
       ['kernel', e.kernel],
       ['CPU', `${e.cpuModel} × ${e.cores} cores`],
       ['load average at start', e.loadAverage ? e.loadAverage.join(' / ') : 'not recorded'],
+      [
+        'CPU idle',
+        e.idle
+          ? `${e.idle.driver ?? '?'} / ${e.idle.governor ?? '?'}, halt-poll ${e.idle.haltPollNs === null ? 'n/a' : `${e.idle.haltPollNs / 1000} µs`}${e.idle.tuned ? ' (set by --tune for this run)' : ''}`
+          : 'not recorded',
+      ],
       ['memory', `${(e.memoryBytes / 2 ** 30).toFixed(1)} GiB`],
       ['Node', e.node],
       [

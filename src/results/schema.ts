@@ -22,6 +22,15 @@ export const envSchema = z.strictObject({
   timestamp: z.string(),
   /** 1/5/15-minute load average when the run started: a busy machine widens every interval. */
   loadAverage: z.array(z.number()).optional(),
+  /** CPU idle driver, governor and guest halt-poll window (src/measure/tuning.ts); tuned = set by --tune. */
+  idle: z
+    .strictObject({
+      driver: z.string().nullable(),
+      governor: z.string().nullable(),
+      haltPollNs: z.number().nullable(),
+      tuned: z.boolean(),
+    })
+    .optional(),
 });
 
 export const latencySummarySchema = z.strictObject({
