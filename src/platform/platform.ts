@@ -14,6 +14,8 @@ export interface ExecResult {
   code: number;
   stdout: string;
   stderr: string;
+  /** True when the command was killed because opts.timeoutMs passed (code is then 124). */
+  timedOut?: boolean;
 }
 
 export interface ExecOptions {

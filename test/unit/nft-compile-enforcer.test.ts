@@ -1,7 +1,13 @@
 // The native enforcer against a recording fake of Network.exec: which nodes get which text, when, and how nft
 // errors come back. No root, no nft.
 import { describe, expect, it } from 'vitest';
-import { nftError, NftApplyError } from '../../src/enforce/native/apply.ts';
+import {
+  applyRuleset,
+  nftError,
+  nftTimeoutMs,
+  NftApplyError,
+  NftTimeoutError,
+} from '../../src/enforce/native/apply.ts';
 import { NativeEnforcer } from '../../src/enforce/native/index.ts';
 import type { ExecOptions, ExecResult } from '../../src/platform/platform.ts';
 import { baseState, policy } from './nft-compile.fixture.ts';
@@ -133,5 +139,29 @@ describe('nftError', () => {
     const e = nftError('n1', 'a\nb', 'Error: something odd');
     expect(e.line).toBeUndefined();
     expect(e.message).toContain('something odd');
+  });
+});
+
+describe('applyRuleset', () => {
+  it('says a killed-by-timeout nft timed out (not that it rejected the ruleset)', async () => {
+    const exec = async () => ({ code: 124, stdout: '', stderr: '', timedOut: true });
+    const err = await applyRuleset(exec, 'n1', 'l1\nl2\nl3', { timeoutMs: 5000 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NftTimeoutError);
+    expect((err as Error).message).toMatch(/node n1 \(3 lines\) within 5 s/);
+    expect((err as Error).message).not.toMatch(/rejected/);
+  });
+
+  it("reports a rejection with nft's position", async () => {
+    const exec = async () => ({ code: 1, stdout: '', stderr: '/dev/stdin:2:1-3: Error: syntax error' });
+    const err = await applyRuleset(exec, 'n1', 'ok\nbad line', {}).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NftApplyError);
+    expect((err as NftApplyError).line).toBe(2);
+    expect((err as Error).message).toMatch(/rejected .* line 2: bad line/);
+  });
+
+  it('takes its timeout from TB_NFT_TIMEOUT_MS when set', () => {
+    expect(nftTimeoutMs({ TB_NFT_TIMEOUT_MS: '1234' })).toBe(1234);
+    expect(nftTimeoutMs({ TB_NFT_TIMEOUT_MS: 'x' })).toBe(180_000);
+    expect(nftTimeoutMs({})).toBe(180_000);
   });
 });

@@ -30,6 +30,29 @@ export function nodeHost(node: string): string {
   return `node:${node}`;
 }
 
+/**
+ * How long one `nft -f` may take. Loading 10,000 policies takes 1.5–3 s on an idle 2-core VM, but several nodes
+ * load in parallel and a busy machine stretches that tenfold; TB_NFT_TIMEOUT_MS overrides.
+ */
+export function nftTimeoutMs(env: NodeJS.ProcessEnv = process.env): number {
+  const v = Number(env.TB_NFT_TIMEOUT_MS);
+  return Number.isFinite(v) && v > 0 ? v : 180_000;
+}
+
+export class NftTimeoutError extends Error {
+  constructor(
+    readonly node: string,
+    readonly timeoutMs: number,
+    lines: number,
+  ) {
+    super(
+      `nft did not finish loading the ruleset of node ${node} (${lines} lines) within ${timeoutMs / 1000} s and was ` +
+        `stopped; the machine may be overloaded (set TB_NFT_TIMEOUT_MS to wait longer)`,
+    );
+    this.name = 'NftTimeoutError';
+  }
+}
+
 /** Applies one ruleset; resolves to the wall time nft took, in ms. `check` validates without committing (nft -c). */
 export async function applyRuleset(
   exec: Exec,
@@ -39,7 +62,9 @@ export async function applyRuleset(
 ): Promise<number> {
   const t0 = performance.now();
   const argv = opts.check ? ['nft', '-c', '-f', '-'] : ['nft', '-f', '-'];
-  const r = await exec(nodeHost(node), argv, { input: text, timeoutMs: opts.timeoutMs ?? 60_000 });
+  const timeoutMs = opts.timeoutMs ?? nftTimeoutMs();
+  const r = await exec(nodeHost(node), argv, { input: text, timeoutMs });
+  if (r.timedOut) throw new NftTimeoutError(node, timeoutMs, text.split('\n').length);
   if (r.code !== 0) throw nftError(node, text, r.stderr || r.stdout || `nft exited with code ${r.code}`);
   return performance.now() - t0;
 }

@@ -114,7 +114,7 @@ export class MininetNetwork implements Network {
       });
       child.on('close', (code) => {
         clearTimeout(timer);
-        resolve({ code: timedOut ? 124 : (code ?? 1), stdout, stderr });
+        resolve({ code: timedOut ? 124 : (code ?? 1), stdout, stderr, ...(timedOut ? { timedOut } : {}) });
       });
       child.stdin!.on('error', () => undefined);
       child.stdin!.end(opts.input ?? '');
