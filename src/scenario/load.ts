@@ -24,7 +24,12 @@ function firstIssue(file: string, error: z.ZodError, prefix: readonly PropertyKe
   // zod reports a failed union as one issue with nested errors; report the branch that got furthest.
   let issue = error.issues[0]!;
   let path: PropertyKey[] = [...prefix, ...issue.path];
-  while (issue.code === 'invalid_union' && 'errors' in issue && Array.isArray(issue.errors) && issue.errors.length) {
+  while (
+    issue.code === 'invalid_union' &&
+    'errors' in issue &&
+    Array.isArray(issue.errors) &&
+    issue.errors.length
+  ) {
     const branches = issue.errors as z.core.$ZodIssue[][];
     const best = branches.reduce((a, b) => (deepest(b) > deepest(a) ? b : a));
     const next = best.reduce((a, b) => (b.path.length > a.path.length ? b : a));
@@ -41,7 +46,20 @@ function deepest(issues: z.core.$ZodIssue[]): number {
 function parseYaml(file: string, text: string): unknown {
   const doc = parseDocument(text, { prettyErrors: true });
   if (doc.errors.length) throw new InputError(file, '', `malformed YAML: ${doc.errors[0]!.message}`);
-  return doc.toJS();
+  return toJS(file, '', doc);
+}
+
+/** Document → value; an alias without its anchor (or a too-deep alias bomb) is an input error, not a crash. */
+function toJS(
+  file: string,
+  field: string,
+  doc: { toJS(opts?: { maxAliasCount?: number }): unknown },
+): unknown {
+  try {
+    return doc.toJS({ maxAliasCount: 10_000 });
+  } catch (e) {
+    throw new InputError(file, field, `malformed YAML: ${(e as Error).message}`);
+  }
 }
 
 /** Reads NetworkPolicy objects from a (multi-document) YAML file. */
@@ -56,14 +74,19 @@ export function loadPolicyFile(file: string): NetworkPolicy[] {
   const docs = parseAllDocuments(text, { prettyErrors: true });
   const list = Array.isArray(docs) ? docs : [docs];
   list.forEach((doc, i) => {
-    if (doc.errors.length) throw new InputError(file, `document ${i}`, `malformed YAML: ${doc.errors[0]!.message}`);
-    const value = doc.toJS();
+    if (doc.errors.length)
+      throw new InputError(file, `document ${i}`, `malformed YAML: ${doc.errors[0]!.message}`);
+    const value = toJS(file, `document ${i}`, doc);
     if (value === null || value === undefined) return;
     // A `kind: List` (as `kubectl get -o yaml` prints) carries its objects in `items`.
-    const items: unknown[] = (value as { kind?: string }).kind === 'List' ? ((value as { items?: unknown[] }).items ?? []) : [value];
+    const items: unknown[] =
+      (value as { kind?: string }).kind === 'List' ? ((value as { items?: unknown[] }).items ?? []) : [value];
     items.forEach((item, j) => {
       const r = networkPolicySchema.safeParse(item);
-      const prefix = items.length > 1 || list.length > 1 ? [`document ${i}`, ...(items.length > 1 ? ['items', j] : [])] : [];
+      const prefix =
+        items.length > 1 || list.length > 1
+          ? [`document ${i}`, ...(items.length > 1 ? ['items', j] : [])]
+          : [];
       if (!r.success) throw firstIssue(file, r.error, prefix);
       out.push(r.data as NetworkPolicy);
     });
