@@ -12,7 +12,6 @@ import type { Flow, Protocol } from '../policy/model.ts';
 import { PROTOCOLS } from '../policy/model.ts';
 import {
   compareWithExpected,
-  explainVerdict,
   MatrixError,
   parseExpectedMatrix,
   renderTable,

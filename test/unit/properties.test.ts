@@ -67,6 +67,7 @@ const stateArb = fc
   });
 const probeArb = fc.constantFrom<[number | string, Protocol]>([80, 'TCP'], [81, 'TCP'], [80, 'UDP'], [81, 'SCTP'], ['serve-81-tcp', 'TCP']);
 
+/* eslint-disable @typescript-eslint/no-explicit-any -- the naive reference reads nodes, externals and pods through one loose shape */
 /** The spec, read literally: no indices, every selector evaluated on the spot. */
 function reference(state: ClusterState, from: string, to: string, portSpec: number | string, protocol: Protocol): { ingress: boolean; egress: boolean } {
   const find = (ref: string) => {
@@ -101,6 +102,7 @@ function reference(state: ClusterState, from: string, to: string, portSpec: numb
   };
   return { egress: side(src, dst, 'Egress'), ingress: side(dst, src, 'Ingress') };
 }
+/* eslint-enable @typescript-eslint/no-explicit-any */
 
 const endpoints = (s: ClusterState) => [...s.pods.map((p) => `${p.namespace}/${p.name}`), 'node:n1', 'node:n2', 'ext:out'];
 const RUNS = { numRuns: 150 };
