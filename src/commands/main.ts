@@ -15,10 +15,10 @@ const HELP = `usage: testbed main [--quick] [--tune] [--modes none,native,overla
 
 Runs the paper suite (scenarios/paper/suite.yaml) on Mininet under each mode, interleaving modes across
 repetitions, then the conformance probes of scenarios/paper/paths-*.yaml per mode, and writes
-results/<run-id>/report.html. --quick: suite-quick.yaml, 3 repetitions, native sweep to 1,000 policies,
-conformance on paths-cross-node only. --tune: for the run, set the VM's guest halt-polling window to
-200 µs (restored at exit; recorded in the results) so idle vCPUs do not halt between hops — see
-src/measure/tuning.ts. Needs root.`;
+results/<run-id>/report.html. --quick: suite-quick.yaml, 3 repetitions, native sweeps only (policies to
+1,000; pods as the suite lists), conformance on paths-cross-node only. --tune: for the run, set the VM's
+guest halt-polling window to 200 µs (restored at exit; recorded in the results) so idle vCPUs do not halt
+between hops — see src/measure/tuning.ts. Needs root.`;
 
 export async function run(argv: string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {

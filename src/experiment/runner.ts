@@ -8,8 +8,9 @@ import type { MeasurementSpec, Mode } from '../scenario/schema.ts';
 import type { Scenario } from '../scenario/types.ts';
 import { startHttpServer, type HttpServer } from '../traffic/http.ts';
 import { startProbeServers, type ProbeServers, type ServerSpec } from '../traffic/servers.ts';
-import { withFillers } from './fillers.ts';
 import { effortFor, measureOnce } from './measure.ts';
+import { brief, Eta } from './progress.ts';
+import { RR_KINDS, sweepPods, sweepPolicies } from './sweeps.ts';
 
 export interface RunnerOptions {
   platform: Platform;
@@ -18,7 +19,7 @@ export interface RunnerOptions {
   quick: boolean;
   /** Overrides every measurement's repetitions (e.g. --quick uses 3). */
   repetitions?: number;
-  /** Modes the policy sweep runs under (default: every mode but none). */
+  /** Modes the policy and pod sweeps run under (default: every mode but none). */
   sweepModes?: Mode[];
   /** Caps the sweep's policy counts (quick). */
   sweepMax?: number;
@@ -27,8 +28,6 @@ export interface RunnerOptions {
   onNote(n: string): void;
   progress(line: string): void;
 }
-
-const RR_KINDS = new Set(['udp-rr', 'tcp-rr', 'tcp-crr']);
 
 function serverSpecs(ms: MeasurementSpec[]): ServerSpec[] {
   const by = new Map<string, ServerSpec>();
@@ -42,18 +41,6 @@ function serverSpecs(ms: MeasurementSpec[]): ServerSpec[] {
   return [...by.values()];
 }
 
-/** Estimated time left from the mean time per completed unit. */
-class Eta {
-  private readonly t0 = Date.now();
-  private done = 0;
-  constructor(private readonly total: number) {}
-  tick(): string {
-    this.done++;
-    const left = ((Date.now() - this.t0) / this.done) * (this.total - this.done);
-    return `${this.done}/${this.total}, ETA ${Math.round(left / 1000)} s`;
-  }
-}
-
 export async function runScenario(scenario: Scenario, opts: RunnerOptions): Promise<{ ran: Mode[] }> {
   const modes = opts.modes.filter((m) => opts.enforcers[m]);
   const ms = scenario.measurements;
@@ -63,8 +50,10 @@ export async function runScenario(scenario: Scenario, opts: RunnerOptions): Prom
     (n) => opts.sweepMax === undefined || n <= opts.sweepMax,
   );
   const sweepModes = (opts.sweepModes ?? modes.filter((m) => m !== 'none')).filter((m) => modes.includes(m));
+  const podCounts = [...new Set(scenario.sweep?.pods ?? [])];
   const eta = new Eta(
-    ms.reduce((s, m) => s + reps(m), 0) * modes.length + sweepCounts.length * sweepModes.length,
+    ms.reduce((s, m) => s + reps(m), 0) * modes.length +
+      (sweepCounts.length + podCounts.length) * sweepModes.length,
   );
 
   opts.progress(`[${scenario.name}] bringing up the topology on ${opts.platform.name}`);
@@ -146,94 +135,14 @@ export async function runScenario(scenario: Scenario, opts: RunnerOptions): Prom
         }
       }
     }
-    if (sweepCounts.length)
-      await sweep(
-        net,
-        scenario,
-        sweepCounts,
-        sweepModes.filter((m) => !broken.has(m)),
-        opts,
-        eta,
-      );
+    const ctx = { net, scenario, modes: sweepModes.filter((m) => !broken.has(m)), opts, eta };
+    if (sweepCounts.length) await sweepPolicies(ctx, sweepCounts);
+    // Last: it adds pods to the network (and removes them when done).
+    if (podCounts.length) await sweepPods(ctx, podCounts);
   } finally {
     for (const h of http) await h.stop().catch(() => undefined);
     await probe?.stop().catch(() => undefined);
     await net.down();
   }
   return { ran: modes.filter((m) => ran.has(m)) };
-}
-
-/** Scale curve: programming time and latency of one flow with N filler policies in force, per mode. */
-async function sweep(
-  net: Network,
-  scenario: Scenario,
-  counts: number[],
-  modes: Mode[],
-  opts: RunnerOptions,
-  eta: Eta,
-): Promise<void> {
-  const m =
-    scenario.measurements.find((x) => x.kind === 'tcp-crr') ??
-    scenario.measurements.find((x) => RR_KINDS.has(x.kind));
-  if (!m) return opts.onNote(`${scenario.name}: sweep needs an RR or CRR measurement to measure`);
-  const flow = {
-    from: m.from,
-    to: m.to,
-    port: m.port,
-    protocol: m.kind === 'udp-rr' ? ('UDP' as const) : ('TCP' as const),
-  };
-  const effort = { ...effortFor(m, true), requests: m.kind === 'tcp-crr' ? 300 : 1000, warmup: 100 };
-  const own = scenario.initial.policies.length;
-  for (const mode of modes) {
-    for (const fillers of counts) {
-      // Curves are plotted against the total number of policies in force (scenario's own + fillers).
-      const n = own + fillers;
-      const filled = withFillers(scenario.initial, flow, fillers);
-      if ('reason' in filled) {
-        opts.onNote(`${scenario.name}: sweep skipped: ${filled.reason}`);
-        return;
-      }
-      const enforcer = opts.enforcers[mode]!(net);
-      try {
-        const applied = await enforcer.apply(filled.state);
-        opts.onProgramming({
-          scenario: scenario.name,
-          mode,
-          policies: n,
-          programmingMs: applied.programmingMs,
-        });
-        const started = new Date();
-        const t0 = performance.now();
-        const res = await measureOnce(net, enforcer, m, effort);
-        opts.onRecord({
-          scenario: scenario.name,
-          measurement: `sweep-${m.name}`,
-          kind: m.kind,
-          path: m.path,
-          mode,
-          repetition: 0,
-          from: m.from,
-          to: m.to,
-          policies: n,
-          startedAt: started.toISOString(),
-          durationMs: performance.now() - t0,
-          ...res,
-        });
-        opts.progress(
-          `[${scenario.name}] sweep ${mode} ${n} policies: programming ${applied.programmingMs.toFixed(1)} ms, p50 ${res.latency?.summary.p50Us ?? '?'} µs (${eta.tick()})`,
-        );
-      } catch (e) {
-        opts.onNote(`${scenario.name}: sweep ${mode} at ${n} policies failed: ${brief(e)}`);
-        opts.progress(`[${scenario.name}] sweep ${mode} ${n}: FAILED ${brief(e)} (${eta.tick()})`);
-      } finally {
-        await enforcer.teardown().catch(() => undefined);
-      }
-    }
-  }
-}
-
-/** An error as one line for notes and progress: tools put the useful part (stderr) after the first line. */
-function brief(e: unknown): string {
-  const text = (e as Error).message.replace(/\s*\n\s*/g, ' | ').trim();
-  return text.length > 300 ? `${text.slice(0, 300)}…` : text;
 }

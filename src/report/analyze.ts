@@ -66,6 +66,11 @@ export interface SweepRow {
   programmingMs?: number;
 }
 
+/** A point of the pod-count sweep: like SweepRow, x = pods in force (policies stay the scenario's own). */
+export interface PodSweepRow extends Omit<SweepRow, 'policies'> {
+  pods: number;
+}
+
 export interface CdfPoint {
   path: string;
   kind: string;
@@ -82,6 +87,7 @@ export interface Analysis {
   overlayVsNative: AddedRow[];
   throughput: ThroughputRow[];
   sweep: SweepRow[];
+  podSweep: PodSweepRow[];
   cdf: CdfPoint[];
 }
 
@@ -230,34 +236,52 @@ export function analyze(run: RunResults, opts: AnalyzeOptions = {}): Analysis {
     (a, b) => a.measurement.localeCompare(b.measurement) || modeRank(a.mode) - modeRank(b.mode),
   );
 
-  const sweepMap = new Map<string, SweepRow>();
-  const sweepRow = (scenario: string, mode: string, policies: number): SweepRow => {
-    const k = JSON.stringify([scenario, mode, policies]);
-    let row = sweepMap.get(k);
-    if (!row) sweepMap.set(k, (row = { scenario, mode, policies }));
-    return row;
+  const byModeThenX = (a: { mode: string; x: number }, b: { mode: string; x: number }) =>
+    modeRank(a.mode) - modeRank(b.mode) || a.x - b.x;
+  const sweep = sweepRows(run, 'policies')
+    .sort(byModeThenX)
+    .map(({ x, ...r }) => ({ ...r, policies: x }));
+  const podSweep = sweepRows(run, 'pods')
+    .sort(byModeThenX)
+    .map(({ x, ...r }) => ({ ...r, pods: x }));
+
+  return { latency, added, overlayVsNative, throughput, sweep, podSweep, cdf };
+}
+
+/**
+ * The points of one sweep, keyed by scenario, mode and x (policies in force, or pods in force for the pod
+ * sweep, whose entries alone carry `pods`): latency pooled over the point's records, median programming time.
+ */
+function sweepRows(
+  run: RunResults,
+  axis: 'policies' | 'pods',
+): (Omit<SweepRow, 'policies'> & { x: number })[] {
+  const mine = (r: { pods?: number }) => (r.pods !== undefined) === (axis === 'pods');
+  const xOf = (r: { policies?: number; pods?: number }) => r[axis]!;
+  const rows = new Map<string, Omit<SweepRow, 'policies'> & { x: number }>();
+  const row = (scenario: string, mode: string, x: number) => {
+    const k = JSON.stringify([scenario, mode, x]);
+    let r = rows.get(k);
+    if (!r) rows.set(k, (r = { scenario, mode, x }));
+    return r;
   };
   for (const recs of groupBy(
-    run.records.filter((r) => r.policies !== undefined && r.latency),
-    (r) => JSON.stringify([r.scenario, r.mode, r.policies]),
+    run.records.filter((r) => r.policies !== undefined && r.latency && mine(r)),
+    (r) => JSON.stringify([r.scenario, r.mode, xOf(r)]),
   ).values()) {
     const pooled = pool(samplesOf(recs));
-    const row = sweepRow(recs[0]!.scenario, recs[0]!.mode, recs[0]!.policies!);
-    row.kind = recs[0]!.kind;
-    row.p50Us = percentile(pooled, 50);
-    row.p99Us = percentile(pooled, 99);
+    const r = row(recs[0]!.scenario, recs[0]!.mode, xOf(recs[0]!));
+    r.kind = recs[0]!.kind;
+    r.p50Us = percentile(pooled, 50);
+    r.p99Us = percentile(pooled, 99);
   }
-  for (const recs of groupBy(run.programming, (p) =>
-    JSON.stringify([p.scenario, p.mode, p.policies]),
+  for (const recs of groupBy(run.programming.filter(mine), (p) =>
+    JSON.stringify([p.scenario, p.mode, xOf(p)]),
   ).values())
-    sweepRow(recs[0]!.scenario, recs[0]!.mode, recs[0]!.policies).programmingMs = medianWithCI(
+    row(recs[0]!.scenario, recs[0]!.mode, xOf(recs[0]!)).programmingMs = medianWithCI(
       recs.map((p) => p.programmingMs),
     ).estimate;
-  const sweep = [...sweepMap.values()].sort(
-    (a, b) => modeRank(a.mode) - modeRank(b.mode) || a.policies - b.policies,
-  );
-
-  return { latency, added, overlayVsNative, throughput, sweep, cdf };
+  return [...rows.values()];
 }
 
 function medianOfRecords(xs: Record<string, number>[]): Record<string, number> {

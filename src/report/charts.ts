@@ -209,23 +209,43 @@ export function throughputChart(a: Analysis): Chart | null {
   };
 }
 
+/** What the x of each sweep counts, for the axis and the caption. */
+const SWEEP_AXES = {
+  policies: {
+    noun: 'policies',
+    caption:
+      "x is the number of policies in force, the scenario's own plus filler policies that select the measured destination but admit only unused sources, so the measured flow's verdict never changes.",
+  },
+  pods: {
+    noun: 'pods',
+    caption:
+      "x is the number of pods in force, the scenario's own plus idle pods added to the running network in the measured destination's namespace, spread over its cluster's nodes and labelled like the destination (so its policies select them too) without changing the measured flow's verdict. Programming time is that of the enforcer update that added the pods since the previous point (none at zero added pods, where nothing was updated).",
+  },
+} as const;
+
 function sweepChart(
   a: Analysis,
+  axis: keyof typeof SWEEP_AXES,
   field: 'p50Us' | 'p99Us' | 'programmingMs',
   title: string,
   yTitle: string,
   id: string,
 ): Chart | null {
-  const values = a.sweep
-    .filter((r) => r[field] !== undefined)
-    .map((r) => ({ mode: r.mode, policies: Math.max(1, r.policies), value: r[field] }));
+  const rows: { mode: string; kind?: string; x: number; value?: number }[] =
+    axis === 'pods'
+      ? a.podSweep.map((r) => ({ mode: r.mode, kind: r.kind, x: r.pods, value: r[field] }))
+      : a.sweep.map((r) => ({ mode: r.mode, kind: r.kind, x: r.policies, value: r[field] }));
+  const { noun, caption } = SWEEP_AXES[axis];
+  const values = rows
+    .filter((r) => r.value !== undefined)
+    .map((r) => ({ mode: r.mode, [noun]: axis === 'pods' ? r.x : Math.max(1, r.x), value: r.value }));
   if (!values.length) return null;
-  const workload = [...new Set(a.sweep.map((r) => r.kind).filter((k): k is string => !!k))].join(', ');
+  const workload = [...new Set(rows.map((r) => r.kind).filter((k): k is string => !!k))].join(', ');
   if (field !== 'programmingMs' && workload) yTitle = `${yTitle.replace(' (µs)', '')}, ${workload} (µs)`;
   return {
     id,
     title,
-    caption: `${title}: x is the number of policies in force, the scenario's own plus filler policies that select the measured destination but admit only unused sources, so the measured flow's verdict never changes.`,
+    caption: `${title}: ${caption}`,
     spec: {
       ...base(title),
       data: { values },
@@ -234,10 +254,12 @@ function sweepChart(
       mark: { type: 'line', point: true },
       encoding: {
         x: {
-          field: 'policies',
+          field: noun,
           type: 'quantitative',
-          scale: { type: 'log' },
-          title: 'number of policies (log scale)',
+          // Policy counts span four decades; pod counts about one, which a linear axis shows plainly.
+          ...(axis === 'pods'
+            ? { scale: { zero: true }, axis: { format: 'd', tickMinStep: 1 }, title: 'number of pods' }
+            : { scale: { type: 'log' }, title: 'number of policies (log scale)' }),
         },
         y: { field: 'value', type: 'quantitative', title: yTitle },
         color: { field: 'mode', type: 'nominal', title: 'mode', scale: modeScale(values.map((v) => v.mode)) },
@@ -255,6 +277,7 @@ export function allCharts(a: Analysis): Chart[] {
     throughputChart(a),
     sweepChart(
       a,
+      'policies',
       'p50Us',
       'p50 latency vs number of policies',
       'p50 round-trip latency (µs)',
@@ -262,10 +285,27 @@ export function allCharts(a: Analysis): Chart[] {
     ),
     sweepChart(
       a,
+      'policies',
       'programmingMs',
       'Policy programming time vs number of policies',
       'programming time (ms)',
       'sweep-programming',
+    ),
+    sweepChart(
+      a,
+      'pods',
+      'p50Us',
+      'p50 latency vs number of pods',
+      'p50 round-trip latency (µs)',
+      'sweep-pods-latency',
+    ),
+    sweepChart(
+      a,
+      'pods',
+      'programmingMs',
+      'Programming time vs number of pods',
+      'programming time (ms)',
+      'sweep-pods-programming',
     ),
   ].filter((c): c is Chart => c !== null);
 }

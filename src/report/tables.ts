@@ -101,18 +101,22 @@ export function buildTables(run: RunResults, a: Analysis): Table[] {
       ]),
     });
   if (a.sweep.length)
-    tables.push({
-      id: 'sweep',
-      title: 'Scale sweep: latency and programming time vs number of policies',
-      columns: ['mode', 'policies', 'p50', 'p99', 'programming'],
-      rows: a.sweep.map((r) => [
-        r.mode,
-        String(r.policies),
-        r.p50Us === undefined ? '' : fmtUs(r.p50Us),
-        r.p99Us === undefined ? '' : fmtUs(r.p99Us),
-        r.programmingMs === undefined ? '' : `${r.programmingMs.toFixed(1)} ms`,
-      ]),
-    });
+    tables.push(
+      sweepTable(
+        'sweep',
+        'policies',
+        a.sweep.map((r) => ({ ...r, x: r.policies })),
+      ),
+    );
+  if (a.podSweep.length)
+    tables.push(
+      sweepTable(
+        'sweep-pods',
+        'pods',
+        a.podSweep.map((r) => ({ ...r, x: r.pods })),
+        'Idle pods added to the running network; programming = the enforcer update that added the pods since the previous point (none where no pods were added). The policies are the scenario’s own.',
+      ),
+    );
   if (run.conformance.length)
     tables.push({
       id: 'conformance',
@@ -160,4 +164,25 @@ export function buildTables(run: RunResults, a: Analysis): Table[] {
     ],
   });
   return tables;
+}
+
+function sweepTable(
+  id: string,
+  noun: 'policies' | 'pods',
+  rows: { mode: string; x: number; p50Us?: number; p99Us?: number; programmingMs?: number }[],
+  note?: string,
+): Table {
+  return {
+    id,
+    title: `Scale sweep: latency and programming time vs number of ${noun}`,
+    ...(note ? { note } : {}),
+    columns: ['mode', noun, 'p50', 'p99', 'programming'],
+    rows: rows.map((r) => [
+      r.mode,
+      String(r.x),
+      r.p50Us === undefined ? '' : fmtUs(r.p50Us),
+      r.p99Us === undefined ? '' : fmtUs(r.p99Us),
+      r.programmingMs === undefined ? '' : `${r.programmingMs.toFixed(1)} ms`,
+    ]),
+  };
 }

@@ -55,8 +55,10 @@ export const recordSchema = z.strictObject({
   repetition: z.int().min(0),
   from: z.string(),
   to: z.string(),
-  /** Number of filler policies in force (scale sweep); absent in the plain matrix. */
+  /** Number of policies in force, set on every scale-sweep record; absent in the plain matrix. */
   policies: z.int().min(0).optional(),
+  /** Number of pods in force, set on pod-count sweep records only (src/experiment/filler-pods.ts). */
+  pods: z.int().min(0).optional(),
   startedAt: z.string(),
   durationMs: z.number().nonnegative(),
   /** Open-loop target rate (requests/s); absent = closed loop. */
@@ -88,6 +90,8 @@ export const programmingSchema = z.strictObject({
   scenario: z.string(),
   mode: z.string(),
   policies: z.int().min(0),
+  /** Pods in force, on pod-count sweep points only: the time is that of the update adding pods since the last point. */
+  pods: z.int().min(0).optional(),
   programmingMs: z.number().nonnegative(),
   detail: z.record(z.string(), z.union([z.number(), z.string()])).optional(),
 });

@@ -31,7 +31,7 @@ function inCIDR(ip: string, cidr: string): boolean {
 }
 
 /** The k-th host address of an IPv4 CIDR (k counted from the network address). */
-function nthHost(cidr: string, k: number): string {
+export function nthHost(cidr: string, k: number): string {
   const [net, bits] = ipaddr.parseCIDR(cidr);
   if (net.kind() !== 'ipv4') throw new Error('pod CIDRs must be IPv4 for automatic addressing');
   const size = 2 ** (32 - bits);

@@ -216,8 +216,13 @@ export const scenarioSchema = z.strictObject({
       }),
     )
     .default([]),
-  /** Filler-policy sweep for scale studies: each value is a policy count added without changing verdicts. */
-  sweep: z.strictObject({ policies: z.array(z.int().min(0)).optional(), pods: z.array(z.int().min(1)).optional() }).optional(),
+  /**
+   * Scale sweeps: `policies` = filler-policy counts, `pods` = idle-pod counts, each added to the initial state
+   * without changing the measured flow's verdict (src/experiment/fillers.ts, filler-pods.ts).
+   */
+  sweep: z
+    .strictObject({ policies: z.array(z.int().min(0)).optional(), pods: z.array(z.int().min(0)).optional() })
+    .optional(),
   measurements: z.array(measurementSchema).default([]),
   modes: z.array(modeSchema).default(['none', 'native', 'overlay']),
 });

@@ -1,5 +1,6 @@
 // End to end on Mininet, small: a two-pod scenario under none and native, interleaved repetitions, a policy
-// sweep, conformance, the report — then every checked figure is re-derived from the stored raw histograms.
+// sweep and a pod-count sweep, conformance, the report — then every checked figure is re-derived from the
+// stored raw histograms.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,7 +42,7 @@ steps:
 measurements:
   - { name: udp, kind: udp-rr, path: cross-node, from: app/client, to: app/server, port: 80, requests: 800, warmup: 100, repetitions: 2 }
   - { name: crr, kind: tcp-crr, path: cross-node, from: app/client, to: app/server, port: 80, requests: 100, warmup: 20, repetitions: 2 }
-sweep: { policies: [0, 50] }
+sweep: { policies: [0, 50], pods: [0, 4] }
 modes: [none, native]
 `;
 const dir = mkdtempSync(join(tmpdir(), 'main-test-'));
@@ -72,8 +73,20 @@ describe('main pipeline on Mininet', () => {
     expect(order).toEqual(['none0', 'native0', 'none1', 'native1']);
     expect(lines.some((l) => /rep 2\/2:.*ETA/.test(l))).toBe(true);
     // Sweep: own policy + 0 and + 50 fillers under native.
-    expect(results.records.filter((r) => r.policies !== undefined).map((r) => r.policies)).toEqual([1, 51]);
+    expect(
+      results.records.filter((r) => r.policies !== undefined && r.pods === undefined).map((r) => r.policies),
+    ).toEqual([1, 51]);
     expect(results.programming.some((p) => p.mode === 'native' && p.policies === 51)).toBe(true);
+    // Pod sweep: 3 own pods + 0 and + 4 idle pods, added at run time and programmed by an update.
+    const podRecs = results.records.filter((r) => r.pods !== undefined);
+    expect(podRecs.map((r) => [r.measurement, r.pods, r.policies])).toEqual([
+      ['sweep-pods-crr', 3, 1],
+      ['sweep-pods-crr', 7, 1],
+    ]);
+    expect(results.programming.filter((p) => p.pods !== undefined).map((p) => [p.mode, p.pods])).toEqual([
+      ['native', 7],
+    ]);
+    expect(lines.some((l) => /pod sweep native 7 pods: programming [\d.]+ ms/.test(l))).toBe(true);
     expect(results.conformance).toEqual([expect.objectContaining({ mode: 'native', failed: 0 })]);
     expect(results.conformance[0]!.passed).toBeGreaterThan(0);
     expect(results.env.cores).toBeGreaterThan(0);
@@ -99,6 +112,8 @@ describe('main pipeline on Mininet', () => {
         'cdf-tcp-crr.png',
         'sweep-latency.png',
         'sweep-programming.png',
+        'sweep-pods-latency.png',
+        'sweep-pods-programming.png',
       ]),
     );
     // A run compared with itself never regresses.

@@ -9,7 +9,7 @@ import { paperClaims } from '../../src/report/paper.ts';
 import { repsFor } from '../../src/report/tables.ts';
 import { writeReport } from '../../src/report/report.ts';
 import { readResults, writeResults } from '../../src/results/store.ts';
-import { syntheticRun } from './results.fixture.ts';
+import { POD_SWEEP, syntheticRun } from './results.fixture.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'report-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -37,6 +37,15 @@ describe('analysis', () => {
     ]);
     expect(a.sweep.every((r) => r.p50Us !== undefined && r.programmingMs !== undefined)).toBe(true);
   });
+  it('keeps the pod-count sweep apart from the policy sweep', () => {
+    expect(a.podSweep.map((r) => [r.mode, r.pods])).toEqual(
+      ['native', 'overlay'].flatMap((m) => POD_SWEEP.map((n) => [m, n])),
+    );
+    expect(a.podSweep.every((r) => r.p50Us !== undefined)).toBe(true);
+    expect(a.podSweep.filter((r) => r.programmingMs === undefined).map((r) => r.pods)).toEqual([2, 2]);
+    expect(a.podSweep.find((r) => r.mode === 'overlay' && r.pods === 52)!.programmingMs).toBe(9 + 52 * 0.5);
+    expect(a.latency.some((r) => r.measurement.startsWith('sweep'))).toBe(false);
+  });
   it('paper table decides each claim by its stated criterion', () => {
     const claims = paperClaims(a, syntheticRun().conformance);
     expect(claims.map((c) => c.holds)).toEqual(['yes', 'yes', 'not measured', 'yes', 'no']);
@@ -54,10 +63,39 @@ describe('analysis', () => {
       'throughput',
       'sweep-latency',
       'sweep-programming',
+      'sweep-pods-latency',
+      'sweep-pods-programming',
     ]);
     const titles =
       JSON.stringify(charts.map((c) => c.spec)).match(/"title":"[^"]*\((µs|ms|Gbit\/s)[^"]*\)"/g) ?? [];
     expect(titles.length).toBeGreaterThanOrEqual(6);
+  });
+  it('pod-sweep charts plot pods in force on a labelled integer axis, one series per mode', () => {
+    const charts = allCharts(a);
+    for (const [id, field, unit] of [
+      ['sweep-pods-latency', 'p50Us', 'µs'],
+      ['sweep-pods-programming', 'programmingMs', 'ms'],
+    ] as const) {
+      const c = charts.find((x) => x.id === id)!;
+      const enc = c.spec.encoding as Record<string, { field?: string; title?: string; scale?: object }>;
+      expect(enc.x).toMatchObject({ field: 'pods', title: 'number of pods', axis: { format: 'd' } });
+      expect(enc.x!.scale).toEqual({ zero: true });
+      expect(enc.y!.title).toContain(`(${unit})`);
+      expect(enc.color!.field).toBe('mode');
+      const values = (c.spec.data as { values: { mode: string; pods: number; value: number }[] }).values;
+      expect(values.map((v) => [v.mode, v.pods, v.value])).toEqual(
+        a.podSweep.filter((r) => r[field] !== undefined).map((r) => [r.mode, r.pods, r[field]]),
+      );
+      expect(c.caption).toMatch(/pods in force/);
+    }
+    expect(charts.find((x) => x.id === 'sweep-pods-latency')!.spec.encoding).toMatchObject({
+      y: { title: 'p50 round-trip latency, udp-rr (µs)' },
+    });
+  });
+  it('leaves the pod charts out when no pod sweep ran', () => {
+    const ids = allCharts({ ...a, podSweep: [] }).map((c) => c.id);
+    expect(ids).toContain('sweep-latency');
+    expect(ids.some((id) => id.startsWith('sweep-pods'))).toBe(false);
   });
 });
 
@@ -92,7 +130,10 @@ describe('report from a stored run', () => {
     const html = readFileSync(out.html, 'utf8');
     expect(html).toContain('<svg');
     expect(html).not.toMatch(/<script|https?:\/\/(cdn|unpkg)/);
-    expect(out.figures.length).toBe(6);
+    expect(out.figures.length).toBe(8);
+    expect(html).toContain('id="fig-sweep-pods-programming"');
+    expect(md).toContain('![Programming time vs number of pods](figures/sweep-pods-programming.png)');
+    expect(md).toContain('## Scale sweep: latency and programming time vs number of pods');
     const png = readFileSync(out.figures[0]!);
     expect(png.subarray(1, 4).toString()).toBe('PNG');
   });

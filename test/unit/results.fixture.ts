@@ -51,6 +51,9 @@ export function latencyRecord(
   };
 }
 
+/** Pods in force at the pod-count sweep's points (2 of the scenario's own + 0, 10, 50 idle pods). */
+export const POD_SWEEP = [2, 12, 52];
+
 /** none = base, native = base + nativeShift, overlay = base + overlayShift; 3 repetitions each. */
 export function syntheticRun(
   opts: { nativeShift?: number; overlayShift?: number; seed?: number; runId?: string } = {},
@@ -93,6 +96,15 @@ export function syntheticRun(
           policies: n,
         }),
       );
+  for (const n of POD_SWEEP)
+    for (const mode of ['native', 'overlay'])
+      records.push(
+        latencyRecord(mode, 'cross-node', 0, 40 + n / 5, seed++, 500, {
+          measurement: 'sweep-pods-udp',
+          policies: 2,
+          pods: n,
+        }),
+      );
   return {
     schemaVersion: RESULTS_SCHEMA_VERSION,
     runId: opts.runId ?? '20261126T000000Z-abcdef',
@@ -103,10 +115,17 @@ export function syntheticRun(
     scenarios: [{ name: 'suite', file: 'scenarios/paper/suite.yaml', hash: 'deadbeef' }],
     modes: { requested: ['none', 'native', 'overlay'], ran: ['none', 'native', 'overlay'], missing: [] },
     records,
-    programming: [1, 10, 100].flatMap((n) => [
-      { scenario: 'suite', mode: 'native', policies: n, programmingMs: 5 + n * 0.1 },
-      { scenario: 'suite', mode: 'overlay', policies: n, programmingMs: 8 + n * 0.2 },
-    ]),
+    programming: [
+      ...[1, 10, 100].flatMap((n) => [
+        { scenario: 'suite', mode: 'native', policies: n, programmingMs: 5 + n * 0.1 },
+        { scenario: 'suite', mode: 'overlay', policies: n, programmingMs: 8 + n * 0.2 },
+      ]),
+      // No programming at the first pod point: no pods were added, so nothing was updated.
+      ...POD_SWEEP.slice(1).flatMap((n) => [
+        { scenario: 'suite', mode: 'native', policies: 2, pods: n, programmingMs: 4 + n * 0.3 },
+        { scenario: 'suite', mode: 'overlay', policies: 2, pods: n, programmingMs: 9 + n * 0.5 },
+      ]),
+    ],
     conformance: [
       { mode: 'native', passed: 10, failed: 0, unsupported: 1, total: 11, source: 'test' },
       { mode: 'overlay', passed: 9, failed: 1, unsupported: 1, total: 11, source: 'test' },
