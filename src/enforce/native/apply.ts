@@ -31,8 +31,9 @@ export function nodeHost(node: string): string {
 }
 
 /**
- * How long one `nft -f` may take. Loading 10,000 policies takes 1.5–3 s on an idle 2-core VM, but several nodes
- * load in parallel and a busy machine stretches that tenfold; TB_NFT_TIMEOUT_MS overrides.
+ * How long one `nft -f` may take. Loading 10,000 policies takes 1.4–2.9 s on an idle 2-core VM (bench/nft.ts),
+ * but nodes load in parallel, and at a load average above 20 a 10,000-policy sweep point once took over 60 s;
+ * TB_NFT_TIMEOUT_MS overrides.
  */
 export function nftTimeoutMs(env: NodeJS.ProcessEnv = process.env): number {
   const v = Number(env.TB_NFT_TIMEOUT_MS);
