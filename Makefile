@@ -3,7 +3,7 @@
 #   sudo make test   -> unit + integration tests (integration needs root: real namespaces and nftables)
 # Every target is idempotent: set-up steps that are already done are skipped.
 
-APT_PACKAGES := mininet iputils-ping nftables iperf3 sockperf iproute2 fonts-dejavu-core python3
+APT_PACKAGES := mininet iputils-ping nftables iperf3 sockperf iproute2 fonts-dejavu-core python3 clang llvm libbpf-dev bpftool libelf-dev
 NODE_STAMP := node_modules/.install-stamp
 
 .PHONY: setup apt node addon main test test-unit bench clean-leftovers
