@@ -8,12 +8,13 @@ import { parseAllDocuments } from 'yaml';
 import { InputError, UsageError } from '../errors.ts';
 import { compileState } from '../policy/compile.ts';
 import { verdict } from '../policy/engine.ts';
-import type { Flow, Protocol } from '../policy/model.ts';
+import type { Flow, IPFamily, Protocol } from '../policy/model.ts';
 import { PROTOCOLS } from '../policy/model.ts';
 import {
   compareWithExpected,
   MatrixError,
   parseExpectedMatrix,
+  probeLabel,
   renderTable,
   tableToJSON,
   truthTables,
@@ -31,7 +32,8 @@ scenario's expected matrices. A directory means every *.yaml under it (recursive
 
 options:
   --explain FLOW   print both directions' reasons for one flow at every step,
-                   FLOW = ns/pod->ns/pod:port[/proto] (endpoints may also be ext:name or node:name)
+                   FLOW = ns/pod->ns/pod:port[/proto][@IPv4|@IPv6] (endpoints may also be ext:name or
+                   node:name; the family defaults to the first both ends have)
   --verbose, -v    also print the ingress and egress tables
   --json           machine-readable output on stdout (the summary line goes to stderr)
   --quiet, -q      print only mismatches, errors and the summary line`;
@@ -39,6 +41,8 @@ options:
 interface ProbeResult {
   port: number | string;
   protocol: Protocol;
+  /** Set when the scenario has more than one address family. */
+  family?: IPFamily;
   tables: { combined: TableJSON; ingress?: TableJSON; egress?: TableJSON };
   expected: boolean;
   pass?: boolean;
@@ -59,15 +63,18 @@ interface ScenarioResult {
 }
 
 export function parseFlow(text: string): Flow {
-  const m = /^(.+?)->(.+):([A-Za-z0-9-]+)(?:\/([A-Za-z]+))?$/.exec(text.trim());
-  if (!m) throw new UsageError(`--explain: expected ns/pod->ns/pod:port[/proto], got '${text}'`);
+  const m = /^(.+?)->(.+):([A-Za-z0-9-]+)(?:\/([A-Za-z]+))?(?:@(IPv4|IPv6))?$/.exec(text.trim());
+  if (!m) throw new UsageError(`--explain: expected ns/pod->ns/pod:port[/proto][@IPv4|@IPv6], got '${text}'`);
   const protocol = (m[4] ?? 'TCP').toUpperCase() as Protocol;
-  if (!PROTOCOLS.includes(protocol)) throw new UsageError(`--explain: unknown protocol '${m[4]}' (TCP, UDP or SCTP)`);
+  if (!PROTOCOLS.includes(protocol))
+    throw new UsageError(`--explain: unknown protocol '${m[4]}' (TCP, UDP or SCTP)`);
   const port = /^\d+$/.test(m[3]!) ? Number(m[3]) : m[3]!;
   for (const ref of [m[1]!, m[2]!])
     if (!endpointRefSchema.safeParse(ref).success)
-      throw new UsageError(`--explain: '${ref}' is not an endpoint (ns/pod, ext:name or node:name) in '${text}'`);
-  return { from: m[1]!, to: m[2]!, port, protocol };
+      throw new UsageError(
+        `--explain: '${ref}' is not an endpoint (ns/pod, ext:name or node:name) in '${text}'`,
+      );
+  return { from: m[1]!, to: m[2]!, port, protocol, ...(m[5] ? { family: m[5] as IPFamily } : {}) };
 }
 
 /** Scenario files named by the arguments; directories are walked for *.yaml / *.yml. */
@@ -119,6 +126,7 @@ function verifyScenario(file: string, opts: { explain?: Flow; verbose: boolean }
       const pr: ProbeResult = {
         port: probe.port,
         protocol: probe.protocol,
+        ...(probe.family ? { family: probe.family } : {}),
         tables: { combined: tableToJSON(tables.combined) },
         expected: probe.expected !== undefined,
       };
@@ -130,7 +138,8 @@ function verifyScenario(file: string, opts: { explain?: Flow; verbose: boolean }
         try {
           pr.mismatches = compareWithExpected(tables.combined, parseExpectedMatrix(probe.expected));
         } catch (e) {
-          if (e instanceof MatrixError) throw new InputError(file, `steps[${si}].probes[${pi}].expected`, e.message);
+          if (e instanceof MatrixError)
+            throw new InputError(file, `steps[${si}].probes[${pi}].expected`, e.message);
           throw e;
         }
         pr.pass = pr.mismatches.length === 0;
@@ -139,11 +148,19 @@ function verifyScenario(file: string, opts: { explain?: Flow; verbose: boolean }
     });
     if (opts.explain) {
       const f = opts.explain;
-      const label = `${f.from}->${f.to}:${f.port}/${f.protocol}`;
+      const label = `${f.from}->${f.to}:${f.port}/${f.protocol}${f.family ? `@${f.family}` : ''}`;
       const missing = [f.from, f.to].filter((r) => !cs.byRef.has(r));
-      if (missing.length) sr.explain = { flow: label, text: `${missing.join(', ')} not present at this step` };
+      if (missing.length)
+        sr.explain = { flow: label, text: `${missing.join(', ')} not present at this step` };
       else {
-        const v = verdict(cs, f);
+        let v: ReturnType<typeof verdict>;
+        try {
+          v = verdict(cs, f);
+        } catch (e) {
+          sr.explain = { flow: label, text: (e as Error).message };
+          result.steps.push(sr);
+          return;
+        }
         sr.explain = {
           flow: label,
           verdict: v,
@@ -174,18 +191,32 @@ function printText(r: ScenarioResult, quiet: boolean, verbose: boolean): void {
     s.probes.forEach((p) => {
       const failed = p.pass === false;
       if (quiet && !failed) return;
-      const status = p.pass === undefined ? '(no expected matrix)' : p.pass ? 'PASS' : `FAIL (${p.mismatches!.length} cells)`;
-      lines.push(`  probe ${p.port}/${p.protocol}: ${status}`);
+      const status =
+        p.pass === undefined
+          ? '(no expected matrix)'
+          : p.pass
+            ? 'PASS'
+            : `FAIL (${p.mismatches!.length} cells)`;
+      lines.push(`  probe ${probeLabel(p, true)}: ${status}`);
       const show = (t: TableJSON, title: string) => {
         lines.push(`   ${title}:`);
-        lines.push(indent(renderTable({ from: t.from, to: t.to, cells: t.rows.map((row) => [...row] as ('.' | 'X' | '-')[]) })));
+        lines.push(
+          indent(
+            renderTable({
+              from: t.from,
+              to: t.to,
+              cells: t.rows.map((row) => [...row] as ('.' | 'X' | '-')[]),
+            }),
+          ),
+        );
       };
       if (!quiet || failed) show(p.tables.combined, 'combined');
       if (verbose && p.tables.ingress && p.tables.egress) {
         show(p.tables.ingress, 'ingress');
         show(p.tables.egress, 'egress');
       }
-      for (const m of p.mismatches ?? []) lines.push(`    mismatch ${m.from} -> ${m.to}: expected ${m.expected} got ${m.actual}: ${m.reason}`);
+      for (const m of p.mismatches ?? [])
+        lines.push(`    mismatch ${m.from} -> ${m.to}: expected ${m.expected} got ${m.actual}: ${m.reason}`);
     });
     if (s.explain) lines.push(`  explain ${s.explain.flow}: ${s.explain.text.replace(/\n/g, '\n  ')}`);
     if (lines.length) {
@@ -264,4 +295,3 @@ export async function run(argv: string[]): Promise<number> {
   if (inputErrors) return 2;
   return failed > 0 ? 1 : 0;
 }
-

@@ -11,7 +11,9 @@ import type {
   NodeInfo,
   Pod,
   PolicyType,
+  IPFamily,
 } from './model.ts';
+import { familyOf } from './family.ts';
 import { type Bitset, bitHas, bitIndices, bitOrInto, bitSet, newBitset } from './bitset.ts';
 import { compileIPBlock, ipBlockContains, parseAddress, type ParsedAddress } from './ipblock.ts';
 import { matchesSelector, normalizePolicyTypes, selectorKey } from './selectors.ts';
@@ -20,8 +22,12 @@ export interface Endpoint {
   index: number;
   ref: EndpointRef;
   kind: 'pod' | 'node' | 'external';
+  /** Primary address (the first of `ips`). */
   ip: string;
   addr: ParsedAddress;
+  /** Every address, one per family, primary first; `addrs[i]` parses `ips[i]`. */
+  ips: string[];
+  addrs: ParsedAddress[];
   /** The cluster that enforces policy for this endpoint; undefined for external hosts. */
   cluster?: string;
   pod?: Pod;
@@ -42,7 +48,7 @@ export interface CompiledRule {
   /** `from`/`to` absent or empty: every endpoint is a peer. */
   allPeers: boolean;
   hasNamedPort: boolean;
-  /** Peer endpoints per enforcing cluster, filled on first use (see peerSet). */
+  /** Peer endpoints per enforcing cluster (and family), filled on first use (see rulePeerSet). */
   peerSets: Map<string, Bitset>;
 }
 
@@ -65,6 +71,8 @@ export interface CompiledState {
   /** Pods first (indices 0..podCount-1, in state order), then nodes, then external hosts. */
   endpoints: Endpoint[];
   podCount: number;
+  /** Families any endpoint has, IPv4 first (a single-stack state has one). */
+  families: IPFamily[];
   byRef: Map<EndpointRef, number>;
   policies: CompiledPolicy[];
   /** Per endpoint: indices of the policies that isolate it for ingress (egress). Empty = not isolated. */
@@ -76,6 +84,8 @@ export interface CompiledState {
     namespaceSelector: Map<string, Set<string>>;
     peer: Map<string, Bitset>;
     ipBlock: Map<string, Bitset>;
+    /** No endpoint (shared; never written). */
+    empty: Bitset;
     /** Destinations whose (resolved) port a rule's `ports` admit, by protocol|port|ports. */
     portMatch: Map<string, Bitset>;
     /** pods by `cluster/namespace` */
@@ -90,8 +100,10 @@ const compiledCache = new WeakMap<ClusterState, CompiledState>();
 
 /** Array identities and lengths at compile time: catches a caller that reassigns or pushes into a state. */
 type Shape = [unknown[], number][];
-const shapeOf = (s: ClusterState): Shape => [s.namespaces, s.pods, s.nodes, s.externals, s.policies].map((a) => [a, a.length]);
-const sameShape = (a: Shape, s: ClusterState) => shapeOf(s).every(([arr, n], i) => a[i]![0] === arr && a[i]![1] === n);
+const shapeOf = (s: ClusterState): Shape =>
+  [s.namespaces, s.pods, s.nodes, s.externals, s.policies].map((a) => [a, a.length]);
+const sameShape = (a: Shape, s: ClusterState) =>
+  shapeOf(s).every(([arr, n], i) => a[i]![0] === arr && a[i]![1] === n);
 
 /**
  * Compiles a state once; later calls with the same state object return the cached form. States are treated as
@@ -103,16 +115,20 @@ export function compileState(state: ClusterState): CompiledState {
   if (hit && sameShape(hit.shape, state)) return hit;
   const endpoints: Endpoint[] = [];
   const byRef = new Map<EndpointRef, number>();
-  const add = (e: Omit<Endpoint, 'index' | 'addr'>): Endpoint => {
-    const ep: Endpoint = { ...e, index: endpoints.length, addr: parseAddress(e.ip) };
+  const add = (e: Omit<Endpoint, 'index' | 'addr' | 'ips' | 'addrs'> & { ips?: string[] }): Endpoint => {
+    const ips = e.ips && e.ips.length > 0 ? e.ips : [e.ip];
+    const addrs = ips.map(parseAddress);
+    const ep: Endpoint = { ...e, ip: ips[0]!, ips, index: endpoints.length, addr: addrs[0]!, addrs };
     endpoints.push(ep);
     byRef.set(ep.ref, ep.index);
     return ep;
   };
-  for (const p of state.pods) add({ ref: `${p.namespace}/${p.name}`, kind: 'pod', ip: p.ip, cluster: p.cluster, pod: p });
+  for (const p of state.pods)
+    add({ ref: `${p.namespace}/${p.name}`, kind: 'pod', ip: p.ip, ips: p.ips, cluster: p.cluster, pod: p });
   const podCount = endpoints.length;
-  for (const n of state.nodes) add({ ref: `node:${n.name}`, kind: 'node', ip: n.ip, cluster: n.cluster, node: n });
-  for (const x of state.externals) add({ ref: `ext:${x.name}`, kind: 'external', ip: x.ip });
+  for (const n of state.nodes)
+    add({ ref: `node:${n.name}`, kind: 'node', ip: n.ip, ips: n.ips, cluster: n.cluster, node: n });
+  for (const x of state.externals) add({ ref: `ext:${x.name}`, kind: 'external', ip: x.ip, ips: x.ips });
   for (let i = 0; i < podCount; i++) {
     const ep = endpoints[i]!;
     ep.nodeIndex = byRef.get(`node:${ep.pod!.node}`);
@@ -141,16 +157,28 @@ export function compileState(state: ClusterState): CompiledState {
   const all = newBitset(endpoints.length);
   for (let i = 0; i < endpoints.length; i++) bitSet(all, i);
 
+  const famSet = new Set(endpoints.flatMap((e) => e.ips.map(familyOf)));
   const cs: CompiledState = {
     state,
     shape: shapeOf(state),
     endpoints,
     podCount,
+    families: (['IPv4', 'IPv6'] as const).filter((f) => famSet.has(f)),
     byRef,
     policies: [],
     ingressBy: endpoints.map(() => []),
     egressBy: endpoints.map(() => []),
-    caches: { podSelector: new Map(), namespaceSelector: new Map(), peer: new Map(), ipBlock: new Map(), portMatch: new Map(), podsIn, podsByLabel, all },
+    caches: {
+      podSelector: new Map(),
+      namespaceSelector: new Map(),
+      peer: new Map(),
+      ipBlock: new Map(),
+      empty: newBitset(endpoints.length),
+      portMatch: new Map(),
+      podsIn,
+      podsByLabel,
+      all,
+    },
   };
 
   const clusters = [...new Set(state.pods.map((p) => p.cluster))];
@@ -159,9 +187,23 @@ export function compileState(state: ClusterState): CompiledState {
     const ns = policy.metadata.namespace;
     const selected = newBitset(endpoints.length);
     const podSel = podSelectorBits(cs, policy.spec.podSelector);
-    for (const c of clusters) for (const i of podsIn.get(`${c}/${ns}`) ?? []) if (bitHas(podSel, i)) bitSet(selected, i);
-    const cp: CompiledPolicy = { index, key: `${ns}/${policy.metadata.name}`, policy, types, selected, ingress: [], egress: [] };
-    const mk = (direction: PolicyType, i: number, peers: NetworkPolicyPeer[] | undefined, ports: NetworkPolicyPort[] | undefined): CompiledRule => ({
+    for (const c of clusters)
+      for (const i of podsIn.get(`${c}/${ns}`) ?? []) if (bitHas(podSel, i)) bitSet(selected, i);
+    const cp: CompiledPolicy = {
+      index,
+      key: `${ns}/${policy.metadata.name}`,
+      policy,
+      types,
+      selected,
+      ingress: [],
+      egress: [],
+    };
+    const mk = (
+      direction: PolicyType,
+      i: number,
+      peers: NetworkPolicyPeer[] | undefined,
+      ports: NetworkPolicyPort[] | undefined,
+    ): CompiledRule => ({
       policy: cp,
       direction,
       index: i,
@@ -172,8 +214,10 @@ export function compileState(state: ClusterState): CompiledState {
       hasNamedPort: (ports ?? []).some((p) => typeof p.port === 'string'),
       peerSets: new Map(),
     });
-    if (types.includes('Ingress')) cp.ingress = (policy.spec.ingress ?? []).map((r, i) => mk('Ingress', i, r.from, r.ports));
-    if (types.includes('Egress')) cp.egress = (policy.spec.egress ?? []).map((r, i) => mk('Egress', i, r.to, r.ports));
+    if (types.includes('Ingress'))
+      cp.ingress = (policy.spec.ingress ?? []).map((r, i) => mk('Ingress', i, r.from, r.ports));
+    if (types.includes('Egress'))
+      cp.egress = (policy.spec.egress ?? []).map((r, i) => mk('Egress', i, r.to, r.ports));
     cs.policies.push(cp);
     for (const i of bitIndices(selected)) {
       if (types.includes('Ingress')) cs.ingressBy[i]!.push(index);
@@ -192,7 +236,9 @@ function podSelectorBits(cs: CompiledState, sel: LabelSelector): Bitset {
     const candidates = selectorCandidates(cs, sel);
     if (candidates) {
       for (const i of candidates) if (matchesSelector(cs.endpoints[i]!.pod!.labels, sel)) bitSet(b, i);
-    } else for (let i = 0; i < cs.podCount; i++) if (matchesSelector(cs.endpoints[i]!.pod!.labels, sel)) bitSet(b, i);
+    } else
+      for (let i = 0; i < cs.podCount; i++)
+        if (matchesSelector(cs.endpoints[i]!.pod!.labels, sel)) bitSet(b, i);
     cs.caches.podSelector.set(key, b);
   }
   return b;
@@ -242,8 +288,19 @@ function namespacesMatching(cs: CompiledState, sel: LabelSelector): Set<string> 
  * (podSelector alone: the policy's namespace; namespaceSelector: pods of matching namespaces; both: AND);
  * an ipBlock matches every endpoint (pods of any cluster, nodes, external hosts) whose address is in `cidr`
  * and outside every `except` range; a CIDR of the other address family matches nothing.
+ *
+ * `family` is the connection's family: an ipBlock of the other family then matches nothing, and one of this
+ * family matches an endpoint by its address of this family (a dual-stack pod is matched per connection).
+ * Without `family` an ipBlock matches an endpoint if any of its addresses lies in it: exact for single-stack
+ * states, the union over families for dual-stack ones. Selector peers are family-blind.
  */
-export function peerBits(cs: CompiledState, policyNamespace: string, peer: NetworkPolicyPeer, cluster: string): Bitset {
+export function peerBits(
+  cs: CompiledState,
+  policyNamespace: string,
+  peer: NetworkPolicyPeer,
+  cluster: string,
+  family?: IPFamily,
+): Bitset {
   if (peer.ipBlock) {
     const block = peer.ipBlock;
     const key = `${block.cidr}!${(block.except ?? []).join(',')}`;
@@ -251,9 +308,11 @@ export function peerBits(cs: CompiledState, policyNamespace: string, peer: Netwo
     if (!b) {
       const compiled = compileIPBlock(block);
       b = newBitset(cs.endpoints.length);
-      for (const e of cs.endpoints) if (ipBlockContains(compiled, e.addr)) bitSet(b, e.index);
+      // An endpoint has one address per family and the block is of one family: at most one address can match.
+      for (const e of cs.endpoints) if (e.addrs.some((a) => ipBlockContains(compiled, a))) bitSet(b, e.index);
       cs.caches.ipBlock.set(key, b);
     }
+    if (family !== undefined && familyOf(block.cidr) !== family) return cs.caches.empty;
     return b;
   }
   if (!peer.podSelector && !peer.namespaceSelector) return newBitset(cs.endpoints.length);
@@ -261,28 +320,40 @@ export function peerBits(cs: CompiledState, policyNamespace: string, peer: Netwo
   let b = cs.caches.peer.get(key);
   if (!b) {
     b = newBitset(cs.endpoints.length);
-    const namespaces = peer.namespaceSelector ? namespacesMatching(cs, peer.namespaceSelector) : [policyNamespace];
+    const namespaces = peer.namespaceSelector
+      ? namespacesMatching(cs, peer.namespaceSelector)
+      : [policyNamespace];
     const podSel = peer.podSelector ? podSelectorBits(cs, peer.podSelector) : undefined;
     for (const ns of namespaces)
-      for (const i of cs.caches.podsIn.get(`${cluster}/${ns}`) ?? []) if (!podSel || bitHas(podSel, i)) bitSet(b, i);
+      for (const i of cs.caches.podsIn.get(`${cluster}/${ns}`) ?? [])
+        if (!podSel || bitHas(podSel, i)) bitSet(b, i);
     cs.caches.peer.set(key, b);
   }
   return b;
 }
 
-/** Every endpoint a rule admits as peer when enforced by `cluster` (cached on the rule). */
-export function rulePeerSet(cs: CompiledState, rule: CompiledRule, cluster: string): Bitset {
+/**
+ * Every endpoint a rule admits as peer when enforced by `cluster`, for connections of `family` (absent: see
+ * peerBits). Cached on the rule.
+ */
+export function rulePeerSet(
+  cs: CompiledState,
+  rule: CompiledRule,
+  cluster: string,
+  family?: IPFamily,
+): Bitset {
   if (rule.allPeers) return cs.caches.all;
-  let b = rule.peerSets.get(cluster);
+  const key = family === undefined ? cluster : `${cluster}|${family}`;
+  let b = rule.peerSets.get(key);
   if (!b) {
     const peers = rule.peers!;
     const ns = rule.policy.policy.metadata.namespace;
-    if (peers.length === 1) b = peerBits(cs, ns, peers[0]!, cluster);
+    if (peers.length === 1) b = peerBits(cs, ns, peers[0]!, cluster, family);
     else {
       b = newBitset(cs.endpoints.length);
-      for (const p of peers) bitOrInto(b, peerBits(cs, ns, p, cluster));
+      for (const p of peers) bitOrInto(b, peerBits(cs, ns, p, cluster, family));
     }
-    rule.peerSets.set(cluster, b);
+    rule.peerSets.set(key, b);
   }
   return b;
 }

@@ -15,6 +15,7 @@ export interface CellDiff {
 export interface TableDiff {
   port: number | string;
   protocol: string;
+  family?: string;
   /** Cells present in both tables that differ (undefined cells, `-`, never count). */
   cells: CellDiff[];
   /** Pairs present in only one of the tables. */
@@ -24,8 +25,10 @@ export interface TableDiff {
 }
 
 export function diffTables(a: TruthTable, b: TruthTable): TableDiff {
-  if (a.port !== b.port || a.protocol !== b.protocol)
-    throw new Error(`cannot diff tables of different probes: ${a.port}/${a.protocol} vs ${b.port}/${b.protocol}`);
+  if (a.port !== b.port || a.protocol !== b.protocol || (a.family && b.family && a.family !== b.family))
+    throw new Error(
+      `cannot diff tables of different probes: ${a.port}/${a.protocol}${a.family ? ` ${a.family}` : ''} vs ${b.port}/${b.protocol}${b.family ? ` ${b.family}` : ''}`,
+    );
   const bRow = new Map(b.from.map((r, i) => [r, i]));
   const bCol = new Map(b.to.map((r, j) => [r, j]));
   const cells: CellDiff[] = [];
@@ -42,12 +45,22 @@ export function diffTables(a: TruthTable, b: TruthTable): TableDiff {
       const cb = b.cells[bi]![bj]!;
       if (ca === '-' || cb === '-') return;
       compared++;
-      if (ca !== cb) cells.push({ from: f, to: t, a: ca, b: cb, reasonA: a.reason?.(f, t) ?? '', reasonB: b.reason?.(f, t) ?? '' });
+      if (ca !== cb)
+        cells.push({
+          from: f,
+          to: t,
+          a: ca,
+          b: cb,
+          reasonA: a.reason?.(f, t) ?? '',
+          reasonB: b.reason?.(f, t) ?? '',
+        });
     });
   });
+  const family = a.family ?? b.family;
   return {
     port: a.port,
     protocol: a.protocol,
+    ...(family ? { family } : {}),
     cells,
     onlyInA: a.from.length * a.to.length - shared,
     onlyInB: b.from.length * b.to.length - shared,
@@ -55,9 +68,10 @@ export function diffTables(a: TruthTable, b: TruthTable): TableDiff {
   };
 }
 
-export function renderDiff(d: TableDiff, labelA = 'a', labelB = 'b'): string {
-  if (d.cells.length === 0) return `${d.port}/${d.protocol}: no differences in ${d.compared} cells`;
-  const lines = [`${d.port}/${d.protocol}: ${d.cells.length} of ${d.compared} cells differ`];
+export function renderDiff(d: TableDiff, labelA = 'a', labelB = 'b', showFamily = false): string {
+  const probe = `${d.port}/${d.protocol}${showFamily && d.family ? ` ${d.family}` : ''}`;
+  if (d.cells.length === 0) return `${probe}: no differences in ${d.compared} cells`;
+  const lines = [`${probe}: ${d.cells.length} of ${d.compared} cells differ`];
   for (const c of d.cells) {
     lines.push(`  ${c.from} -> ${c.to}: ${labelA} ${c.a}  ${labelB} ${c.b}`);
     if (c.reasonA) lines.push(`    ${labelA}: ${c.reasonA}`);

@@ -6,6 +6,10 @@ export const PROTOCOLS: readonly Protocol[] = ['TCP', 'UDP', 'SCTP'];
 
 export type Labels = Record<string, string>;
 
+/** An address family, spelled as Kubernetes spells `ipFamilies`. */
+export type IPFamily = 'IPv4' | 'IPv6';
+export const IP_FAMILIES: readonly IPFamily[] = ['IPv4', 'IPv6'];
+
 export interface LabelSelectorRequirement {
   key: string;
   operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
@@ -78,7 +82,13 @@ export interface Pod {
   /** Node name (unique across the scenario); the node determines the cluster. */
   node: string;
   cluster: string;
+  /** The pod's primary address (its cluster's first family), as `status.podIP`. */
   ip: string;
+  /**
+   * Every address of the pod, one per family, primary first (as `status.podIPs`); absent means `[ip]`.
+   * Read through addressesOf/addressFor (family.ts) rather than directly.
+   */
+  ips?: string[];
   ports: ContainerPort[];
 }
 
@@ -87,12 +97,18 @@ export interface NodeInfo {
   cluster: string;
   /** The node's underlay address (traffic from it to its own pods is always allowed). */
   ip: string;
+  /** Every underlay address, one per family, primary first; absent means `[ip]`. */
+  ips?: string[];
   podCIDR: string;
+  /** The node's pod CIDRs, one per family, primary first (as `spec.podCIDRs`); absent means `[podCIDR]`. */
+  podCIDRs?: string[];
 }
 
 export interface ExternalHost {
   name: string;
   ip: string;
+  /** Every address, one per family, primary first; absent means `[ip]`. */
+  ips?: string[];
 }
 
 /**
@@ -117,6 +133,11 @@ export interface Flow {
   /** Numeric port, or a named port resolved against the destination pod. */
   port: number | string;
   protocol: Protocol;
+  /**
+   * The connection's address family: policy sees the source and destination addresses of this family only.
+   * Absent: the first family (IPv4, then IPv6) both endpoints have.
+   */
+  family?: IPFamily;
 }
 
 export const METADATA_NAME_LABEL = 'kubernetes.io/metadata.name';

@@ -1,10 +1,11 @@
 // Truth tables: ingress, egress and combined verdicts over sources × destinations for one (port, protocol),
 // computed from row/column bitsets (no per-cell selector work), rendered like cyclonus (`.` allowed, `X`
 // denied, `-` undefined: a pod reaching itself), as JSON, and parsed back from a scenario's `expected` text.
-import type { ClusterState, EndpointRef, Protocol } from './model.ts';
+import type { ClusterState, EndpointRef, IPFamily, Protocol } from './model.ts';
 import { bitHas, type Bitset } from './bitset.ts';
 import { compileState, type CompiledState } from './compile.ts';
 import { egressAllowed, ingressAllowed, verdict, type Verdict } from './engine.ts';
+import { familyOf } from './family.ts';
 
 export type Cell = '.' | 'X' | '-';
 export type TableKind = 'ingress' | 'egress' | 'combined';
@@ -13,6 +14,8 @@ export interface TruthTable {
   kind: TableKind;
   port: number | string;
   protocol: Protocol;
+  /** The connections' address family; absent for tables of a single-stack world made before families. */
+  family?: IPFamily;
   from: EndpointRef[];
   to: EndpointRef[];
   /** cells[i][j]: from[i] → to[j]. */
@@ -33,6 +36,12 @@ export interface ProbeSelection {
   /** Default: every pod, in state order. */
   from?: EndpointRef[];
   to?: EndpointRef[];
+  /**
+   * The family the probe's connections use. Sources and destinations without an address of that family are
+   * left out of the table (no such connection exists). Absent: every endpoint, each flow in its first common
+   * family (exact for a single-family state).
+   */
+  family?: IPFamily;
 }
 
 /** One line per direction, for mismatch listings and --explain. */
@@ -43,20 +52,23 @@ export function explainVerdict(v: Verdict): string {
 
 export function truthTables(state: ClusterState | CompiledState, probe: ProbeSelection): TruthTables {
   const cs = 'caches' in state ? state : compileState(state);
+  const family = probe.family;
+  const has = (r: EndpointRef) =>
+    family === undefined || cs.endpoints[index(cs, r)]!.ips.some((a) => familyOf(a) === family);
   const pods = cs.endpoints.slice(0, cs.podCount).map((e) => e.ref);
-  const from = probe.from ?? pods;
-  const to = probe.to ?? pods;
+  const from = (probe.from ?? pods).filter(has);
+  const to = (probe.to ?? pods).filter(has);
   const fromIdx = from.map((r) => index(cs, r));
   const toIdx = to.map((r) => index(cs, r));
   const { protocol, port } = probe;
-  const ingressCols: (Bitset | null)[] = toIdx.map((d) => ingressAllowed(cs, d, protocol, port));
+  const ingressCols: (Bitset | null)[] = toIdx.map((d) => ingressAllowed(cs, d, protocol, port, family));
   // One byte per cell (bit 1: ingress allows, bit 2: egress allows, bit 4: self); the ingress and egress
   // Cell arrays are built only when read, so the combined table alone costs one pass.
   const n = toIdx.length;
   const bits = new Uint8Array(fromIdx.length * n);
   const comb: Cell[][] = new Array(fromIdx.length);
   fromIdx.forEach((s, r) => {
-    const eg = egressAllowed(cs, s, protocol, port);
+    const eg = egressAllowed(cs, s, protocol, port, family);
     const row: Cell[] = new Array(n);
     const off = r * n;
     for (let j = 0; j < n; j++) {
@@ -83,7 +95,7 @@ export function truthTables(state: ClusterState | CompiledState, probe: ProbeSel
       return row;
     });
   const why = (dir: 'ingress' | 'egress' | 'combined') => (f: EndpointRef, t: EndpointRef) => {
-    const v = verdict(cs, { from: f, to: t, port, protocol });
+    const v = verdict(cs, { from: f, to: t, port, protocol, family });
     return dir === 'combined' ? explainVerdict(v) : v[dir].reason;
   };
   const lazy = (kind: 'ingress' | 'egress', mask: number): TruthTable => {
@@ -92,6 +104,7 @@ export function truthTables(state: ClusterState | CompiledState, probe: ProbeSel
       kind,
       port,
       protocol,
+      ...(family ? { family } : {}),
       from,
       to,
       get cells() {
@@ -103,7 +116,16 @@ export function truthTables(state: ClusterState | CompiledState, probe: ProbeSel
   return {
     ingress: lazy('ingress', 1),
     egress: lazy('egress', 2),
-    combined: { kind: 'combined', port, protocol, from, to, cells: comb, reason: why('combined') },
+    combined: {
+      kind: 'combined',
+      port,
+      protocol,
+      ...(family ? { family } : {}),
+      from,
+      to,
+      cells: comb,
+      reason: why('combined'),
+    },
   };
 }
 
@@ -117,7 +139,8 @@ function index(cs: CompiledState, ref: EndpointRef): number {
 export function renderTable(t: Pick<TruthTable, 'from' | 'to' | 'cells'>): string {
   const w0 = Math.max(1, ...t.from.map((r) => r.length));
   const widths = t.to.map((r) => Math.max(1, r.length));
-  const line = (first: string, cols: string[]) => [first.padEnd(w0), ...cols.map((c, j) => c.padEnd(widths[j]!))].join(' ').trimEnd();
+  const line = (first: string, cols: string[]) =>
+    [first.padEnd(w0), ...cols.map((c, j) => c.padEnd(widths[j]!))].join(' ').trimEnd();
   return [line('-', t.to), ...t.from.map((f, i) => line(f, t.cells[i]!))].join('\n');
 }
 
@@ -125,6 +148,7 @@ export interface TableJSON {
   kind: TableKind;
   port: number | string;
   protocol: Protocol;
+  family?: IPFamily;
   from: EndpointRef[];
   to: EndpointRef[];
   /** One string per source, one character per destination. */
@@ -132,7 +156,23 @@ export interface TableJSON {
 }
 
 export function tableToJSON(t: TruthTable): TableJSON {
-  return { kind: t.kind, port: t.port, protocol: t.protocol, from: t.from, to: t.to, rows: t.cells.map((r) => r.join('')) };
+  return {
+    kind: t.kind,
+    port: t.port,
+    protocol: t.protocol,
+    ...(t.family ? { family: t.family } : {}),
+    from: t.from,
+    to: t.to,
+    rows: t.cells.map((r) => r.join('')),
+  };
+}
+
+/** `80/TCP`, or `80/TCP IPv6` when `showFamily` (the scenario has more than one family). */
+export function probeLabel(
+  p: { port: number | string; protocol: string; family?: IPFamily },
+  showFamily: boolean,
+): string {
+  return `${p.port}/${p.protocol}${showFamily && p.family ? ` ${p.family}` : ''}`;
 }
 
 export interface ExpectedMatrix {
@@ -160,7 +200,8 @@ export function parseExpectedMatrix(text: string): ExpectedMatrix {
   const nonBlank = lines.filter((l) => l.tokens.length > 0);
   const header = nonBlank[0];
   if (!header) throw new MatrixError(1, 'empty matrix');
-  if (header.tokens[0] !== '-') throw new MatrixError(header.n, `the header row must start with '-' (found '${header.tokens[0]}')`);
+  if (header.tokens[0] !== '-')
+    throw new MatrixError(header.n, `the header row must start with '-' (found '${header.tokens[0]}')`);
   const to = header.tokens.slice(1);
   if (to.length === 0) throw new MatrixError(header.n, 'the header row names no destinations');
   const dupTo = to.find((r, i) => to.indexOf(r) !== i);
@@ -170,10 +211,14 @@ export function parseExpectedMatrix(text: string): ExpectedMatrix {
   for (const l of nonBlank.slice(1)) {
     const [src, ...vals] = l.tokens as [string, ...string[]];
     if (vals.length !== to.length)
-      throw new MatrixError(l.n, `row '${src}' has ${vals.length} cells, the header names ${to.length} destinations`);
+      throw new MatrixError(
+        l.n,
+        `row '${src}' has ${vals.length} cells, the header names ${to.length} destinations`,
+      );
     if (from.includes(src)) throw new MatrixError(l.n, `source '${src}' appears twice`);
     const bad = vals.find((v) => v !== '.' && v !== 'X' && v !== '-');
-    if (bad !== undefined) throw new MatrixError(l.n, `cell '${bad}' in row '${src}' is not one of '.', 'X', '-'`);
+    if (bad !== undefined)
+      throw new MatrixError(l.n, `cell '${bad}' in row '${src}' is not one of '.', 'X', '-'`);
     from.push(src);
     cells.push(vals as Cell[]);
   }
@@ -196,9 +241,15 @@ export interface CellMismatch {
 export function compareWithExpected(actual: TruthTable, expected: ExpectedMatrix): CellMismatch[] {
   const sameSet = (a: string[], b: string[]) => a.length === b.length && a.every((x) => b.includes(x));
   if (!sameSet(actual.from, expected.from))
-    throw new MatrixError(1, `rows name ${fmt(expected.from)} but the probe's sources are ${fmt(actual.from)}`);
+    throw new MatrixError(
+      1,
+      `rows name ${fmt(expected.from)} but the probe's sources are ${fmt(actual.from)}`,
+    );
   if (!sameSet(actual.to, expected.to))
-    throw new MatrixError(1, `the header names ${fmt(expected.to)} but the probe's destinations are ${fmt(actual.to)}`);
+    throw new MatrixError(
+      1,
+      `the header names ${fmt(expected.to)} but the probe's destinations are ${fmt(actual.to)}`,
+    );
   const out: CellMismatch[] = [];
   const col = new Map(actual.to.map((r, j) => [r, j]));
   const row = new Map(actual.from.map((r, i) => [r, i]));
@@ -207,7 +258,13 @@ export function compareWithExpected(actual: TruthTable, expected: ExpectedMatrix
       const exp = expected.cells[ei]![ej]!;
       const act = actual.cells[row.get(f)!]![col.get(t)!]!;
       if (f === t || exp === '-' || act === '-' || exp === act) return;
-      out.push({ from: f, to: t, expected: exp, actual: act, reason: actual.reason ? actual.reason(f, t) : '' });
+      out.push({
+        from: f,
+        to: t,
+        expected: exp,
+        actual: act,
+        reason: actual.reason ? actual.reason(f, t) : '',
+      });
     }),
   );
   return out;

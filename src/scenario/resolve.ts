@@ -3,10 +3,28 @@
 import { createHash } from 'node:crypto';
 import ipaddr from 'ipaddr.js';
 import { InputError } from '../errors.ts';
-import type { ClusterState, NetworkPolicy, Pod } from '../policy/model.ts';
-import type { PodSpec, ScenarioParsed } from './schema.ts';
+import { addressesOf, familyOf } from '../policy/family.ts';
+import {
+  IP_FAMILIES,
+  type ClusterState,
+  type IPFamily,
+  type NetworkPolicy,
+  type Pod,
+} from '../policy/model.ts';
+import {
+  ADDRESS_PLAN_V6,
+  carveNodeCIDR,
+  cidrFamily,
+  cidrsOverlap,
+  inCIDR,
+  ipFamily,
+  nthHost,
+} from './addresses.ts';
+import type { PodSpec, ProbeSpec, ScenarioParsed } from './schema.ts';
 import { applyAction, namespaceWithImpliedLabel } from './state.ts';
-import type { Action, Scenario, Step, Topology, TopologyCluster } from './types.ts';
+import type { Action, Probe, Scenario, Step, Topology, TopologyCluster } from './types.ts';
+
+const canonical = (ip: string) => ipaddr.parse(ip).toNormalizedString();
 
 /** Address plan (RFC 2544 benchmarking range for the underlay, so nothing looks like a real network). */
 export const ADDRESS_PLAN = {
@@ -24,119 +42,216 @@ export const ADDRESS_PLAN = {
 
 type PolicyReader = (ref: string, field: string) => NetworkPolicy[];
 
-function inCIDR(ip: string, cidr: string): boolean {
-  const addr = ipaddr.parse(ip);
-  const [net, bits] = ipaddr.parseCIDR(cidr);
-  return addr.kind() === net.kind() && addr.match(net, bits);
+export { nthHost } from './addresses.ts';
+
+/** The plan's values for one family (IPv4: ADDRESS_PLAN, IPv6: ADDRESS_PLAN_V6). */
+function plan(f: IPFamily) {
+  return f === 'IPv4' ? ADDRESS_PLAN : ADDRESS_PLAN_V6;
 }
 
-/** The k-th host address of an IPv4 CIDR (k counted from the network address). */
-export function nthHost(cidr: string, k: number): string {
-  const [net, bits] = ipaddr.parseCIDR(cidr);
-  if (net.kind() !== 'ipv4') throw new Error('pod CIDRs must be IPv4 for automatic addressing');
-  const size = 2 ** (32 - bits);
-  if (k >= size - 1) throw new Error(`pod CIDR ${cidr} has no room for host number ${k}`);
-  const base = (net as ipaddr.IPv4).octets.reduce((a, o) => a * 256 + o, 0);
-  const v = base + k;
-  return [24, 16, 8, 0].map((s) => Math.floor(v / 2 ** s) % 256).join('.');
+/** `[[value, field]]` of a single-valued field and its list form (`podCIDR` / `podCIDRs[i]`). */
+function givenValues(
+  one: string | undefined,
+  many: string[] | undefined,
+  base: string,
+  name: string,
+): [string, string][] {
+  return [
+    ...(one !== undefined ? [[one, `${base}.${name}`] as [string, string]] : []),
+    ...(many ?? []).map((v, i) => [v, `${base}.${name}s[${i}]`] as [string, string]),
+  ];
 }
 
-function carveNodeCIDR(clusterCIDR: string, ni: number, file: string, field: string): string {
-  const [net, bits] = ipaddr.parseCIDR(clusterCIDR);
-  if (net.kind() !== 'ipv4' || bits > 23)
-    throw new InputError(file, field, `cluster podCIDR ${clusterCIDR} must be IPv4 and /23 or larger to carve node /24s (or give each node a podCIDR)`);
-  return `${nthHost(clusterCIDR, (ni + 1) * 256)}/24`;
+/**
+ * One value per family from a single-valued field and its list form: each value's family must be one of
+ * `families` (`what` names the owner in errors), and a family may be given only once.
+ */
+function byFamily(
+  given: [string, string][],
+  families: IPFamily[],
+  familyOfValue: (v: string) => IPFamily,
+  what: string,
+  err: (field: string, reason: string) => InputError,
+): Map<IPFamily, string> {
+  const out = new Map<IPFamily, string>();
+  for (const [v, field] of given) {
+    const f = familyOfValue(v);
+    if (!families.includes(f))
+      throw err(field, `${v} is an ${f} address but ${what} has ipFamilies [${families.join(', ')}]`);
+    if (out.has(f) && out.get(f) !== v)
+      throw err(field, `a second ${f} value (${out.get(f)} is already given); one per family`);
+    out.set(f, v);
+  }
+  return out;
 }
 
 export function resolveScenario(file: string, s: ScenarioParsed, readPolicies: PolicyReader): Scenario {
   const err = (field: string, reason: string) => new InputError(file, field, reason);
 
-  // Topology and its addresses.
+  // Topology and its addresses: every value per family, the primary family's filling the single-valued fields.
   const nodeNames = new Set<string>();
+  const nodeFields = new Map<string, string>();
   const clusters: TopologyCluster[] = s.topology.clusters.map((c, ci) => {
+    const cf = `topology.clusters[${ci}]`;
     if (s.topology.clusters.findIndex((d) => d.name === c.name) !== ci)
-      throw err(`topology.clusters[${ci}].name`, `duplicate cluster name '${c.name}'`);
-    const podCIDR = c.podCIDR ?? ADDRESS_PLAN.clusterPodCIDR(ci);
+      throw err(`${cf}.name`, `duplicate cluster name '${c.name}'`);
+    const families: IPFamily[] = c.ipFamilies ?? ['IPv4'];
+    const given = byFamily(
+      givenValues(c.podCIDR, c.podCIDRs, cf, 'podCIDR'),
+      families,
+      cidrFamily,
+      `cluster ${c.name}`,
+      err,
+    );
+    const podCIDRs = families.map((f) => given.get(f) ?? plan(f).clusterPodCIDR(ci));
+    const underlayCIDRs = families.map((f) => plan(f).underlayCIDR(ci));
+    const gateways = families.map((f) => plan(f).gateway(ci));
     return {
       name: c.name,
-      podCIDR,
-      underlayCIDR: ADDRESS_PLAN.underlayCIDR(ci),
-      gateway: ADDRESS_PLAN.gateway(ci),
+      ipFamilies: families,
+      podCIDR: podCIDRs[0]!,
+      underlayCIDR: underlayCIDRs[0]!,
+      gateway: gateways[0]!,
+      podCIDRs,
+      underlayCIDRs,
+      gateways,
       nodes: c.nodes.map((n, ni) => {
-        const field = `topology.clusters[${ci}].nodes[${ni}]`;
-        if (nodeNames.has(n.name)) throw err(`${field}.name`, `duplicate node name '${n.name}' (node names are unique across clusters)`);
+        const field = `${cf}.nodes[${ni}]`;
+        if (nodeNames.has(n.name))
+          throw err(
+            `${field}.name`,
+            `duplicate node name '${n.name}' (node names are unique across clusters)`,
+          );
         nodeNames.add(n.name);
-        const nodeCIDR = n.podCIDR ?? (c.podCIDR ? carveNodeCIDR(c.podCIDR, ni, file, `topology.clusters[${ci}].podCIDR`) : ADDRESS_PLAN.nodePodCIDR(ci, ni));
-        if (ipaddr.parseCIDR(nodeCIDR)[0].kind() !== 'ipv4') throw err(`${field}.podCIDR`, 'node pod CIDRs must be IPv4');
-        return { name: n.name, cluster: c.name, ip: ADDRESS_PLAN.nodeIP(ci, ni), podCIDR: nodeCIDR };
+        nodeFields.set(n.name, field);
+        const own = byFamily(
+          givenValues(n.podCIDR, n.podCIDRs, field, 'podCIDR'),
+          families,
+          cidrFamily,
+          `cluster ${c.name}`,
+          err,
+        );
+        const cidrs = families.map((f) => {
+          const o = own.get(f);
+          if (o) return o;
+          const clusterCIDR = given.get(f);
+          if (!clusterCIDR) return plan(f).nodePodCIDR(ci, ni);
+          try {
+            return carveNodeCIDR(clusterCIDR, ni);
+          } catch (e) {
+            throw err(`${cf}.podCIDR${c.podCIDR === clusterCIDR ? '' : 's'}`, (e as Error).message);
+          }
+        });
+        const ips = families.map((f) => plan(f).nodeIP(ci, ni));
+        return { name: n.name, cluster: c.name, ip: ips[0]!, podCIDR: cidrs[0]!, ips, podCIDRs: cidrs };
       }),
     };
   });
   const allNodes = clusters.flatMap((c) => c.nodes);
-  // Overlapping node CIDRs would make routing ambiguous.
+  // Overlapping node CIDRs (of one family) would make routing ambiguous.
   allNodes.forEach((a, i) =>
     allNodes.slice(i + 1).forEach((b) => {
-      if (inCIDR(ipaddr.parseCIDR(a.podCIDR)[0].toString(), b.podCIDR) || inCIDR(ipaddr.parseCIDR(b.podCIDR)[0].toString(), a.podCIDR))
-        throw err('topology.clusters', `pod CIDRs of nodes ${a.name} (${a.podCIDR}) and ${b.name} (${b.podCIDR}) overlap`);
+      for (const ca of a.podCIDRs!)
+        for (const cb of b.podCIDRs!)
+          if (cidrFamily(ca) === cidrFamily(cb) && cidrsOverlap(ca, cb))
+            throw err(
+              `${nodeFields.get(b.name)}.podCIDR`,
+              `${cidrFamily(cb)} pod CIDRs of nodes ${a.name} (${ca}) and ${b.name} (${cb}) overlap`,
+            );
     }),
   );
+  // The external segment carries every family some cluster has, IPv4 first.
+  const extFamilies = IP_FAMILIES.filter((f) => clusters.some((c) => c.ipFamilies!.includes(f)));
   const externalNames = new Set<string>();
   const externals = s.topology.externals.map((e, k) => {
-    if (externalNames.has(e.name)) throw err(`topology.externals[${k}].name`, `duplicate external host '${e.name}'`);
+    const ef = `topology.externals[${k}]`;
+    if (externalNames.has(e.name)) throw err(`${ef}.name`, `duplicate external host '${e.name}'`);
     externalNames.add(e.name);
-    const ip = e.ip ?? ADDRESS_PLAN.externalIP(k);
-    if (!inCIDR(ip, ADDRESS_PLAN.externalCIDR)) throw err(`topology.externals[${k}].ip`, `must lie in the external segment ${ADDRESS_PLAN.externalCIDR}`);
-    return { name: e.name, ip };
+    const given = givenValues(e.ip, e.ips, ef, 'ip');
+    const own = byFamily(given, extFamilies, ipFamily, 'every cluster of the scenario', err);
+    for (const [v, field] of given)
+      if (!inCIDR(v, plan(ipFamily(v)).externalCIDR))
+        throw err(field, `must lie in the external segment ${plan(ipFamily(v)).externalCIDR}`);
+    // Explicit addresses say which families the host has (a mixed external: one family only); none: all.
+    const ips =
+      given.length > 0
+        ? extFamilies.filter((f) => own.has(f)).map((f) => own.get(f)!)
+        : extFamilies.map((f) => plan(f).externalIP(k));
+    return { name: e.name, ip: ips[0]!, ips };
   });
   const topology: Topology = {
     clusters,
     externals,
-    externalCIDR: ADDRESS_PLAN.externalCIDR,
-    externalGateway: ADDRESS_PLAN.externalGateway,
+    externalCIDR: plan(extFamilies[0]!).externalCIDR,
+    externalGateway: plan(extFamilies[0]!).externalGateway,
+    externalCIDRs: extFamilies.map((f) => plan(f).externalCIDR),
+    externalGateways: extFamilies.map((f) => plan(f).externalGateway),
     links: { ...s.topology.links },
   };
 
   // Namespaces.
   s.namespaces.forEach((n, i) => {
-    if (s.namespaces.findIndex((m) => m.name === n.name) !== i) throw err(`namespaces[${i}].name`, `duplicate namespace '${n.name}'`);
+    if (s.namespaces.findIndex((m) => m.name === n.name) !== i)
+      throw err(`namespaces[${i}].name`, `duplicate namespace '${n.name}'`);
   });
   const namespaces = s.namespaces.map((n) => namespaceWithImpliedLabel(n.name, n.labels));
 
-  // Pods: addresses assigned per node in declaration order (initial pods, then addPod actions step by step).
+  // Pods: addresses assigned per node in declaration order (initial pods, then addPod actions step by step), one
+  // per family of the node's cluster; automatic addresses of the families share one host number.
   const nextHost = new Map<string, number>(allNodes.map((n) => [n.name, ADDRESS_PLAN.firstPodHost]));
   const usedIPs = new Set<string>();
+  const clusterOf = new Map(clusters.map((c) => [c.name, c]));
   const toPod = (p: PodSpec, field: string): Pod => {
     const node = allNodes.find((n) => n.name === p.node);
     if (!node) throw err(`${field}.node`, `unknown node '${p.node}'`);
-    if (!namespaces.some((n) => n.name === p.namespace)) throw err(`${field}.namespace`, `namespace '${p.namespace}' is not declared`);
+    if (!namespaces.some((n) => n.name === p.namespace))
+      throw err(`${field}.namespace`, `namespace '${p.namespace}' is not declared`);
     const portNames = new Set<string>();
     p.ports.forEach((cp, j) => {
       if (cp.name) {
-        if (portNames.has(cp.name)) throw err(`${field}.ports[${j}].name`, `duplicate port name '${cp.name}'`);
+        if (portNames.has(cp.name))
+          throw err(`${field}.ports[${j}].name`, `duplicate port name '${cp.name}'`);
         portNames.add(cp.name);
       }
     });
-    let ip = p.ip;
-    if (ip) {
-      if (!inCIDR(ip, node.podCIDR)) throw err(`${field}.ip`, `${ip} is outside node ${node.name}'s pod CIDR ${node.podCIDR}`);
-    } else {
+    const families = clusterOf.get(node.cluster)!.ipFamilies!;
+    const given = givenValues(p.ip, p.ips, field, 'ip');
+    const own = byFamily(given, families, ipFamily, `cluster ${node.cluster}`, err);
+    for (const [v, f] of given) {
+      const cidr = node.podCIDRs![families.indexOf(ipFamily(v))]!;
+      if (!inCIDR(v, cidr)) throw err(f, `${v} is outside node ${node.name}'s pod CIDR ${cidr}`);
+      const canon = canonical(v);
+      if (usedIPs.has(canon)) throw err(f, `address ${v} is already used by another pod`);
+    }
+    let auto: string[] | undefined;
+    if (families.some((f) => !own.has(f))) {
       do {
         const k = nextHost.get(node.name)!;
         nextHost.set(node.name, k + 1);
         try {
-          ip = nthHost(node.podCIDR, k);
+          auto = families.map((f, i) => own.get(f) ?? nthHost(node.podCIDRs![i]!, k));
         } catch (e) {
           throw err(field, (e as Error).message);
         }
-      } while (usedIPs.has(ip));
+      } while (auto.some((a, i) => !own.has(families[i]!) && usedIPs.has(canonical(a))));
     }
-    if (usedIPs.has(ip)) throw err(`${field}.ip`, `address ${ip} is already used by another pod`);
-    usedIPs.add(ip);
-    return { namespace: p.namespace, name: p.name, labels: { ...p.labels }, node: node.name, cluster: node.cluster, ip, ports: p.ports.map((cp) => ({ ...cp })) };
+    const ips = auto ?? families.map((f) => own.get(f)!);
+    for (const a of ips) usedIPs.add(canonical(a));
+    return {
+      namespace: p.namespace,
+      name: p.name,
+      labels: { ...p.labels },
+      node: node.name,
+      cluster: node.cluster,
+      ip: ips[0]!,
+      ...(ips.length > 1 ? { ips } : {}),
+      ports: p.ports.map((cp) => ({ ...cp })),
+    };
   };
   const pods: Pod[] = [];
   s.pods.forEach((p, i) => {
-    if (pods.some((q) => q.namespace === p.namespace && q.name === p.name)) throw err(`pods[${i}].name`, `duplicate pod ${p.namespace}/${p.name}`);
+    if (pods.some((q) => q.namespace === p.namespace && q.name === p.name))
+      throw err(`pods[${i}].name`, `duplicate pod ${p.namespace}/${p.name}`);
     pods.push(toPod(p, `pods[${i}]`));
   });
 
@@ -146,8 +261,8 @@ export function resolveScenario(file: string, s: ScenarioParsed, readPolicies: P
   let state: ClusterState = {
     namespaces,
     pods,
-    nodes: allNodes.map((n) => ({ ...n })),
-    externals: externals.map((e) => ({ ...e })),
+    nodes: allNodes.map((n) => singleStackCompact({ ...n })),
+    externals: externals.map((e) => singleStackCompact({ ...e })),
     policies: [],
   };
   s.policies.forEach((src, i) => {
@@ -166,7 +281,8 @@ export function resolveScenario(file: string, s: ScenarioParsed, readPolicies: P
     st.actions.forEach((a, ai) => {
       const field = `steps[${si}].actions[${ai}]`;
       let resolved: Action[];
-      if ('createPolicy' in a) resolved = expand(a.createPolicy, `${field}.createPolicy`).map((p) => ({ createPolicy: p }));
+      if ('createPolicy' in a)
+        resolved = expand(a.createPolicy, `${field}.createPolicy`).map((p) => ({ createPolicy: p }));
       else if ('addPod' in a) resolved = [{ addPod: toPod(a.addPod, `${field}.addPod`) }];
       else resolved = [a as Action];
       for (const r of resolved) {
@@ -178,25 +294,120 @@ export function resolveScenario(file: string, s: ScenarioParsed, readPolicies: P
         actions.push(r);
       }
     });
+    const probes: Probe[] = [];
     st.probes.forEach((pr, pi) => {
       for (const key of ['from', 'to'] as const)
         pr[key]?.forEach((ref, k) => {
-          if (!endpointExists(state, ref)) throw err(`steps[${si}].probes[${pi}].${key}[${k}]`, `unknown endpoint '${ref}' at this step`);
+          if (!endpointExists(state, ref))
+            throw err(`steps[${si}].probes[${pi}].${key}[${k}]`, `unknown endpoint '${ref}' at this step`);
         });
+      probes.push(...probeFamilies(state, pr, `steps[${si}].probes[${pi}]`, err));
     });
-    return { name: st.name ?? `step ${si + 1}`, actions, probes: st.probes };
+    return { name: st.name ?? `step ${si + 1}`, actions, probes };
   });
 
   // Measurements name endpoints that exist in the initial state.
   s.measurements.forEach((m, i) => {
     for (const key of ['from', 'to'] as const)
-      if (!endpointExists(initial, m[key])) throw err(`measurements[${i}].${key}`, `unknown endpoint '${m[key]}'`);
-    if (s.measurements.findIndex((n) => n.name === m.name) !== i) throw err(`measurements[${i}].name`, `duplicate measurement name '${m.name}'`);
+      if (!endpointExists(initial, m[key]))
+        throw err(`measurements[${i}].${key}`, `unknown endpoint '${m[key]}'`);
+    if (s.measurements.findIndex((n) => n.name === m.name) !== i)
+      throw err(`measurements[${i}].name`, `duplicate measurement name '${m.name}'`);
   });
 
-  const body = { name: s.name, topology, initial, steps, measurements: s.measurements, modes: s.modes, sweep: s.sweep };
+  compactTopology(topology);
+  const body = {
+    name: s.name,
+    topology,
+    initial,
+    steps,
+    measurements: s.measurements,
+    modes: s.modes,
+    sweep: s.sweep,
+  };
   const hash = createHash('sha256').update(JSON.stringify(body)).digest('hex');
   return { file, description: s.description ?? '', hash, ...body, sweep: s.sweep };
+}
+
+/**
+ * A probe spec as one probe per family: the given family, or every family some source and some destination both
+ * have (IPv4 first), each with its expected text. A family nobody can probe, or an expected table for a family
+ * not probed, is an input error (it would silently never be checked).
+ */
+function probeFamilies(
+  state: ClusterState,
+  pr: ProbeSpec,
+  field: string,
+  err: (field: string, reason: string) => InputError,
+): Probe[] {
+  const pods = state.pods.map((p) => `${p.namespace}/${p.name}`);
+  const fams = (refs: string[]) =>
+    new Set(refs.flatMap((r) => addressesOf(endpointOf(state, r)).map(familyOf)));
+  const src = fams(pr.from ?? pods);
+  const dst = fams(pr.to ?? pods);
+  const usable = IP_FAMILIES.filter((f) => src.has(f) && dst.has(f));
+  let families: IPFamily[];
+  if (pr.family) {
+    if (!usable.includes(pr.family))
+      throw err(
+        `${field}.family`,
+        `no source and destination of this probe both have an ${pr.family} address`,
+      );
+    families = [pr.family];
+  } else families = usable;
+  const { expected, family: _f, ...rest } = pr;
+  if (expected !== undefined && typeof expected !== 'string')
+    for (const f of IP_FAMILIES)
+      if (expected[f] !== undefined && !families.includes(f))
+        throw err(
+          `${field}.expected.${f}`,
+          `the probe runs no ${f} connections (families: ${families.join(', ') || 'none'})`,
+        );
+  return families.map((family) => {
+    const text = typeof expected === 'string' ? expected : expected?.[family];
+    // A single-family world needs no family tag (so IPv4 scenarios resolve exactly as before families existed).
+    const tag = singleFamily(state) ? {} : { family };
+    return { ...rest, ...tag, ...(text !== undefined ? { expected: text } : {}) };
+  });
+}
+
+function singleFamily(state: ClusterState): boolean {
+  const all = [...state.pods, ...state.nodes, ...state.externals].flatMap((x) =>
+    addressesOf(x).map(familyOf),
+  );
+  return new Set(all).size <= 1;
+}
+
+/** Drops the per-family lists of a single-address object (`ips: [ip]` says nothing `ip` does not). */
+function singleStackCompact<T extends { ips?: string[]; podCIDRs?: string[] }>(x: T): T {
+  if (x.ips && x.ips.length <= 1) delete x.ips;
+  if (x.podCIDRs && x.podCIDRs.length <= 1) delete x.podCIDRs;
+  return x;
+}
+
+/** IPv4-only clusters resolve exactly as before families existed; IPv6 and dual-stack ones carry their lists. */
+function compactTopology(t: Topology): void {
+  for (const c of t.clusters) {
+    if (c.ipFamilies?.length === 1 && c.ipFamilies[0] === 'IPv4') {
+      delete c.ipFamilies;
+      delete c.podCIDRs;
+      delete c.underlayCIDRs;
+      delete c.gateways;
+    }
+    c.nodes.forEach(singleStackCompact);
+  }
+  t.externals.forEach(singleStackCompact);
+  if (t.externalCIDRs?.length === 1 && familyOf(t.externalCIDRs[0]!) === 'IPv4') {
+    delete t.externalCIDRs;
+    delete t.externalGateways;
+  }
+}
+
+function endpointOf(state: ClusterState, ref: string): { ip: string; ips?: string[] } {
+  if (ref.startsWith('ext:')) return state.externals.find((e) => e.name === ref.slice(4))!;
+  if (ref.startsWith('node:')) return state.nodes.find((n) => n.name === ref.slice(5))!;
+  const [ns, name] = ref.split('/');
+  return state.pods.find((p) => p.namespace === ns && p.name === name)!;
 }
 
 export function endpointExists(state: ClusterState, ref: string): boolean {

@@ -15,9 +15,20 @@ export const cidrSchema = z.string().refine((s) => {
 
 export const ipSchema = z.string().refine((s) => ipaddr.isValid(s), 'not a valid IP address');
 
+export const ipFamilySchema = z.enum(['IPv4', 'IPv6']);
+/** `[IPv4]`, `[IPv6]`, or dual-stack `[IPv4, IPv6]` / `[IPv6, IPv4]` (the first is the primary family). */
+const ipFamilies = z
+  .array(ipFamilySchema)
+  .min(1)
+  .max(2)
+  .refine((f) => new Set(f).size === f.length, 'a family may appear only once');
+
 const labelKey = z
   .string()
-  .regex(/^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/, 'not a valid label key')
+  .regex(
+    /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/,
+    'not a valid label key',
+  )
   .max(316);
 const labelValue = z
   .string()
@@ -33,7 +44,10 @@ const portNumber = z.int().min(1).max(65535);
 // IANA_SVC_NAME, as Kubernetes validates named ports.
 const portName = z
   .string()
-  .regex(/^(?=.*[a-z])[a-z0-9]([a-z0-9-]*[a-z0-9])?$/, 'not a valid port name (lowercase, digits, -, at least one letter)')
+  .regex(
+    /^(?=.*[a-z])[a-z0-9]([a-z0-9-]*[a-z0-9])?$/,
+    'not a valid port name (lowercase, digits, -, at least one letter)',
+  )
   .max(15);
 
 const selectorRequirement = z
@@ -45,8 +59,16 @@ const selectorRequirement = z
   .superRefine((req, ctx) => {
     const hasValues = req.values !== undefined && req.values.length > 0;
     if ((req.operator === 'In' || req.operator === 'NotIn') && !hasValues)
-      ctx.addIssue({ code: 'custom', path: ['values'], message: `operator ${req.operator} needs a non-empty values list` });
-    if ((req.operator === 'Exists' || req.operator === 'DoesNotExist') && req.values !== undefined && req.values.length > 0)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['values'],
+        message: `operator ${req.operator} needs a non-empty values list`,
+      });
+    if (
+      (req.operator === 'Exists' || req.operator === 'DoesNotExist') &&
+      req.values !== undefined &&
+      req.values.length > 0
+    )
       ctx.addIssue({ code: 'custom', path: ['values'], message: `operator ${req.operator} takes no values` });
   });
 
@@ -69,7 +91,11 @@ const ipBlock = z
       try {
         const [addr, bits] = ipaddr.parseCIDR(e);
         if (addr.kind() !== net[0].kind() || bits <= net[1] || !addr.match(net))
-          ctx.addIssue({ code: 'custom', path: ['except', i], message: `must be a strict subset of cidr ${b.cidr}` });
+          ctx.addIssue({
+            code: 'custom',
+            path: ['except', i],
+            message: `must be a strict subset of cidr ${b.cidr}`,
+          });
       } catch {
         // reported by cidrSchema
       }
@@ -84,7 +110,10 @@ const peer = z
   })
   .superRefine((p, ctx) => {
     if (p.ipBlock && (p.podSelector || p.namespaceSelector))
-      ctx.addIssue({ code: 'custom', message: 'ipBlock cannot be combined with podSelector or namespaceSelector in one peer' });
+      ctx.addIssue({
+        code: 'custom',
+        message: 'ipBlock cannot be combined with podSelector or namespaceSelector in one peer',
+      });
     if (!p.ipBlock && !p.podSelector && !p.namespaceSelector)
       ctx.addIssue({ code: 'custom', message: 'a peer needs podSelector, namespaceSelector or ipBlock' });
   });
@@ -100,7 +129,11 @@ const policyPort = z
       if (typeof p.port !== 'number')
         ctx.addIssue({ code: 'custom', path: ['endPort'], message: 'endPort needs a numeric port' });
       else if (p.endPort < p.port)
-        ctx.addIssue({ code: 'custom', path: ['endPort'], message: `endPort ${p.endPort} is below port ${p.port}` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['endPort'],
+          message: `endPort ${p.endPort} is below port ${p.port}`,
+        });
     }
   });
 
@@ -116,15 +149,23 @@ export const networkPolicySchema = z.strictObject({
   spec: z.strictObject({
     podSelector: labelSelectorSchema,
     policyTypes: z.array(z.enum(['Ingress', 'Egress'])).optional(),
-    ingress: z.array(z.strictObject({ from: z.array(peer).optional(), ports: z.array(policyPort).optional() })).optional(),
-    egress: z.array(z.strictObject({ to: z.array(peer).optional(), ports: z.array(policyPort).optional() })).optional(),
+    ingress: z
+      .array(z.strictObject({ from: z.array(peer).optional(), ports: z.array(policyPort).optional() }))
+      .optional(),
+    egress: z
+      .array(z.strictObject({ to: z.array(peer).optional(), ports: z.array(policyPort).optional() }))
+      .optional(),
   }),
 });
 
 /** A policy given inline, or a file (multi-document YAML allowed) relative to the scenario file. */
 const policySource = z.union([networkPolicySchema, z.strictObject({ file: z.string().min(1) })]);
 
-const containerPort = z.strictObject({ port: portNumber, protocol: protocol.default('TCP'), name: portName.optional() });
+const containerPort = z.strictObject({
+  port: portNumber,
+  protocol: protocol.default('TCP'),
+  name: portName.optional(),
+});
 
 export const podSchema = z.strictObject({
   namespace: dnsName,
@@ -132,13 +173,19 @@ export const podSchema = z.strictObject({
   labels: labels.default({}),
   node: dnsName,
   ports: z.array(containerPort).default([]),
+  /** The pod's address (single-stack; in a dual-stack cluster: the address of its family, the other automatic). */
   ip: ipSchema.optional(),
+  /** Dual-stack: one address per family (any subset of the cluster's families; the rest automatic). */
+  ips: z.array(ipSchema).min(1).max(2).optional(),
 });
 
 /** Endpoint reference: `ns/pod`, `ext:name` or `node:name`. */
 export const endpointRefSchema = z
   .string()
-  .regex(/^([a-z0-9-]+\/[a-z0-9-]+|ext:[a-z0-9-]+|node:[a-z0-9-]+)$/, "expected 'namespace/pod', 'ext:name' or 'node:name'");
+  .regex(
+    /^([a-z0-9-]+\/[a-z0-9-]+|ext:[a-z0-9-]+|node:[a-z0-9-]+)$/,
+    "expected 'namespace/pod', 'ext:name' or 'node:name'",
+  );
 
 const action = z.union([
   z.strictObject({ createPolicy: policySource }),
@@ -156,8 +203,15 @@ export const probeSchema = z.strictObject({
   /** Sources and destinations; default: every pod. */
   from: z.array(endpointRefSchema).optional(),
   to: z.array(endpointRefSchema).optional(),
-  /** Expected combined reachability matrix (see src/policy/truthtable.ts for the text form). */
-  expected: z.string().optional(),
+  /** The connections' address family; default: every family both endpoints have (one table per family). */
+  family: ipFamilySchema.optional(),
+  /**
+   * Expected combined reachability matrix (see src/policy/truthtable.ts for the text form): one text for every
+   * family probed, or one per family (`{IPv4: ..., IPv6: ...}`).
+   */
+  expected: z
+    .union([z.string(), z.strictObject({ IPv4: z.string().optional(), IPv6: z.string().optional() })])
+    .optional(),
 });
 
 export const measurementSchema = z.strictObject({
@@ -189,12 +243,32 @@ export const scenarioSchema = z.strictObject({
       .array(
         z.strictObject({
           name: dnsName,
+          /** Default `[IPv4]`. */
+          ipFamilies: ipFamilies.optional(),
           podCIDR: cidrSchema.optional(),
-          nodes: z.array(z.strictObject({ name: dnsName, podCIDR: cidrSchema.optional() })).min(1),
+          /** Dual-stack: one cluster pod CIDR per family. */
+          podCIDRs: z.array(cidrSchema).min(1).max(2).optional(),
+          nodes: z
+            .array(
+              z.strictObject({
+                name: dnsName,
+                podCIDR: cidrSchema.optional(),
+                podCIDRs: z.array(cidrSchema).min(1).max(2).optional(),
+              }),
+            )
+            .min(1),
         }),
       )
       .min(1),
-    externals: z.array(z.strictObject({ name: dnsName, ip: ipSchema.optional() })).default([]),
+    externals: z
+      .array(
+        z.strictObject({
+          name: dnsName,
+          ip: ipSchema.optional(),
+          ips: z.array(ipSchema).min(1).max(2).optional(),
+        }),
+      )
+      .default([]),
     links: z
       .strictObject({
         bandwidthMbit: z.number().positive().optional(),
