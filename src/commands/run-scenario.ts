@@ -1,7 +1,7 @@
 // Runs one scenario under one enforcement mode on a platform: network up, probe servers, enforcer, then each
 // step's actions and probes, comparing the observed table with the expected one. Always tears down.
 import type { Enforcer, EnforcerFactory } from '../enforce/enforcer.ts';
-import type { ClusterState } from '../policy/model.ts';
+import type { ClusterState, IPFamily } from '../policy/model.ts';
 import { diffTables, type TableDiff } from '../policy/diff.ts';
 import { truthTables, type TruthTable } from '../policy/truthtable.ts';
 import type { Network, Platform } from '../platform/platform.ts';
@@ -15,6 +15,8 @@ import { startProbeServers, type ProbeServers } from '../traffic/servers.ts';
 export interface ProbeOutcome {
   port: number | string;
   protocol: string;
+  /** Set when the scenario has more than one address family. */
+  family?: IPFamily;
   expected: TruthTable;
   observed: TruthTable;
   diff: TableDiff;
@@ -95,7 +97,7 @@ export async function runScenarioMode(
         const cells = probeCells(
           state,
           probe,
-          (f, t) => enforcer!.targetAddress(f, t),
+          (f, t, family) => enforcer!.targetAddress(f, t, family),
           enforcer.unsupportedProtocols(),
         );
         const expected =
@@ -106,6 +108,7 @@ export async function runScenarioMode(
                 protocol: probe.protocol,
                 from: cells.from,
                 to: cells.to,
+                ...(probe.family ? { family: probe.family } : {}),
               }).combined;
         const p0 = performance.now();
         const agents = {
@@ -139,6 +142,7 @@ export async function runScenarioMode(
             to: c.to,
             port: probe.port,
             protocol: probe.protocol,
+            ...(probe.family ? { family: probe.family } : {}),
           });
           if (why) {
             inexpressible++;
@@ -148,6 +152,7 @@ export async function runScenarioMode(
         so.probes.push({
           port: probe.port,
           protocol: probe.protocol,
+          ...(probe.family ? { family: probe.family } : {}),
           expected,
           observed,
           diff,
@@ -159,7 +164,7 @@ export async function runScenarioMode(
         });
         const again = reprobed ? `, ${reprobed} mismatching cells re-probed` : '';
         log(
-          `${scenario.name} [${mode}] ${step.name} ${probe.port}/${probe.protocol}: ${diff.compared - diff.cells.length}/${diff.compared} cells match${inexpressible ? ` (${inexpressible} inexpressible)` : ''} (${Math.round(probeMs)} ms${again})`,
+          `${scenario.name} [${mode}] ${step.name} ${probe.port}/${probe.protocol}${probe.family ? ` ${probe.family}` : ''}: ${diff.compared - diff.cells.length}/${diff.compared} cells match${inexpressible ? ` (${inexpressible} inexpressible)` : ''} (${Math.round(probeMs)} ms${again})`,
         );
       }
       out.steps.push(so);

@@ -130,7 +130,7 @@ function printOutcome(oc: ScenarioModeOutcome, quiet: boolean): void {
       if (quiet) console.log(head);
       const expectedLabel = oc.mode === 'none' ? 'expected (none: all allowed)' : 'expected (engine)';
       console.log(
-        `-- step "${st.name}" ${p.port}/${p.protocol}: programming ${st.programmingMs.toFixed(1)} ms, probe ${Math.round(p.probeMs)} ms`,
+        `-- step "${st.name}" ${p.port}/${p.protocol}${p.family ? ` ${p.family}` : ''}: programming ${st.programmingMs.toFixed(1)} ms, probe ${Math.round(p.probeMs)} ms`,
       );
       console.log(`${expectedLabel}:\n${renderTable(p.expected)}`);
       console.log(`observed (mode ${oc.mode}):\n${renderTable(p.observed)}`);
@@ -143,7 +143,7 @@ function printOutcome(oc: ScenarioModeOutcome, quiet: boolean): void {
             ) ?? ''
           }; shown as -)`,
         );
-      console.log(renderDiff(p.diff, 'expected', 'observed'));
+      console.log(renderDiff(p.diff, 'expected', 'observed', p.family !== undefined));
     }
   }
 }
@@ -156,6 +156,7 @@ function toJSON(oc: ScenarioModeOutcome) {
       probes: s.probes.map((p) => ({
         port: p.port,
         protocol: p.protocol,
+        ...(p.family ? { family: p.family } : {}),
         compared: p.compared,
         mismatched: p.mismatched,
         unsupported: p.unsupported,

@@ -1,6 +1,6 @@
 // One small interface per enforcement mode (DESIGN.md). An enforcer turns cluster state into whatever its
 // data path needs (nothing, nftables rulesets, overlay config) on a Network the platform brought up.
-import type { ClusterState, EndpointRef, Flow } from '../policy/model.ts';
+import type { ClusterState, EndpointRef, Flow, IPFamily } from '../policy/model.ts';
 import type { Network } from '../platform/platform.ts';
 import type { Action } from '../scenario/types.ts';
 import type { Mode } from '../scenario/schema.ts';
@@ -18,9 +18,9 @@ export interface Enforcer {
   update(state: ClusterState, change: Action[]): Promise<ApplyReport>;
   /**
    * The address a probe from `from` uses to reach `to` under this mode (the overlay uses overlay addresses;
-   * other modes use the platform address).
+   * other modes use the platform address), over `family` (absent: the primary address).
    */
-  targetAddress(from: EndpointRef, to: EndpointRef): string;
+  targetAddress(from: EndpointRef, to: EndpointRef, family?: IPFamily): string;
   /** Protocols whose probes this mode cannot carry here (reported as unsupported, never as pass). */
   unsupportedProtocols(): string[];
   /**

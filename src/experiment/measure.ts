@@ -36,7 +36,7 @@ export async function measureOnce(
   effort: Effort,
   portOffset = 0,
 ): Promise<Measured> {
-  const address = enforcer.targetAddress(m.from, m.to);
+  const address = enforcer.targetAddress(m.from, m.to, m.family);
   const latency = (
     r: {
       histogram: string;

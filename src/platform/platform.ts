@@ -1,7 +1,8 @@
 // One small interface per platform (DESIGN.md). A platform brings up a scenario's Kubernetes-shaped topology
 // and lets the harness run programs inside its hosts; it knows nothing about policy.
 import type { ChildProcess } from 'node:child_process';
-import type { Pod } from '../policy/model.ts';
+import { familyOf } from '../policy/family.ts';
+import type { IPFamily, Pod } from '../policy/model.ts';
 import type { Topology } from '../scenario/types.ts';
 
 /**
@@ -34,6 +35,8 @@ export interface Network {
   pid(host: HostName): number;
   /** The host's primary address (pod IP, node underlay IP, external IP). */
   address(host: HostName): string;
+  /** Every address of the host, one per family, primary first (absent: `[address(host)]`). */
+  addresses?(host: HostName): string[];
   exec(host: HostName, argv: string[], opts?: ExecOptions): Promise<ExecResult>;
   /** Starts a long-running program in the host; the network ends it (by PID) on down(). */
   spawn(host: HostName, argv: string[], opts?: { env?: Record<string, string> }): ChildProcess;
@@ -48,4 +51,17 @@ export interface Platform {
   /** Throws UsageError with a one-line install hint when a prerequisite (root, mininet, nft, …) is missing. */
   checkPrerequisites(): Promise<void>;
   up(topology: Topology, pods: Pod[], opts?: { prefix?: string }): Promise<Network>;
+}
+
+/** The host's address of one family (undefined: its primary address), or an error naming what it lacks. */
+export function familyAddress(
+  net: Pick<Network, 'address' | 'addresses'>,
+  host: HostName,
+  family?: IPFamily,
+): string {
+  if (family === undefined) return net.address(host);
+  const all = net.addresses ? net.addresses(host) : [net.address(host)];
+  const a = all.find((x) => familyOf(x) === family);
+  if (a === undefined) throw new Error(`host ${host} has no ${family} address (it has ${all.join(', ')})`);
+  return a;
 }

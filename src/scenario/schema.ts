@@ -219,6 +219,8 @@ export const measurementSchema = z.strictObject({
   kind: z.enum(['udp-rr', 'tcp-rr', 'tcp-crr', 'http', 'iperf3', 'sockperf']),
   /** Path label for reports, e.g. same-node, cross-node, cross-cluster, external. */
   path: z.string().min(1),
+  /** Address family of the measured connection; default: the destination's primary address. */
+  family: ipFamilySchema.optional(),
   from: endpointRefSchema,
   to: endpointRefSchema,
   port: portNumber,

@@ -9,5 +9,5 @@ const server = http.createServer((req, res) => {
   res.end(body);
 });
 server.keepAliveTimeout = 60_000;
-server.listen({ port: spec.port, host: '0.0.0.0' }, () => process.stdout.write('ready\n'));
+server.listen({ port: spec.port, host: '::', ipv6Only: false }, () => process.stdout.write('ready\n'));
 process.on('SIGTERM', () => server.close(() => process.exit(0)));

@@ -72,7 +72,7 @@ export async function startHttpServer(net: Network, host: HostName, port: number
 
 export async function runHttp(net: Network, spec: HttpSpec): Promise<HttpResult> {
   const args = {
-    url: `http://${spec.address}:${spec.port}/`,
+    url: `http://${spec.address.includes(':') ? `[${spec.address}]` : spec.address}:${spec.port}/`,
     connections: spec.connections ?? 1,
     pipelining: spec.pipelining ?? 1,
     requests: spec.requests,

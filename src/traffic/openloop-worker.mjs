@@ -29,7 +29,7 @@ function record(seq) {
 let send;
 let close;
 if (spec.protocol === 'UDP') {
-  const sock = dgram.createSocket('udp4');
+  const sock = dgram.createSocket(net.isIPv6(spec.ip) ? 'udp6' : 'udp4');
   sock.on('message', (msg) => msg.length >= 4 && record(msg.readUInt32BE(0)));
   await new Promise((res) => sock.connect(spec.port, spec.ip, res));
   send = (seq) => {

@@ -1,9 +1,10 @@
 // Pure planning between the engine and the probes: which servers each host runs, which cells a probe tries,
 // and how probe results become an observed truth table. No I/O.
-import type { ClusterState, EndpointRef, Protocol } from '../policy/model.ts';
+import type { ClusterState, EndpointRef, IPFamily, Protocol } from '../policy/model.ts';
 import { resolveFlowPort } from '../policy/ports.ts';
 import type { Cell, TruthTable } from '../policy/truthtable.ts';
-import type { Scenario } from '../scenario/types.ts';
+import type { Probe, Scenario } from '../scenario/types.ts';
+import { familiesOf } from '../policy/family.ts';
 import type { ProbeSpec } from '../scenario/schema.ts';
 import type { ProbeResult, ProbeTarget } from './reachability.ts';
 import type { ServerSpec } from './servers.ts';
@@ -62,13 +63,17 @@ export interface ProbeCells {
 
 export function probeCells(
   state: ClusterState,
-  probe: ProbeSpec,
-  address: (from: EndpointRef, to: EndpointRef) => string,
+  probe: ProbeSpec | Probe,
+  address: (from: EndpointRef, to: EndpointRef, family?: IPFamily) => string,
   unsupported: readonly string[],
 ): ProbeCells {
   const pods = state.pods.map(podRef);
-  const from = probe.from ?? pods;
-  const to = probe.to ?? pods;
+  // A probe of one family runs only between endpoints that have an address of it (as the engine's table).
+  const family = probe.family;
+  const has = (r: EndpointRef) =>
+    family === undefined || familiesOf(endpointAddresses(state, r)).includes(family);
+  const from = (probe.from ?? pods).filter(has);
+  const to = (probe.to ?? pods).filter(has);
   const targets: ProbeTarget[] = [];
   const skipped: ProbeCells['skipped'] = [];
   for (const f of from)
@@ -84,13 +89,23 @@ export function probeCells(
         skipped.push({ from: f, to: t, why: `named port '${probe.port}' not declared by ${t}` });
         continue;
       }
-      targets.push({ from: f, to: t, address: address(f, t), port, protocol: probe.protocol as Protocol });
+      targets.push({
+        from: f,
+        to: t,
+        address: address(f, t, family),
+        port,
+        protocol: probe.protocol as Protocol,
+      });
     }
   return { from, to, targets, skipped };
 }
 
 /** The observed table: `.` reached the right server, `X` not, `-` itself or not probed. */
-export function observedTable(cells: ProbeCells, probe: ProbeSpec, results: ProbeResult[]): TruthTable {
+export function observedTable(
+  cells: ProbeCells,
+  probe: ProbeSpec | Probe,
+  results: ProbeResult[],
+): TruthTable {
   const byCell = new Map(results.map((r) => [`${r.from}\u0000${r.to}`, r]));
   const skipped = new Map(cells.skipped.map((s) => [`${s.from}\u0000${s.to}`, s.why]));
   const table: Cell[][] = cells.from.map((f) =>
@@ -104,6 +119,7 @@ export function observedTable(cells: ProbeCells, probe: ProbeSpec, results: Prob
     kind: 'combined',
     port: probe.port,
     protocol: probe.protocol,
+    ...(probe.family ? { family: probe.family } : {}),
     from: cells.from,
     to: cells.to,
     cells: table,
@@ -116,14 +132,30 @@ export function observedTable(cells: ProbeCells, probe: ProbeSpec, results: Prob
 }
 
 /** What mode `none` must show: every cell allowed. */
-export function allAllowedTable(from: EndpointRef[], to: EndpointRef[], probe: ProbeSpec): TruthTable {
+export function allAllowedTable(
+  from: EndpointRef[],
+  to: EndpointRef[],
+  probe: ProbeSpec | Probe,
+): TruthTable {
   return {
     kind: 'combined',
     port: probe.port,
     protocol: probe.protocol,
+    ...(probe.family ? { family: probe.family } : {}),
     from,
     to,
     cells: from.map((f) => to.map((t): Cell => (f === t ? '-' : '.'))),
     reason: () => 'mode none enforces nothing: every cell must be reachable',
   };
+}
+
+/** Addresses of a pod, node or external host of the state. */
+function endpointAddresses(state: ClusterState, ref: EndpointRef): { ip: string; ips?: string[] } {
+  const e = ref.startsWith('ext:')
+    ? state.externals.find((x) => `ext:${x.name}` === ref)
+    : ref.startsWith('node:')
+      ? state.nodes.find((n) => `node:${n.name}` === ref)
+      : state.pods.find((p) => podRef(p) === ref);
+  if (!e) throw new Error(`unknown endpoint '${ref}'`);
+  return e;
 }

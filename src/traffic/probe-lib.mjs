@@ -27,7 +27,7 @@ export function tcpProbe(t, timeoutMs) {
 export function udpProbe(t, timeoutMs, tries) {
   return new Promise((resolve) => {
     const start = process.hrtime.bigint();
-    const sock = dgram.createSocket('udp4');
+    const sock = dgram.createSocket(net.isIPv6(t.ip) ? 'udp6' : 'udp4');
     let left = tries;
     let timer;
     const done = (r) => {

@@ -22,20 +22,21 @@ function listenTcp(port) {
       sock.on('data', (d) => sock.write(d));
     });
     s.once('error', reject);
-    s.listen({ port, host: '0.0.0.0', backlog: 1024 }, () => resolve(s));
+    // `::` with ipv6Only off takes both families (IPv4 peers appear as ::ffff:a.b.c.d).
+    s.listen({ port, host: '::', ipv6Only: false, backlog: 1024 }, () => resolve(s));
     servers.push(s);
   });
 }
 
 function listenUdp(port) {
   return new Promise((resolve, reject) => {
-    const s = dgram.createSocket('udp4');
+    const s = dgram.createSocket({ type: 'udp6', ipv6Only: false });
     s.on('message', (msg, rinfo) => {
       const reply = msg.length === 1 && msg[0] === 0x3f ? Buffer.from(spec.id) : msg;
       s.send(reply, rinfo.port, rinfo.address);
     });
     s.once('error', reject);
-    s.bind(port, '0.0.0.0', () => {
+    s.bind(port, '::', () => {
       s.removeListener('error', reject);
       s.on('error', () => undefined);
       resolve(s);

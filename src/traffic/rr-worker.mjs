@@ -57,7 +57,7 @@ async function tcp() {
 }
 
 async function udp() {
-  const sock = dgram.createSocket('udp4');
+  const sock = dgram.createSocket(net.isIPv6(spec.ip) ? 'udp6' : 'udp4');
   await new Promise((res) => sock.connect(spec.port, spec.ip, res));
   let waiting = null;
   sock.on('message', () => waiting?.(true));

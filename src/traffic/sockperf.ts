@@ -54,6 +54,11 @@ export function parseSockperfFullLog(text: string): number[] {
 }
 
 export async function runSockperf(net: Network, spec: SockperfSpec): Promise<SockperfResult> {
+  // Debian 12's sockperf 3.7 parses -i as IPv4 only ("'-i' Invalid address: ::1", checked on this machine).
+  if (spec.address.includes(':'))
+    throw new Error(
+      `sockperf ${spec.from} → ${spec.address}: sockperf 3.7 has no IPv6 support; measure IPv6 with udp-rr/tcp-rr instead`,
+    );
   const proto = spec.protocol === 'TCP' ? ['--tcp'] : [];
   const server = net.spawn(spec.to, [
     'sockperf',

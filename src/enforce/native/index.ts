@@ -1,6 +1,6 @@
 // The `native` enforcement mode: NetworkPolicy as a CNI would enforce it, one nftables table per node.
-import type { ClusterState, EndpointRef } from '../../policy/model.ts';
-import type { Network } from '../../platform/platform.ts';
+import type { ClusterState, EndpointRef, IPFamily } from '../../policy/model.ts';
+import { familyAddress, type Network } from '../../platform/platform.ts';
 import type { Action } from '../../scenario/types.ts';
 import type { ApplyReport, Enforcer, EnforcerFactory } from '../enforcer.ts';
 import { applyAll, deleteTable, type Exec } from './apply.ts';
@@ -17,7 +17,7 @@ export class NativeEnforcer implements Enforcer {
   private readonly exec: Exec;
 
   constructor(
-    private readonly net: Pick<Network, 'exec' | 'address'>,
+    private readonly net: Pick<Network, 'exec' | 'address' | 'addresses'>,
     private readonly table = DEFAULT_TABLE,
   ) {
     this.exec = (host, argv, opts) => net.exec(host, argv, opts);
@@ -45,8 +45,8 @@ export class NativeEnforcer implements Enforcer {
     return { programmingMs, detail: summarize(rulesets, changed, compileMs, wallMs, perNodeMs) };
   }
 
-  targetAddress(_from: EndpointRef, to: EndpointRef): string {
-    return this.net.address(to);
+  targetAddress(_from: EndpointRef, to: EndpointRef, family?: IPFamily): string {
+    return familyAddress(this.net, to, family);
   }
 
   unsupportedProtocols(): string[] {

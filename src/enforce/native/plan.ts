@@ -56,6 +56,8 @@ export interface PolicyChainPlan {
 export interface PodPlan {
   ref: string;
   ip: string;
+  /** Every address of the pod (dual-stack: one per family), each dispatched to the pod's chain. */
+  ips?: string[];
   /** Policy chains to jump to, in policy order; empty means the pod is isolated and nothing is allowed. */
   chains: PolicyChainPlan[];
 }
@@ -75,8 +77,14 @@ function isV6(ip: string): boolean {
   return ip.includes(':');
 }
 
+/** The endpoint's IPv4 address (primary or not), if it has one. */
+function v4Of(cs: CompiledState, i: number): string | undefined {
+  return cs.endpoints[i]!.ips.find((a) => !isV6(a));
+}
+
 function v4Num(cs: CompiledState, i: number): number {
-  const b = cs.endpoints[i]!.addr.bytes;
+  const e = cs.endpoints[i]!;
+  const b = e.addrs.find((a) => a.family === 4)!.bytes;
   return ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0;
 }
 
@@ -112,10 +120,11 @@ function ruleAddrs(cs: CompiledState, rule: CompiledRule, cluster: string): Addr
     for (const i of bitIndices(peerBits(cs, ns, peer, cluster))) if (i < cs.podCount) pods.add(i);
   }
   const m: AddrMatch = { pods4: [], pods6: [], cidr4: [], cidr6: [] };
-  // Numeric address order, so the rendered set does not depend on pod order in the state.
-  const v4 = [...pods].filter((i) => !isV6(cs.endpoints[i]!.ip)).sort((a, b) => v4Num(cs, a) - v4Num(cs, b));
-  for (const i of v4) m.pods4.push(cs.endpoints[i]!.ip);
-  for (const i of pods) if (isV6(cs.endpoints[i]!.ip)) m.pods6.push(cs.endpoints[i]!.ip);
+  // Numeric address order, so the rendered set does not depend on pod order in the state. Selector peers are
+  // family-blind: a dual-stack peer pod is named by both its addresses (each lands in its family's set).
+  const v4 = [...pods].filter((i) => v4Of(cs, i) !== undefined).sort((a, b) => v4Num(cs, a) - v4Num(cs, b));
+  for (const i of v4) m.pods4.push(v4Of(cs, i)!);
+  for (const i of pods) for (const a of cs.endpoints[i]!.ips) if (isV6(a)) m.pods6.push(a);
   m.pods6.sort();
   if (blocks.length) {
     const { v4, v6 } = ipBlockIntervals(blocks);
@@ -130,12 +139,17 @@ function egressDests(cs: CompiledState, rule: CompiledRule, cluster: string): De
   const named = (rule.ports ?? []).filter((p) => typeof p.port === 'string');
   if (named.length === 0) return [];
   const out: DestPort[] = [];
-  for (const i of bitIndices(rulePeerSet(cs, rule, cluster))) {
-    if (i >= cs.podCount) continue;
-    const ep = cs.endpoints[i]!;
-    for (const rp of named) {
-      const r = resolvePort(rp, ep.pod);
-      if (r) out.push({ ip: ep.ip, protocol: r.protocol, port: r.from });
+  // Per family: an ipBlock peer admits a dual-stack pod only by its address of the block's family.
+  for (const family of cs.families) {
+    for (const i of bitIndices(rulePeerSet(cs, rule, cluster, cs.families.length > 1 ? family : undefined))) {
+      if (i >= cs.podCount) continue;
+      const ep = cs.endpoints[i]!;
+      const ip = cs.families.length > 1 ? ep.ips.find((a) => isV6(a) === (family === 'IPv6')) : ep.ip;
+      if (ip === undefined) continue;
+      for (const rp of named) {
+        const r = resolvePort(rp, ep.pod);
+        if (r) out.push({ ip, protocol: r.protocol, port: r.from });
+      }
     }
   }
   return out;
@@ -375,7 +389,12 @@ export function planNode(cs: CompiledState, node: string, namer: ChainNamer): No
         used.add(chain);
         chains.push(chain);
       }
-      (dir === 'Ingress' ? plan.ingress : plan.egress).push({ ref: ep.ref, ip: ep.ip, chains });
+      (dir === 'Ingress' ? plan.ingress : plan.egress).push({
+        ref: ep.ref,
+        ip: ep.ip,
+        ...(ep.ips.length > 1 ? { ips: ep.ips } : {}),
+        chains,
+      });
     }
   }
   for (const c of used) plan.chains.set(c.name, c);

@@ -6,6 +6,9 @@ import { normalize, renderIntervals, type Interval } from './intervals.ts';
 import { shortHash } from './names.ts';
 import type { AddrMatch, DestPort, NodePlan, PodPlan, PolicyChainPlan, PortElem, RuleMatch } from './plan.ts';
 
+const ND_ACCEPT =
+  'icmpv6 type { nd-router-solicit, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert, nd-redirect } accept';
+
 /** The bit a policy chain sets when one of its rules admits the packet. */
 export const MATCH_MARK = 0x10000;
 const MARK_HEX = `0x${MATCH_MARK.toString(16).padStart(8, '0')}`;
@@ -237,7 +240,9 @@ function dispatchMap(
   v6: boolean,
   out: string[],
 ): void {
-  const elems = pods.filter((p) => p.ip.includes(':') === v6).map((p) => `${p.ip} : jump ${chainOf(p)}`);
+  const elems = pods.flatMap((p) =>
+    (p.ips ?? [p.ip]).filter((ip) => ip.includes(':') === v6).map((ip) => `${ip} : jump ${chainOf(p)}`),
+  );
   out.push(`\tmap ${name} {`, `\t\ttype ${v6 ? 'ipv6_addr' : 'ipv4_addr'} : verdict`);
   if (elems.length) out.push(`\t\telements = {\n\t\t\t${elems.join(',\n\t\t\t')}\n\t\t}`);
   out.push('\t}');
@@ -302,7 +307,7 @@ export function renderNode(plan: NodePlan, names: RenderNames): Rendered {
     out.push(`\t\telements = { ${s.elements} }`, '\t}');
   }
   for (const l of chainOut) out.push(l);
-  const v6 = [...ingress, ...egress].some((p) => p.ip.includes(':'));
+  const v6 = [...ingress, ...egress].some((p) => (p.ips ?? [p.ip]).some((ip) => ip.includes(':')));
   dispatchMap('ingress_dispatch', ingress, (p) => names.podChain('Ingress', p), false, out);
   dispatchMap('egress_dispatch', egress, (p) => names.podChain('Egress', p), false, out);
   if (v6) {
@@ -318,7 +323,10 @@ export function renderNode(plan: NodePlan, names: RenderNames): Rendered {
     }
     return hookLines;
   };
-  const head = ['ct state established,related accept', 'ct state invalid drop'];
+  // IPv6 neighbour discovery (and router discovery) is never policy: a pod's NS for its gateway carries the
+  // pod's own address as source and would otherwise meet its egress default deny, breaking every flow. The
+  // kernel tracks ND as `untracked`; it goes first all the same, so no ct state rule can ever catch it.
+  const head = [...(v6 ? [ND_ACCEPT] : []), 'ct state established,related accept', 'ct state invalid drop'];
   // Pods sit behind the node, so pod traffic is forwarded here: the source pod's egress, then (same node) the
   // destination pod's ingress, each on the node hosting that pod. A forwarded packet whose source is one of this
   // node's own addresses is node traffic (kubelet probes): exempt, like node-originated traffic, which leaves

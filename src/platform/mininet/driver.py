@@ -26,6 +26,30 @@ from mininet.node import Switch  # noqa: E402
 setLogLevel('error')
 
 
+def is6(addr):
+    return ':' in addr
+
+
+def plen(cidr):
+    return cidr.split('/')[1]
+
+
+def by_family(values):
+    """{4: v4 value, 6: v6 value} of a per-family list (addresses or CIDRs)."""
+    return {6 if is6(v) else 4: v for v in values}
+
+
+def addr_cmd(addr, prefix, dev):
+    # IPv6 addresses are static and skip duplicate address detection, so they are usable at once: no waiting
+    # for DAD or SLAAC timing (router advertisements are not used at all).
+    return 'ip addr add %s/%s dev %s%s' % (addr, prefix, dev, ' nodad' if is6(addr) else '')
+
+
+# The node side of every pod veth holds this link-local address; a pod's IPv6 default route points at it (the
+# IPv6 counterpart of the node's underlay /32 on the veth, Calico-style).
+POD_GW6 = 'fe80::1'
+
+
 def reply(obj):
     data = (json.dumps(obj) + '\n').encode()
     while data:
@@ -96,7 +120,10 @@ class IpBridge(Switch):
         return True
 
     def start(self, _controllers):
-        self.cmd('ip link del dev %s 2>/dev/null; ip link add name %s type bridge forward_delay 0 stp_state 0' % (self, self))
+        # Multicast snooping off: IPv6 neighbour discovery (solicited-node multicast) is flooded like ARP, with
+        # no dependence on MLD reports having been seen.
+        self.cmd('ip link del dev %s 2>/dev/null; ip link add name %s type bridge forward_delay 0 stp_state 0'
+                 ' mcast_snooping 0' % (self, self))
         for i in self.intfList():
             if self.name in i.name:
                 self.cmd('ip link set dev %s master %s' % (i, self))
@@ -126,7 +153,9 @@ class Driver:
 
     def _up(self, intf):
         mtu = ' mtu %d' % self.mtu if self.mtu else ''
-        return 'ip link set dev %s%s up' % (intf, mtu)
+        # No DAD for the interface's own link-local address either (it is the source of neighbour discovery);
+        # set before the link comes up, when the kernel would start it.
+        return 'sysctl -qw net.ipv6.conf.%s.accept_dad=0 && ip link set dev %s%s up' % (intf.replace('.', '/'), intf, mtu)
 
     def _run(self, node, cmds):
         self._run_many([(node, cmds)])
@@ -179,7 +208,10 @@ class Driver:
         self.net = Mininet(topo=None, build=False, controller=None, switch=IpBridge, link=Link,
                            autoSetMacs=False, waitConnected=False)
         p = self.prefix
-        forward = 'sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0'
+        forward = ('sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0'
+                   ' net.ipv6.conf.all.forwarding=1 net.ipv6.conf.all.accept_ra=0 net.ipv6.conf.default.accept_ra=0'
+                   ' net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0')
+        quiet = 'sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_ra=0'
         # 1. shells
         router = self._new_host(p + 'r', wait=False)
         self.hosts['router'] = router
@@ -187,7 +219,8 @@ class Driver:
             for node in cluster['nodes']:
                 h = self._new_host('%sn%d' % (p, len(self.nodes)), wait=False)
                 self.hosts['node:' + node['name']] = h
-                self.nodes[node['name']] = {'host': h, 'ip': node['ip']}
+                self.nodes[node['name']] = {'host': h, 'ip': node['ip'],
+                                            'ips': by_family(node.get('ips') or [node['ip']])}
         for k, ext in enumerate(topo['externals']):
             self.hosts['ext:' + ext['name']] = self._new_host('%se%d' % (p, k), wait=False)
         pod_hosts = [(pod, self._new_pod_host()) for pod in req.get('pods', [])]
@@ -201,31 +234,46 @@ class Driver:
 
         add(router, forward)
         switches = []
+        for h in self.hosts.values():
+            if h is not router:
+                add(h, quiet)
         for ci, cluster in enumerate(topo['clusters']):
             sw = self.net.addSwitch('%ss%d' % (p, ci), cls=IpBridge, dpid='%016x' % (ci + 1))
             switches.append(sw)
-            plen = cluster['underlayCIDR'].split('/')[1]
+            # One entry per family (a dual-stack cluster has two); single-stack topologies carry no lists.
+            segs = list(zip(cluster.get('underlayCIDRs') or [cluster['underlayCIDR']],
+                            cluster.get('gateways') or [cluster['gateway']]))
             ri = self._link(router, sw).intf1.name
-            add(router, self._up(ri), 'ip addr add %s/%s dev %s' % (cluster['gateway'], plen, ri))
+            add(router, self._up(ri), *[addr_cmd(gw, plen(cidr), ri) for cidr, gw in segs])
             for node in cluster['nodes']:
                 h = self.nodes[node['name']]['host']
                 ni_name = self._link(h, sw).intf1.name
-                add(h, forward, self._up(ni_name), 'ip addr add %s/%s dev %s' % (node['ip'], plen, ni_name))
+                ips = node.get('ips') or [node['ip']]
+                add(h, forward, self._up(ni_name), *[addr_cmd(a, plen(segs[i][0]), ni_name) for i, a in enumerate(ips)])
                 for other in cluster['nodes']:
                     if other['name'] != node['name']:
-                        add(h, 'ip route add %s via %s' % (other['podCIDR'], other['ip']))
-                add(h, 'ip route add default via %s' % cluster['gateway'])
-                add(router, 'ip route add %s via %s' % (node['podCIDR'], node['ip']))
+                        via = by_family(other.get('ips') or [other['ip']])
+                        for cidr in other.get('podCIDRs') or [other['podCIDR']]:
+                            add(h, 'ip route add %s via %s' % (cidr, via[6 if is6(cidr) else 4]))
+                for _, gw in segs:
+                    add(h, 'ip %sroute add default via %s' % ('-6 ' if is6(gw) else '', gw))
+                via = by_family(ips)
+                for cidr in node.get('podCIDRs') or [node['podCIDR']]:
+                    add(router, 'ip route add %s via %s' % (cidr, via[6 if is6(cidr) else 4]))
         xsw = self.net.addSwitch(p + 'sx', cls=IpBridge, dpid='%016x' % 0xffff)
         switches.append(xsw)
-        xplen = topo['externalCIDR'].split('/')[1]
+        xsegs = by_family(topo.get('externalCIDRs') or [topo['externalCIDR']])
+        xgws = by_family(topo.get('externalGateways') or [topo['externalGateway']])
         xi = self._link(router, xsw).intf1.name
-        add(router, self._up(xi), 'ip addr add %s/%s dev %s' % (topo['externalGateway'], xplen, xi))
+        add(router, self._up(xi), *[addr_cmd(xgws[f], plen(xsegs[f]), xi) for f in sorted(xsegs)])
         for ext in topo['externals']:
             h = self.hosts['ext:' + ext['name']]
             ei = self._link(h, xsw).intf1.name
-            add(h, self._up(ei), 'ip addr add %s/%s dev %s' % (ext['ip'], xplen, ei),
-                'ip route add default via %s' % topo['externalGateway'])
+            ips = ext.get('ips') or [ext['ip']]
+            add(h, self._up(ei), *[addr_cmd(a, plen(xsegs[6 if is6(a) else 4]), ei) for a in ips])
+            for a in ips:
+                gw = xgws[6 if is6(a) else 4]
+                add(h, 'ip %sroute add default via %s' % ('-6 ' if is6(gw) else '', gw))
         for sw in switches:
             sw.start([])
             cmds = ['ip link set dev %s mtu %d' % (sw.name, self.mtu)] if self.mtu else []
@@ -256,11 +304,22 @@ class Driver:
         pi, ni = link.intf1.name, link.intf2.name
         self.hosts[name] = h
         self.pod_links[name] = link
-        return [(h, [self._up(pi), 'ip addr add %s/32 dev %s' % (pod['ip'], pi),
-                     'ip route add %s dev %s scope link' % (node['ip'], pi),
-                     'ip route add default via %s dev %s' % (node['ip'], pi)]),
-                (node['host'], [self._up(ni), 'ip addr add %s/32 dev %s' % (node['ip'], ni),
-                                'ip route add %s/32 dev %s scope link' % (pod['ip'], ni)])]
+        pod_cmds = ['sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0'
+                    ' net.ipv6.conf.all.accept_ra=0', self._up(pi)]
+        node_cmds = [self._up(ni)]
+        for a in pod.get('ips') or [pod['ip']]:
+            if is6(a):
+                pod_cmds += [addr_cmd(a, 128, pi), 'ip -6 route add default via %s dev %s' % (POD_GW6, pi)]
+                node_cmds += ['ip addr add %s/64 dev %s nodad' % (POD_GW6, ni),
+                              'ip -6 route add %s/128 dev %s' % (a, ni)]
+            else:
+                node_ip4 = node['ips'].get(4, node['ip'])
+                pod_cmds += ['ip addr add %s/32 dev %s' % (a, pi),
+                             'ip route add %s dev %s scope link' % (node_ip4, pi),
+                             'ip route add default via %s dev %s' % (node_ip4, pi)]
+                node_cmds += ['ip addr add %s/32 dev %s' % (node_ip4, ni),
+                              'ip route add %s/32 dev %s scope link' % (a, ni)]
+        return [(h, pod_cmds), (node['host'], node_cmds)]
 
     def add_host(self, pod):
         if pod['name'] in self.hosts:

@@ -7,7 +7,7 @@ import type { ExecOptions, ExecResult, HostName, Network } from '../platform.ts'
 import { cmdline, removeRunState, writeRunState, type RecordedProcess } from '../runstate.ts';
 import { DriverClient } from './client.ts';
 import { deleteLinks, killPids, pidsWithMarker, rootLinks } from './sweep.ts';
-import { buildRequest, driverPod, hostAddresses } from './topo.ts';
+import { buildRequest, driverPod, hostAddressLists } from './topo.ts';
 import { registerLive, unregisterLive } from './live.ts';
 
 interface Spawned {
@@ -22,7 +22,7 @@ export function nsenterArgv(pid: number, argv: string[]): string[] {
 
 export class MininetNetwork implements Network {
   private readonly pids = new Map<HostName, number>();
-  private readonly addresses: Map<HostName, string>;
+  private readonly addressLists: Map<HostName, string[]>;
   private readonly spawned = new Set<Spawned>();
   private readonly owner: RecordedProcess;
   private downPromise?: Promise<void>;
@@ -34,7 +34,7 @@ export class MininetNetwork implements Network {
     pods: Pod[],
     private readonly driver: DriverClient,
   ) {
-    this.addresses = hostAddresses(topology, pods);
+    this.addressLists = hostAddressLists(topology, pods);
     this.owner = { pid: process.pid, marker: (cmdline(process.pid) ?? process.argv.join(' ')).slice(0, 200) };
   }
 
@@ -76,8 +76,12 @@ export class MininetNetwork implements Network {
   }
 
   address(host: HostName): string {
-    const a = this.addresses.get(host);
-    if (a === undefined) throw new Error(`no address for host '${host}'`);
+    return this.addresses(host)[0]!;
+  }
+
+  addresses(host: HostName): string[] {
+    const a = this.addressLists.get(host);
+    if (a === undefined || a.length === 0) throw new Error(`no address for host '${host}'`);
     return a;
   }
 
@@ -142,7 +146,7 @@ export class MininetNetwork implements Network {
     this.check();
     const r = await this.driver.request<{ name: string; pid: number }>('add_host', { pod: driverPod(pod) });
     this.pids.set(r.name, r.pid);
-    this.addresses.set(r.name, pod.ip);
+    this.addressLists.set(r.name, pod.ips ?? [pod.ip]);
     this.saveState();
   }
 
@@ -152,7 +156,7 @@ export class MininetNetwork implements Network {
     await this.stopSpawned((s) => s.host === ref);
     await this.driver.request('del_host', { name: ref });
     this.pids.delete(ref);
-    this.addresses.delete(ref);
+    this.addressLists.delete(ref);
     this.saveState();
   }
 

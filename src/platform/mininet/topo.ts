@@ -35,10 +35,17 @@ export interface DriverPod {
   name: string;
   node: string;
   ip: string;
+  /** Dual-stack: every address, primary first. */
+  ips?: string[];
 }
 
 export function driverPod(p: Pod): DriverPod {
-  return { name: `${p.namespace}/${p.name}`, node: p.node, ip: p.ip };
+  return {
+    name: `${p.namespace}/${p.name}`,
+    node: p.node,
+    ip: p.ip,
+    ...(p.ips && p.ips.length > 1 ? { ips: p.ips } : {}),
+  };
 }
 
 export interface BuildRequest {
@@ -54,6 +61,19 @@ export function buildRequest(prefix: string, topology: Topology, pods: Pod[]): B
   for (const p of pods)
     if (!nodes.has(p.node)) throw new Error(`pod ${p.namespace}/${p.name} is on unknown node '${p.node}'`);
   return { op: 'build', prefix, topology, pods: pods.map(driverPod) };
+}
+
+/** Every address of each testbed host, primary first (the router: every gateway, first cluster's first). */
+export function hostAddressLists(topology: Topology, pods: Pod[]): Map<string, string[]> {
+  const m = new Map<string, string[]>();
+  m.set('router', [
+    ...topology.clusters.flatMap((c) => c.gateways ?? [c.gateway]),
+    ...(topology.externalGateways ?? [topology.externalGateway]),
+  ]);
+  for (const c of topology.clusters) for (const n of c.nodes) m.set(`node:${n.name}`, n.ips ?? [n.ip]);
+  for (const e of topology.externals) m.set(`ext:${e.name}`, e.ips ?? [e.ip]);
+  for (const p of pods) m.set(`${p.namespace}/${p.name}`, p.ips ?? [p.ip]);
+  return m;
 }
 
 /** Primary address of each testbed host: pod IP, node underlay IP, external IP, router's first gateway. */
