@@ -10,6 +10,9 @@ export const AgentConfigSchema = z.object({
   overlayIp: z.ipv4(),
   /** The overlay prefix routed into the TUN, e.g. "10.240.0.0/16". */
   overlayCidr: z.cidrv4(),
+  /** The pod's overlay IPv6 address (it has an IPv6 address) and the IPv6 overlay prefix; fixed like overlayIp. */
+  overlayIp6: z.ipv6().optional(),
+  overlayCidr6: z.cidrv6().optional(),
   keys: z.array(KeySchema).min(1),
   sendEpoch: z.number().int().min(0).max(255),
   /** `key` (the paper) or `mac` (per-packet HMAC + replay window); must match the SaPs'. */
@@ -40,7 +43,7 @@ export const AGENT_COUNTERS = [
   'unknownSender', // underlay source is not an accepted SaP
   'notForMe', // inner destination is not this pod's overlay address
   'replay', // mode mac: sequence number already seen from this SaP
-  'tunNotIp', // TUN packet that is not IPv4 (IPv6 is not routed into the overlay yet)
+  'tunNotIp', // TUN packet that is neither IPv4 nor (with overlayIp6) IPv6
   'txError',
 ] as const;
 export type AgentCounter = (typeof AGENT_COUNTERS)[number];

@@ -13,7 +13,15 @@ export interface GuardSpec {
 
 /** The ruleset text (replaces any previous guard atomically). Pure. */
 export function guardRuleset(g: GuardSpec): string {
-  const saps = g.saps.map((s) => `${s.ip} . ${s.port}`).join(', ');
+  const saps = g.saps
+    .filter((s) => !s.ip.includes(':'))
+    .map((s) => `${s.ip} . ${s.port}`)
+    .join(', ');
+  // SaPs reached over an IPv6 underlay (IPv6-only clusters, IPv6-only externals).
+  const saps6 = g.saps
+    .filter((s) => s.ip.includes(':'))
+    .map((s) => `${s.ip} . ${s.port}`)
+    .join(', ');
   return [
     `table inet ${GUARD_TABLE}`,
     `delete table inet ${GUARD_TABLE}`,
@@ -24,6 +32,7 @@ export function guardRuleset(g: GuardSpec): string {
     `    iifname "${g.tun}" accept`,
     `    ct state established,related accept`,
     saps ? `    meta l4proto udp ip saddr . udp sport { ${saps} } udp dport ${g.agentPort} accept` : '',
+    saps6 ? `    meta l4proto udp ip6 saddr . udp sport { ${saps6} } udp dport ${g.agentPort} accept` : '',
     `    meta nfproto ipv6 icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert } accept`,
     `    counter drop`,
     `  }`,

@@ -3,6 +3,7 @@
 import dgram from 'node:dgram';
 import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
+import ipaddr from 'ipaddr.js';
 import {
   AUTH_KEY,
   AUTH_MAC,
@@ -12,6 +13,7 @@ import {
   Keyring,
   MAX_HEADER_LEN,
   PROTO_IPV4,
+  PROTO_IPV6,
   decode,
   encodeHeader,
   encodeMacHeader,
@@ -44,6 +46,8 @@ let sock: dgram.Socket | undefined;
 let ring: Keyring | undefined;
 /** Header bytes for the current send key, copied in front of every TUN packet. */
 let template = Buffer.alloc(0);
+/** The same header with Proto 41, for inner IPv6 (empty when the pod has no overlay IPv6 address). */
+let template6 = Buffer.alloc(0);
 /** Mode `mac`: the send key (header sealed per packet); undefined in mode `key`. */
 let macKey: Buffer | undefined;
 const seq = new SeqCounter();
@@ -51,6 +55,8 @@ const windows = new Map<string, ReplayWindow>();
 let sapIp = '';
 let sapPort = 0;
 let myIp = 0;
+/** The pod's overlay IPv6 address, 16 bytes (empty: no IPv6). */
+let myIp6 = Buffer.alloc(0);
 const accept = new Map<string, number>();
 const h = new GueHeader();
 
@@ -58,17 +64,19 @@ function onTunBatch(t: Tun, first: number, n: number): void {
   const s = sock;
   if (!s) return;
   const arena = t.arena;
-  const hl = template.length;
   for (let i = 0; i < n; i++) {
     const slot = (first + i) % t.slots;
     const off = t.packetOffset(slot) + VH;
     const len = t.lens[slot]! - VH;
     c.tunRx!++;
-    if (len < 20 || arena[off]! >> 4 !== 4) {
+    const ver = len >= 20 ? arena[off]! >> 4 : 0;
+    const tpl = ver === 4 ? template : ver === 6 && len >= 40 ? template6 : undefined;
+    if (!tpl || tpl.length === 0) {
       c.tunNotIp!++;
       continue;
     }
-    template.copy(arena, off - hl);
+    const hl = tpl.length;
+    tpl.copy(arena, off - hl);
     if (macKey) sealMac(arena, off - hl, hl, len, macKey, seq.next());
     c.encap!++;
     // A send that could not go out at once is queued by libuv with a pointer into the arena, whose slots the
@@ -109,13 +117,22 @@ function onMessage(msg: Buffer, rinfo: dgram.RemoteInfo): void {
       return;
     }
   }
-  const o = h.innerOff + 16;
-  if (h.proto !== PROTO_IPV4 || h.innerLen < 20 || msg.readUInt32BE(o) !== myIp) {
+  const forMe =
+    h.proto === PROTO_IPV4
+      ? h.innerLen >= 20 && msg.readUInt32BE(h.innerOff + 16) === myIp
+      : h.proto === PROTO_IPV6 &&
+        myIp6.length === 16 &&
+        h.innerLen >= 40 &&
+        msg.compare(myIp6, 0, 16, h.innerOff + 24, h.innerOff + 40) === 0;
+  if (!forMe) {
     c.notForMe!++;
     return;
   }
   try {
-    if (offload) writeVnetHdr(msg, h.innerOff, h.innerLen);
+    if (offload) {
+      if (h.proto === PROTO_IPV4) writeVnetHdr(msg, h.innerOff, h.innerLen);
+      else writeVnetHdr6(msg, h.innerOff, h.innerLen);
+    }
     if (tun!.write(msg, h.innerOff - VH, h.innerLen + VH) < 0) c.txError!++;
     else c.decap!++;
   } catch {
@@ -150,15 +167,40 @@ function writeVnetHdr(buf: Buffer, off: number, len: number): void {
   }
 }
 
+/**
+ * The virtio-net header for an inner IPv6 packet: TCP/UDP straight after the fixed header are marked
+ * checksum-partial (the TUN offers no TSO6, so no IPv6 super-packets arrive); with extension headers in front
+ * of the transport header the packet goes up as is (the kernel verifies the checksum itself).
+ */
+function writeVnetHdr6(buf: Buffer, off: number, len: number): void {
+  const v = off - VNET_HDR_LEN;
+  buf.fill(0, v, off);
+  const next = buf[off + 6]!;
+  if (next === 6 && len >= 60) {
+    buf[v] = VNET_F_NEEDS_CSUM;
+    buf.writeUInt16LE(40, v + 6);
+    buf.writeUInt16LE(16, v + 8);
+  } else if (next === 17 && len >= 48) {
+    buf[v] = VNET_F_NEEDS_CSUM;
+    buf.writeUInt16LE(40, v + 6);
+    buf.writeUInt16LE(6, v + 8);
+  }
+}
+
 async function apply(body: unknown): Promise<void> {
   const next = parseAgentConfig(body);
   const authLen =
     next.authMode === 'mac'
       ? MAC_AUTH_LEN
       : next.keys.find((k) => k.epoch === next.sendEpoch)!.key.length / 2;
-  const mtu = next.mtu ?? defaultMtu(authLen);
+  const mtu = next.mtu ?? defaultMtu(authLen, 1500, next.listen.ip.includes(':'));
   if (cfg) {
-    if (next.overlayIp !== cfg.overlayIp || next.overlayCidr !== cfg.overlayCidr)
+    if (
+      next.overlayIp !== cfg.overlayIp ||
+      next.overlayCidr !== cfg.overlayCidr ||
+      next.overlayIp6 !== cfg.overlayIp6 ||
+      next.overlayCidr6 !== cfg.overlayCidr6
+    )
       throw new ConflictError('overlayIp/overlayCidr changed');
     if (next.listen.ip !== cfg.listen.ip || next.listen.port !== cfg.listen.port)
       throw new ConflictError('listen changed');
@@ -170,6 +212,9 @@ async function apply(body: unknown): Promise<void> {
   const tpl = Buffer.alloc(headerLength(mac ? MAC_AUTH_LEN : key.length));
   if (mac) encodeMacHeader(tpl, 0, PROTO_IPV4, next.overlayId, next.sendEpoch);
   else encodeHeader(tpl, 0, PROTO_IPV4, next.overlayId, next.sendEpoch, key);
+  // Identical but for the Proto byte (mode mac seals per packet, over the header as sent).
+  const tpl6 = next.overlayIp6 ? Buffer.from(tpl) : Buffer.alloc(0);
+  if (tpl6.length) tpl6[1] = PROTO_IPV6;
   const saps = [next.sap, ...next.acceptFrom];
 
   if (!tun) {
@@ -177,7 +222,10 @@ async function apply(body: unknown): Promise<void> {
       ? new Tun({ name: tunName, mtu: 65536 + VNET_HDR_LEN, headroom: MAX_HEADER_LEN, slots: 64, offload })
       : new Tun({ name: tunName, mtu: Math.max(mtu, 1500), headroom: MAX_HEADER_LEN });
     try {
-      for (const a of ipArgs(t.name, next.overlayIp, next.overlayCidr, mtu, offload)) execFileSync('ip', a);
+      const v6 =
+        next.overlayIp6 && next.overlayCidr6 ? { ip: next.overlayIp6, cidr: next.overlayCidr6 } : undefined;
+      for (const a of ipArgs(t.name, next.overlayIp, next.overlayCidr, mtu, offload, v6))
+        execFileSync('ip', a);
       sock = await bindSocket(next.listen.ip, next.listen.port);
     } catch (e) {
       // A failed first config leaves nothing half set up: the next push starts from scratch.
@@ -195,13 +243,16 @@ async function apply(body: unknown): Promise<void> {
   // Switch state only once everything above succeeded, so a failed push leaves the old config in force.
   ring = nextRing;
   template = tpl;
+  template6 = tpl6;
+  myIp6 = next.overlayIp6 ? Buffer.from(ipaddr.parse(next.overlayIp6).toByteArray()) : Buffer.alloc(0);
   macKey = mac ? key : undefined;
   sapIp = next.sap.ip;
   sapPort = next.sap.port;
   myIp = ipToU32(next.overlayIp);
   tunMtu = mtu;
   accept.clear();
-  for (const s of saps) accept.set(s.ip, s.port);
+  // Keyed as Node reports senders (canonical text), so an IPv6 SaP written another way still matches.
+  for (const s of saps) accept.set(ipaddr.parse(s.ip).toString(), s.port);
   const firstStart = !cfg;
   cfg = next;
   if (firstStart) {
@@ -215,7 +266,9 @@ async function apply(body: unknown): Promise<void> {
 
 function bindSocket(ip: string, port: number): Promise<dgram.Socket> {
   const s = dgram.createSocket({
-    type: 'udp4',
+    type: ip.includes(':') ? 'udp6' : 'udp4',
+    // IPv6 sockets stay IPv6 only (an IPv4 socket takes no such option: EINVAL on bind).
+    ...(ip.includes(':') ? { ipv6Only: true } : {}),
     recvBufferSize: 4 << 20,
     sendBufferSize: 4 << 20,
     lookup: literalLookup,

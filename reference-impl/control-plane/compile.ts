@@ -8,7 +8,7 @@
 // router is the clusters' border, which every cross-cluster and external packet crosses anyway, so a gateway
 // there adds no underlay hop; node hosts stay uniform (one SaP each), so per-node cost is comparable across
 // paths; and every SaP has an underlay address of its own (peer SaPs are told apart by address).
-import type { ClusterState, EndpointRef, Pod } from '../../src/policy/model.ts';
+import type { ClusterState, EndpointRef, IPFamily, Pod } from '../../src/policy/model.ts';
 import type { Topology } from '../../src/scenario/types.ts';
 import { ADDRESS_PLAN } from '../../src/scenario/resolve.ts';
 import {
@@ -23,6 +23,7 @@ import { bitIndices } from '../../src/policy/bitset.ts';
 import type { AgentConfigInput } from '../agent/config.ts';
 import { GUE_PORT, type Addr, type KeyEntry, type SapConfigInput } from '../sap/config.ts';
 import { assignOverlayIps, OVERLAY_CIDR } from './addressing.ts';
+import { canonicalIp, OVERLAY_CIDR6, overlayIp6 } from './addressing6.ts';
 
 /** Host of the gateway SaPs (the platform's inter-cluster router). */
 export const GATEWAY_HOST = 'router';
@@ -42,6 +43,8 @@ export interface SapPlan {
   /** Host the SaP process runs in (`node:NAME`, or `router` for gateways). */
   host: EndpointRef;
   listen: Addr;
+  /** Second socket on the other underlay family (gateways of dual-stack clusters, for IPv6-only externals). */
+  listen6?: Addr;
   config: SapConfigInput;
 }
 
@@ -49,6 +52,8 @@ export interface AgentPlan {
   /** Endpoint (and host) the agent serves: `ns/pod` or `ext:NAME`. */
   ref: EndpointRef;
   overlayIp: string;
+  /** Set when the endpoint has an IPv6 address: its overlay IPv6 address (addressing6.ts). */
+  overlayIp6?: string;
   config: AgentConfigInput;
 }
 
@@ -63,6 +68,8 @@ export interface OverlayPlan {
   overlayId: number;
   /** Endpoint → overlay address, for every endpoint that runs an agent. */
   overlayIps: Map<EndpointRef, string>;
+  /** Endpoint → overlay IPv6 address, for agent-carrying endpoints with an IPv6 address. */
+  overlayIps6?: Map<EndpointRef, string>;
   saps: SapPlan[];
   agents: AgentPlan[];
   notes: InexpressibleNote[];
@@ -117,7 +124,12 @@ function peersOf(cs: CompiledState, idx: number[], ips: Map<EndpointRef, string>
   return out;
 }
 
-function ingressEntries(cs: CompiledState, e: Endpoint, ips: Map<EndpointRef, string>): AllowEntry[] {
+function ingressEntries(
+  cs: CompiledState,
+  e: Endpoint,
+  ips: Map<EndpointRef, string>,
+  family?: IPFamily,
+): AllowEntry[] {
   const out: AllowEntry[] = [];
   for (const pi of cs.ingressBy[e.index]!) {
     for (const rule of cs.policies[pi]!.ingress) {
@@ -127,14 +139,19 @@ function ingressEntries(cs: CompiledState, e: Endpoint, ips: Map<EndpointRef, st
         out.push(ports ? { ports } : {});
         continue;
       }
-      const peers = peersOf(cs, bitIndices(rulePeerSet(cs, rule, e.cluster!)), ips);
+      const peers = peersOf(cs, bitIndices(rulePeerSet(cs, rule, e.cluster!, family)), ips);
       if (peers.length > 0) out.push(ports ? { peers, ports } : { peers });
     }
   }
   return out;
 }
 
-function egressEntries(cs: CompiledState, e: Endpoint, ips: Map<EndpointRef, string>): AllowEntry[] {
+function egressEntries(
+  cs: CompiledState,
+  e: Endpoint,
+  ips: Map<EndpointRef, string>,
+  family?: IPFamily,
+): AllowEntry[] {
   const out: AllowEntry[] = [];
   for (const pi of cs.egressBy[e.index]!) {
     for (const rule of cs.policies[pi]!.egress) {
@@ -145,13 +162,13 @@ function egressEntries(cs: CompiledState, e: Endpoint, ips: Map<EndpointRef, str
           out.push(ports ? { ports } : {});
           continue;
         }
-        const peers = peersOf(cs, bitIndices(rulePeerSet(cs, rule, e.cluster!)), ips);
+        const peers = peersOf(cs, bitIndices(rulePeerSet(cs, rule, e.cluster!, family)), ips);
         if (peers.length > 0) out.push(ports ? { peers, ports } : { peers });
         continue;
       }
       // A named port means a different number at each destination: group destinations by what it resolves to.
       const groups = new Map<string, { ports: PortRange[]; idx: number[] }>();
-      for (const d of bitIndices(rulePeerSet(cs, rule, e.cluster!))) {
+      for (const d of bitIndices(rulePeerSet(cs, rule, e.cluster!, family))) {
         if (!ips.has(cs.endpoints[d]!.ref)) continue;
         const ports = rulePortRanges(rule, cs.endpoints[d]!.pod)!;
         if (ports.length === 0) continue;
@@ -214,13 +231,16 @@ export function compileOverlay(state: ClusterState, opts: CompileOptions): Overl
       listen: { ip: n.ip, port: GUE_PORT },
     });
   clusters.forEach((c, ci) => {
-    const ip = opts.topology?.clusters.find((t) => t.name === c)?.gateway ?? ADDRESS_PLAN.gateway(ci);
+    const t = opts.topology?.clusters.find((x) => x.name === c);
+    const ip = t?.gateway ?? ADDRESS_PLAN.gateway(ci);
+    const second = (t?.gateways ?? []).find((g) => g.includes(':') !== ip.includes(':'));
     saps.push({
       id: gatewaySapId(c),
       role: 'gateway',
       cluster: c,
       host: GATEWAY_HOST,
       listen: { ip, port: GUE_PORT },
+      ...(second ? { listen6: { ip: second, port: GUE_PORT } } : {}),
     });
   });
   const sapById = new Map(saps.map((s) => [s.id, s]));
@@ -229,23 +249,34 @@ export function compileOverlay(state: ClusterState, opts: CompileOptions): Overl
   const homeSap = (e: Endpoint) => (e.kind === 'pod' ? nodeSapId(e.pod!.node) : externalSap!);
 
   const overlayEps = cs.endpoints.filter(hasAgent);
+  // Families: a single-stack IPv4 state compiles exactly as before; otherwise rules are resolved per family.
+  const multi = cs.families.length > 1 || cs.families[0] === 'IPv6';
+  const has = (e: Endpoint, f: IPFamily) => e.ips.some((a) => a.includes(':') === (f === 'IPv6'));
+  const ips6 = new Map<EndpointRef, string>();
+  if (multi) for (const e of overlayEps) if (has(e, 'IPv6')) ips6.set(e.ref, overlayIp6(ips.get(e.ref)!));
+  // An agent speaks GUE over its own primary address's family: to its SaP's socket of that family.
+  const sapAddrFor = (s: Omit<SapPlan, 'config'>, e: Endpoint): Addr =>
+    s.listen.ip.includes(':') === e.ip.includes(':') || !s.listen6 ? s.listen : s.listen6;
   const agents: AgentPlan[] = [];
   if (externalSap)
     for (const e of overlayEps) {
-      const sap = sapById.get(homeSap(e))!;
+      const sap = sapAddrFor(sapById.get(homeSap(e))!, e);
+      const ov6 = ips6.get(e.ref);
       agents.push({
         ref: e.ref,
         overlayIp: ips.get(e.ref)!,
+        ...(ov6 ? { overlayIp6: ov6 } : {}),
         config: {
           version: opts.version,
           overlayId,
           overlayIp: ips.get(e.ref)!,
           overlayCidr: OVERLAY_CIDR,
+          ...(ov6 ? { overlayIp6: ov6, overlayCidr6: OVERLAY_CIDR6 } : {}),
           keys,
           sendEpoch,
-          listen: { ip: e.ip, port: GUE_PORT },
-          sap: sap.listen,
-          acceptFrom: [sap.listen],
+          listen: { ip: canonicalIp(e.ip), port: GUE_PORT },
+          sap,
+          acceptFrom: [sap],
         },
       });
     }
@@ -254,14 +285,21 @@ export function compileOverlay(state: ClusterState, opts: CompileOptions): Overl
     const endpoints = overlayEps.map((e) => {
       const home = homeSap(e);
       const base = { overlayIp: ips.get(e.ref)!, sap: home, name: e.ref };
-      if (home !== s.id) return base;
+      const fam = multi ? { ipv4: has(e, 'IPv4'), ipv6: has(e, 'IPv6') } : {};
+      if (home !== s.id) return { ...base, ...fam };
+      const v4 = !multi || has(e, 'IPv4');
+      const v6 = multi && has(e, 'IPv6');
       return {
         ...base,
-        agent: { ip: e.ip, port: GUE_PORT },
+        ...fam,
+        agent: { ip: canonicalIp(e.ip), port: GUE_PORT },
         isolatedIngress: cs.ingressBy[e.index]!.length > 0,
         isolatedEgress: cs.egressBy[e.index]!.length > 0,
-        ingress: ingressEntries(cs, e, ips),
-        egress: egressEntries(cs, e, ips),
+        ingress: v4 ? ingressEntries(cs, e, ips, multi ? 'IPv4' : undefined) : [],
+        egress: v4 ? egressEntries(cs, e, ips, multi ? 'IPv4' : undefined) : [],
+        ...(v6
+          ? { ingress6: ingressEntries(cs, e, ips, 'IPv6'), egress6: egressEntries(cs, e, ips, 'IPv6') }
+          : {}),
       };
     });
     // Another cluster's SaPs are reached through this cluster's gateway, then theirs.
@@ -280,8 +318,11 @@ export function compileOverlay(state: ClusterState, opts: CompileOptions): Overl
         keys,
         sendEpoch,
         listen: s.listen,
+        ...(s.listen6 ? { listen6: s.listen6 } : {}),
         endpoints,
-        saps: saps.filter((t) => t.id !== s.id).map((t) => ({ id: t.id, addr: t.listen })),
+        saps: saps
+          .filter((t) => t.id !== s.id)
+          .map((t) => ({ id: t.id, addr: t.listen, ...(t.listen6 ? { addr6: t.listen6 } : {}) })),
         routes,
       },
     };
@@ -291,6 +332,7 @@ export function compileOverlay(state: ClusterState, opts: CompileOptions): Overl
     version: opts.version,
     overlayId,
     overlayIps: ips,
+    ...(multi ? { overlayIps6: ips6 } : {}),
     saps: sapPlans,
     agents,
     notes: staticNotes(cs),

@@ -9,6 +9,8 @@ export const GUE_PORT = 6080;
 const u32 = z.number().int().min(0).max(0xffffffff);
 const port = z.number().int().min(0).max(65535);
 const ipv4 = z.ipv4();
+/** Underlay addresses: IPv4, or IPv6 for an IPv6 underlay (outer IPv6/UDP). */
+const underlayIp = z.union([z.ipv4(), z.ipv6()]);
 const cidr4 = z.union([z.cidrv4(), z.ipv4()]);
 
 /** A per-overlay authorization key. Keys are 16..64 bytes, hex encoded. */
@@ -20,7 +22,10 @@ export const KeySchema = z.object({
 export type KeyEntry = z.infer<typeof KeySchema>;
 
 /** Where a process receives GUE: an underlay address and UDP port. */
-export const AddrSchema = z.object({ ip: ipv4, port: z.number().int().min(1).max(65535).default(GUE_PORT) });
+export const AddrSchema = z.object({
+  ip: underlayIp,
+  port: z.number().int().min(1).max(65535).default(GUE_PORT),
+});
 export type Addr = z.infer<typeof AddrSchema>;
 
 /** A peer of a NetworkPolicy rule: an overlay address or CIDR, minus `except` CIDRs (ipBlock semantics). */
@@ -57,12 +62,26 @@ export const EndpointSchema = z.object({
   ingress: z.array(AllowEntrySchema).default([]),
   /** Union of the egress rules of all policies selecting this endpoint (peers = destinations). */
   egress: z.array(AllowEntrySchema).default([]),
+  /**
+   * Families the endpoint has. Over IPv6 it is addressed as its overlay IPv6 address (the overlayIp embedded in
+   * the overlay /96, control-plane/addressing6.ts); peers in `ingress6`/`egress6` are identities as well
+   * (overlay IPv4 /32), but these lists hold the rules as NetworkPolicy reads them for IPv6 connections.
+   */
+  ipv4: z.boolean().default(true),
+  ipv6: z.boolean().default(false),
+  ingress6: z.array(AllowEntrySchema).default([]),
+  egress6: z.array(AllowEntrySchema).default([]),
   /** Free-form name for counters and logs, e.g. "ns/pod". */
   name: z.string().optional(),
 });
 export type Endpoint = z.infer<typeof EndpointSchema>;
 
-export const SapPeerSchema = z.object({ id: z.string().min(1), addr: AddrSchema });
+export const SapPeerSchema = z.object({
+  id: z.string().min(1),
+  addr: AddrSchema,
+  /** The peer's second underlay address (dual-stack underlay); accepted as a sender too. */
+  addr6: AddrSchema.optional(),
+});
 export type SapPeer = z.infer<typeof SapPeerSchema>;
 
 export const SapConfigSchema = z.object({
@@ -77,6 +96,10 @@ export const SapConfigSchema = z.object({
   /** Epoch this SaP writes into packets it forwards; must be among `keys`. */
   sendEpoch: z.number().int().min(0).max(255),
   listen: AddrSchema,
+  /** A second socket on the other family's underlay (a dual-stack cluster's SaP serving IPv6-only agents). */
+  listen6: AddrSchema.optional(),
+  /** The overlay IPv6 /96 whose last 32 bits are endpoint identities. */
+  overlayCidr6: z.string().default('fd64:ffff::/96'),
   /** Every endpoint this SaP may see as source or destination. Unknown destinations are dropped (no-route). */
   endpoints: z.array(EndpointSchema),
   /** Other SaPs: accepted as senders, and next hops for endpoints that are not local. */

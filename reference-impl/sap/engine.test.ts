@@ -149,15 +149,15 @@ describe('SaP engine', () => {
     expect(send(Buffer.from('hello world, not gue'), '192.168.0.10')).toBeNull();
     const v6 = gue(ip4(A, B, 6, 1, 80));
     v6[1] = 41; // GUE says IPv6 …
-    v6[28] = 0x60; // … and so does the inner version: well-formed, but the SaP routes IPv4 only
+    v6[28] = 0x60; // … and so does the inner version: its "addresses" are outside the overlay /96, so no route
     expect(send(v6, '192.168.0.10')).toBeNull();
     expect(counters).toMatchObject({
       badKey: 1,
       badEpoch: 1,
       unknownOverlay: 1,
-      malformed: 2,
+      malformed: 1,
       'malformed:badVersion': 1,
-      'malformed:innerNotIpv4': 1,
+      noRoute: 1,
     });
     expect(counters.allowed ?? 0).toBe(0);
   });

@@ -7,6 +7,7 @@ import {
   DROP,
   GueHeader,
   Keyring,
+  PROTO_IPV6,
   decode,
   encodeHeader,
   headerLength,
@@ -16,7 +17,17 @@ import {
 import { ReplayWindow, SeqCounter, readSeq, sealMac } from '../gue/mac.ts';
 import type { SapConfig } from './config.ts';
 import { FlowCache } from './flowcache.ts';
-import { INNER_FRAGMENT, INNER_OK, Inner, ipToU32, parseIpv4 } from './packet.ts';
+import {
+  FAMILY6,
+  INNER_FRAGMENT,
+  INNER_NOT_OVERLAY,
+  INNER_OK,
+  Inner,
+  ipToU32,
+  parseIpv4,
+  parseIpv6,
+} from './packet.ts';
+import { canonicalIp, overlayPrefixWords } from '../control-plane/addressing6.ts';
 import { type CompiledEntry, allows, compileEntries } from './policy.ts';
 
 interface Ep {
@@ -30,6 +41,10 @@ interface Ep {
   isoOut: boolean;
   ingress: CompiledEntry[];
   egress: CompiledEntry[];
+  v4: boolean;
+  v6: boolean;
+  ingress6: CompiledEntry[];
+  egress6: CompiledEntry[];
 }
 
 /** Where to send a forwarded packet: buf[off, off+len) to ip:port. Reused across packets. */
@@ -42,6 +57,10 @@ export class Forward {
 }
 
 export type Counters = Record<string, number>;
+
+// The fragment cache keys on (src, dst, proto, two 16-bit words): IPv4's 16-bit IP id, IPv6's 32-bit one split.
+const fragHi = (id: number, v6: boolean) => (v6 ? id >>> 16 : id);
+const fragLo = (id: number, v6: boolean) => (v6 ? id & 0xffff : 0);
 
 /** Mode-`mac` state that outlives config versions: per-sender replay windows and this SaP's sequence. */
 export class MacState {
@@ -61,6 +80,7 @@ export class SapEngine {
   private readonly inner = new Inner();
   /** First fragments allowed recently; a new config starts with an empty one. */
   private readonly frags = new FlowCache(4096, 5000);
+  private readonly prefix6: Uint32Array;
 
   constructor(
     cfg: SapConfig,
@@ -75,14 +95,18 @@ export class SapEngine {
     cache.idleMs = cfg.flowIdleMs;
     const sapAddr = new Map(cfg.saps.map((s) => [s.id, s.addr]));
     const via = new Map(cfg.routes.map((r) => [r.sap, r.via]));
-    for (const s of cfg.saps) this.sapPort.set(s.addr.ip, s.addr.port);
+    this.prefix6 = overlayPrefixWords(cfg.overlayCidr6);
+    for (const s of cfg.saps) {
+      this.sapPort.set(canonicalIp(s.addr.ip), s.addr.port);
+      if (s.addr6) this.sapPort.set(canonicalIp(s.addr6.ip), s.addr6.port);
+    }
     for (const e of cfg.endpoints) {
       const local = e.sap === cfg.sapId;
       const hop = local ? e.agent : sapAddr.get(via.get(e.sap) ?? e.sap);
-      if (local && e.agent) this.agents.add(`${e.agent.ip}:${e.agent.port}`);
+      if (local && e.agent) this.agents.add(`${canonicalIp(e.agent.ip)}:${e.agent.port}`);
       this.eps.set(ipToU32(e.overlayIp), {
         local,
-        agentIp: local ? e.agent!.ip : '',
+        agentIp: local ? canonicalIp(e.agent!.ip) : '',
         agentPort: local ? e.agent!.port : -1,
         hopIp: hop?.ip ?? '',
         hopPort: hop?.port ?? 0,
@@ -90,6 +114,10 @@ export class SapEngine {
         isoOut: e.isolatedEgress,
         ingress: compileEntries(e.ingress),
         egress: compileEntries(e.egress),
+        v4: e.ipv4,
+        v6: e.ipv6,
+        ingress6: compileEntries(e.ingress6),
+        egress6: compileEntries(e.egress6),
       });
     }
   }
@@ -119,10 +147,15 @@ export class SapEngine {
       if (!w) this.mac.windows.set(sender, (w = new ReplayWindow()));
       if (!w.accept(readSeq(buf, 0))) return this.drop('replay');
     }
-    if (h.proto !== 4) return this.malformed('innerNotIpv4');
     const p = this.inner;
-    const r = parseIpv4(buf, h.innerOff, h.innerLen, p);
-    if (r !== INNER_OK && r !== INNER_FRAGMENT) return this.malformed('innerIpv4');
+    // Inner IPv6 is policed exactly as IPv4: the same endpoints (by identity), its own rules, its own flows.
+    const v6 = h.proto === PROTO_IPV6;
+    const r = v6
+      ? parseIpv6(buf, h.innerOff, h.innerLen, this.prefix6, p)
+      : parseIpv4(buf, h.innerOff, h.innerLen, p);
+    if (r === INNER_NOT_OVERLAY) return this.drop('noRoute');
+    if (r !== INNER_OK && r !== INNER_FRAGMENT) return this.malformed(v6 ? 'innerIpv6' : 'innerIpv4');
+    const fkey = v6 ? p.proto | FAMILY6 : p.proto;
 
     const src = this.eps.get(p.src);
     if (this.sapPort.get(fromIp) === fromPort) {
@@ -133,22 +166,26 @@ export class SapEngine {
     }
     const dst = this.eps.get(p.dst);
     if (!dst || dst.hopIp === '') return this.drop('noRoute');
+    // A family an endpoint does not have does not exist for it (no such address in Kubernetes either).
+    if (v6 ? !src.v6 || !dst.v6 : !src.v4 || !dst.v4) return this.drop('noRoute');
 
     if (r === INNER_FRAGMENT) {
       // Later fragments follow the verdict on their first fragment (same src, dst, proto, IP id).
-      if (!this.frags.has(p.src, p.dst, p.proto, p.ipId, 0, now)) return this.drop('fragmentDropped');
+      if (!this.frags.has(p.src, p.dst, fkey, fragHi(p.ipId, v6), fragLo(p.ipId, v6), now))
+        return this.drop('fragmentDropped');
       c.allowedFragment = (c.allowedFragment ?? 0) + 1;
-    } else if (this.cache.has(p.src, p.dst, p.proto, p.sport, p.dport, now)) {
+    } else if (this.cache.has(p.src, p.dst, fkey, p.sport, p.dport, now)) {
       c.allowedCached = (c.allowedCached ?? 0) + 1;
     } else {
-      if (src.local && src.isoOut && !allows(src.egress, p.dst, p.proto, p.dport))
+      if (src.local && src.isoOut && !allows(v6 ? src.egress6 : src.egress, p.dst, p.proto, p.dport))
         return this.drop('deniedPolicy');
-      if (dst.local && dst.isoIn && !allows(dst.ingress, p.src, p.proto, p.dport))
+      if (dst.local && dst.isoIn && !allows(v6 ? dst.ingress6 : dst.ingress, p.src, p.proto, p.dport))
         return this.drop('deniedPolicy');
-      this.cache.addFlow(p.src, p.dst, p.proto, p.sport, p.dport, now);
+      this.cache.addFlow(p.src, p.dst, fkey, p.sport, p.dport, now);
       c.allowed = (c.allowed ?? 0) + 1;
     }
-    if (p.moreFrags && r === INNER_OK) this.frags.add(p.src, p.dst, p.proto, p.ipId, 0, now);
+    if (p.moreFrags && r === INNER_OK)
+      this.frags.add(p.src, p.dst, fkey, fragHi(p.ipId, v6), fragLo(p.ipId, v6), now);
 
     out.ip = dst.hopIp;
     out.port = dst.hopPort;

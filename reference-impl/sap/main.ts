@@ -17,41 +17,71 @@ const cache = new FlowCache();
 const out = new Forward();
 const macState = new MacState();
 let engine: SapEngine | undefined;
-let sock: dgram.Socket | undefined;
+/** One socket per underlay family (IPv4, IPv6); `listen6` adds the second one. */
+let sock4: dgram.Socket | undefined;
+let sock6: dgram.Socket | undefined;
 let bound = '';
+let boundSocks = new Map<string, dgram.Socket>();
 
 function onMessage(msg: Buffer, rinfo: dgram.RemoteInfo): void {
-  if (!engine || !sock) return;
+  if (!engine) return;
   // Nothing a packet carries may take the process down: an unforeseen throw is counted, the packet dropped.
   try {
     if (engine.process(msg, msg.length, rinfo.address, rinfo.port, performance.now(), out)) {
-      sock.send(out.buf, out.off, out.len, out.port, out.ip);
+      const s = out.ip.includes(':') ? sock6 : sock4;
+      if (s) s.send(out.buf, out.off, out.len, out.port, out.ip);
+      else counters.txError!++;
     }
   } catch {
     counters.internalError = (counters.internalError ?? 0) + 1;
   }
 }
 
-async function bind(cfg: SapConfig): Promise<void> {
-  const key = `${cfg.listen.ip}:${cfg.listen.port}`;
-  if (key === bound) return;
+async function open(addr: { ip: string; port: number }): Promise<dgram.Socket> {
   const s = dgram.createSocket({
-    type: 'udp4',
+    type: addr.ip.includes(':') ? 'udp6' : 'udp4',
+    // IPv6 sockets stay IPv6 only (an IPv4 socket takes no such option: EINVAL on bind).
+    ...(addr.ip.includes(':') ? { ipv6Only: true } : {}),
     recvBufferSize: 4 << 20,
     sendBufferSize: 4 << 20,
     lookup: literalLookup,
   });
   await new Promise<void>((resolve, reject) => {
     s.once('error', reject);
-    s.bind(cfg.listen.port, cfg.listen.ip, () => {
+    s.bind(addr.port, addr.ip, () => {
       s.off('error', reject);
       resolve();
     });
   });
   s.on('error', () => counters.txError!++);
   s.on('message', onMessage);
-  sock?.close();
-  sock = s;
+  return s;
+}
+
+async function bind(cfg: SapConfig): Promise<void> {
+  const addrs = [cfg.listen, ...(cfg.listen6 ? [cfg.listen6] : [])];
+  const key = addrs.map((a) => `${a.ip}:${a.port}`).join(',');
+  if (key === bound) return;
+  // A socket whose address is unchanged is kept (rebinding it would collide with itself).
+  const keep = new Map<string, dgram.Socket>();
+  for (const [a, s] of boundSocks) if (addrs.some((x) => `${x.ip}:${x.port}` === a)) keep.set(a, s);
+  const fresh: dgram.Socket[] = [];
+  const next = new Map<string, dgram.Socket>();
+  try {
+    for (const a of addrs) {
+      const k = `${a.ip}:${a.port}`;
+      const s = keep.get(k) ?? (await open(a));
+      if (!keep.has(k)) fresh.push(s);
+      next.set(k, s);
+    }
+  } catch (e) {
+    for (const s of fresh) s.close();
+    throw e;
+  }
+  for (const [a, s] of boundSocks) if (!keep.has(a)) s.close();
+  boundSocks = next;
+  sock4 = addrs.filter((a) => !a.ip.includes(':')).map((a) => next.get(`${a.ip}:${a.port}`))[0];
+  sock6 = addrs.filter((a) => a.ip.includes(':')).map((a) => next.get(`${a.ip}:${a.port}`))[0];
   bound = key;
 }
 
@@ -70,7 +100,8 @@ const server = await serveApi(args.api, {
 
 function shutdown(): void {
   engine = undefined;
-  sock?.close();
+  sock4?.close();
+  sock6?.close();
   server.close();
   server.closeAllConnections();
   rmSync(args.api!, { force: true });

@@ -85,3 +85,102 @@ export function parseCidr(cidr: string): [number, number] {
   const mask = n === 0 ? 0 : (0xffffffff << (32 - n)) >>> 0;
   return [(ipToU32(ip!) & mask) >>> 0, mask];
 }
+
+export const IPPROTO_ICMPV6 = 58;
+/** Inner IPv6 flows are keyed apart from IPv4 ones (flow cache, fragment cache): proto | FAMILY6. */
+export const FAMILY6 = 0x100;
+
+// IPv6 extension headers walked to find the transport header (RFC 8200 §4: hop-by-hop, routing, destination
+// options, fragment; AH is sized in 4-byte units). ESP and "no next header" end the walk with no ports.
+const EXT_HOPOPTS = 0;
+const EXT_ROUTING = 43;
+const EXT_FRAGMENT = 44;
+const EXT_AH = 51;
+const EXT_DSTOPTS = 60;
+/** More headers than this is treated as malformed (bounded work per packet). */
+const MAX_EXT_HEADERS = 8;
+
+/**
+ * Inner IPv6 → the same fields as parseIpv4. Overlay IPv6 addresses embed the endpoint's 32-bit overlay
+ * identity in their last 32 bits under a fixed /96 (control-plane/addressing.ts); `prefix` is that /96 as three
+ * words. An address outside it is no overlay endpoint: INNER_NOT_OVERLAY. The fragment header's 32-bit
+ * identification goes to ipId, "more fragments" to moreFrags; a non-first fragment returns INNER_FRAGMENT.
+ */
+export function parseIpv6(
+  buf: Uint8Array,
+  off: number,
+  len: number,
+  prefix: Uint32Array,
+  out: Inner,
+): number {
+  if (len < 40) return INNER_MALFORMED;
+  if (buf[off]! >> 4 !== 6) return INNER_MALFORMED;
+  const payload = (buf[off + 4]! << 8) | buf[off + 5]!;
+  if (40 + payload > len) return INNER_MALFORMED;
+  const end = off + 40 + payload;
+  for (let w = 0; w < 3; w++) {
+    if (word(buf, off + 8 + w * 4) !== prefix[w] || word(buf, off + 24 + w * 4) !== prefix[w])
+      return INNER_NOT_OVERLAY;
+  }
+  out.src = word(buf, off + 20);
+  out.dst = word(buf, off + 36);
+  out.ipId = 0;
+  out.moreFrags = false;
+  let next = buf[off + 6]!;
+  let p = off + 40;
+  for (let n = 0; ; n++) {
+    if (n > MAX_EXT_HEADERS) return INNER_MALFORMED;
+    if (next === EXT_HOPOPTS || next === EXT_ROUTING || next === EXT_DSTOPTS) {
+      if (p + 8 > end) return INNER_MALFORMED;
+      next = buf[p]!;
+      p += (buf[p + 1]! + 1) * 8;
+    } else if (next === EXT_AH) {
+      if (p + 8 > end) return INNER_MALFORMED;
+      next = buf[p]!;
+      p += (buf[p + 1]! + 2) * 4;
+    } else if (next === EXT_FRAGMENT) {
+      if (p + 8 > end) return INNER_MALFORMED;
+      const fragOff = ((buf[p + 2]! << 8) | buf[p + 3]!) >> 3;
+      out.moreFrags = (buf[p + 3]! & 1) !== 0;
+      out.ipId = word(buf, p + 4);
+      next = buf[p]!;
+      p += 8;
+      if (fragOff !== 0) {
+        out.proto = next;
+        return INNER_FRAGMENT;
+      }
+    } else break;
+    if (p > end) return INNER_MALFORMED;
+  }
+  out.proto = next;
+  const l4len = end - p;
+  switch (next) {
+    case IPPROTO_TCP:
+    case IPPROTO_UDP:
+    case IPPROTO_SCTP:
+      if (l4len < 4) return INNER_MALFORMED;
+      out.sport = (buf[p]! << 8) | buf[p + 1]!;
+      out.dport = (buf[p + 2]! << 8) | buf[p + 3]!;
+      return INNER_OK;
+    case IPPROTO_ICMPV6: {
+      if (l4len < 8) return INNER_MALFORMED;
+      const type = buf[p]!;
+      // Echo request/reply (128/129): the identifier pairs them into one flow, as ICMP echo for IPv4.
+      const id = type === 128 || type === 129 ? (buf[p + 4]! << 8) | buf[p + 5]! : 0;
+      out.sport = id;
+      out.dport = id;
+      return INNER_OK;
+    }
+    default:
+      out.sport = 0;
+      out.dport = 0;
+      return INNER_OK;
+  }
+}
+
+/** Inner IPv6 whose address is not an overlay endpoint's (outside the overlay /96). */
+export const INNER_NOT_OVERLAY = 3;
+
+function word(buf: Uint8Array, o: number): number {
+  return ((buf[o]! << 24) | (buf[o + 1]! << 16) | (buf[o + 2]! << 8) | buf[o + 3]!) >>> 0;
+}

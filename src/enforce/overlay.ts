@@ -1,8 +1,9 @@
 // The `overlay` enforcement mode: the reference overlay of the paper (reference-impl/) run in the platform's
 // hosts. SaPs run in node hosts, agents in pod hosts and in external hosts (unmanaged endpoints); the control
 // plane (in this process) compiles each state and pushes it as a new config version to all of them.
-import type { ClusterState, EndpointRef, Flow } from '../policy/model.ts';
-import type { Network } from '../platform/platform.ts';
+import type { ClusterState, EndpointRef, Flow, IPFamily } from '../policy/model.ts';
+import { familyOf } from '../policy/family.ts';
+import { familyAddress, type Network } from '../platform/platform.ts';
 import type { Action } from '../scenario/types.ts';
 import type { ApplyReport, Enforcer, EnforcerFactory } from './enforcer.ts';
 import {
@@ -18,8 +19,11 @@ export class OverlayEnforcer implements Enforcer {
   readonly cp: ControlPlane;
   readonly procs: OverlayProcesses;
   private overlayIps = new Map<EndpointRef, string>();
+  private overlayIps6 = new Map<EndpointRef, string>();
 
-  constructor(private readonly net: Pick<Network, 'spawn' | 'prefix' | 'address' | 'topology'>) {
+  constructor(
+    private readonly net: Pick<Network, 'spawn' | 'prefix' | 'address' | 'addresses' | 'topology'>,
+  ) {
     this.procs = new OverlayProcesses(net);
     this.cp = new ControlPlane({ topology: net.topology });
   }
@@ -57,6 +61,7 @@ export class OverlayEnforcer implements Enforcer {
     const t1 = performance.now();
     const r = await this.cp.program(state);
     this.overlayIps = r.plan.overlayIps;
+    this.overlayIps6 = r.plan.overlayIps6 ?? new Map();
     return {
       programmingMs: r.ms,
       detail: {
@@ -79,11 +84,13 @@ export class OverlayEnforcer implements Enforcer {
     };
   }
 
-  targetAddress(from: EndpointRef, to: EndpointRef): string {
+  targetAddress(from: EndpointRef, to: EndpointRef, family?: IPFamily): string {
     // Only agent-carrying endpoints have a route into the overlay; a node reaches pods by their real address
-    // (which the pod guard drops: see inexpressible()).
-    const ip = this.overlayIps.get(to);
-    return ip && this.overlayIps.has(from) ? ip : this.net.address(to);
+    // (which the pod guard drops: see inexpressible()). An IPv6 connection uses the overlay IPv6 address.
+    // No family given: the destination's primary one (an IPv6-only cluster's probes carry no family tag).
+    const fam = family ?? familyOf(this.net.address(to));
+    const ip = fam === 'IPv6' ? this.overlayIps6.get(to) : this.overlayIps.get(to);
+    return ip && this.overlayIps.has(from) ? ip : familyAddress(this.net, to, family);
   }
 
   unsupportedProtocols(): string[] {
