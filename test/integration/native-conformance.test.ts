@@ -8,12 +8,14 @@ import { runScenarioMode } from '../../src/commands/run-scenario.ts';
 import { createNativeEnforcer } from '../../src/enforce/native/index.ts';
 import { mininetPlatform } from '../../src/platform/mininet/index.ts';
 import { loadScenario } from '../../src/scenario/load.ts';
+import { ipv6Sample } from './ipv6-sample.ts';
 
 const files = ['scenarios/conformance', 'scenarios/examples'].flatMap((d) =>
   readdirSync(d)
     .filter((f) => f.endsWith('.yaml'))
     .sort()
-    .map((f) => path.join(d, f)),
+    .map((f) => path.join(d, f))
+    .filter(ipv6Sample),
 );
 
 describe('conformance scenarios under native', () => {

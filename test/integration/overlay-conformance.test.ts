@@ -6,6 +6,7 @@ import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadScenario } from '../../src/scenario/load.ts';
+import { ipv6Sample } from './ipv6-sample.ts';
 import { statesPerStep } from '../../src/scenario/state.ts';
 import type { Scenario } from '../../src/scenario/types.ts';
 import type { ProbeServers } from '../../src/traffic/servers.ts';
@@ -15,7 +16,8 @@ const DIR = 'scenarios/conformance';
 const files = readdirSync(DIR)
   .filter((f) => f.endsWith('.yaml'))
   .sort()
-  .map((f) => path.join(DIR, f));
+  .map((f) => path.join(DIR, f))
+  .filter(ipv6Sample);
 const scenarios = files.map((f) => loadScenario(f)).filter((s) => s.steps.some((st) => st.probes.length > 0));
 
 let lab: Lab | undefined;

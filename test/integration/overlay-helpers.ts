@@ -10,6 +10,8 @@ import { resolveFlowPort } from '../../src/policy/ports.ts';
 import { mininetPlatform } from '../../src/platform/mininet/index.ts';
 import type { Network } from '../../src/platform/platform.ts';
 import type { ProbeSpec } from '../../src/scenario/schema.ts';
+import type { Probe } from '../../src/scenario/types.ts';
+import { familiesOf } from '../../src/policy/family.ts';
 import type { Scenario } from '../../src/scenario/types.ts';
 import { probeReachability, type ProbeTarget } from '../../src/traffic/reachability.ts';
 import { startProbeServers, type ProbeServers } from '../../src/traffic/servers.ts';
@@ -50,23 +52,32 @@ interface Cell extends ProbeTarget {
 }
 
 /** The cells of one probe spec at a state: numeric port resolved at each destination; self and SCTP left out. */
-export function cellsOf(ov: OverlayEnforcer, state: ClusterState, probe: ProbeSpec): Cell[] {
+export function cellsOf(ov: OverlayEnforcer, state: ClusterState, probe: ProbeSpec | Probe): Cell[] {
   const out: Cell[] = [];
   if (probe.protocol === 'SCTP') return out;
-  for (const from of probe.from ?? podsOf(state))
-    for (const to of probe.to ?? podsOf(state)) {
+  // A probe of one family runs between endpoints that have an address of it, over that family.
+  const family = probe.family;
+  const has = (ref: string) => family === undefined || familiesOf(endpointOf(state, ref)).includes(family);
+  for (const from of (probe.from ?? podsOf(state)).filter(has))
+    for (const to of (probe.to ?? podsOf(state)).filter(has)) {
       if (from === to) continue;
       const dst = state.pods.find((p) => `${p.namespace}/${p.name}` === to);
       const port = resolveFlowPort(probe.port, probe.protocol as Protocol, dst);
       if (port === undefined) continue;
-      const v = verdict(state, { from, to, port: probe.port, protocol: probe.protocol as Protocol }).allowed;
+      const v = verdict(state, {
+        from,
+        to,
+        port: probe.port,
+        protocol: probe.protocol as Protocol,
+        family,
+      }).allowed;
       if (v === 'undefined') continue;
       out.push({
         from,
         to,
         port,
         protocol: probe.protocol as Protocol,
-        address: ov.targetAddress(from, to),
+        address: ov.targetAddress(from, to, family),
         want: v,
       });
     }
@@ -166,4 +177,14 @@ export async function daemon(
     child.once('exit', (c) => reject(new Error(`${mode} in ${host} exited ${c}`)));
   });
   return { child, lines };
+}
+
+function endpointOf(state: ClusterState, ref: string): { ip: string; ips?: string[] } {
+  const e = ref.startsWith('ext:')
+    ? state.externals.find((x) => `ext:${x.name}` === ref)
+    : ref.startsWith('node:')
+      ? state.nodes.find((n) => `node:${n.name}` === ref)
+      : state.pods.find((p) => `${p.namespace}/${p.name}` === ref);
+  if (!e) throw new Error(`unknown endpoint '${ref}'`);
+  return e;
 }

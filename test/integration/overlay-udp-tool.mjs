@@ -12,7 +12,11 @@ const [mode, arg] = process.argv.slice(2);
 const out = (o) => process.stdout.write(`${typeof o === 'string' ? o : JSON.stringify(o)}\n`);
 
 // Large receive buffers: a CPU stall of the tool itself must not show up as overlay loss.
-const udp = () => dgram.createSocket({ type: 'udp4', recvBufferSize: 8 << 20 });
+// IPv6 sockets take IPv4 too (ipv6Only off), so a sink hears both families; a sender picks by address.
+const udp = (ip) =>
+  ip && !ip.includes(':')
+    ? dgram.createSocket({ type: 'udp4', recvBufferSize: 8 << 20 })
+    : dgram.createSocket({ type: 'udp6', ipv6Only: false, recvBufferSize: 8 << 20 });
 
 if (mode === 'sink' || mode === 'echo') {
   const s = udp();
@@ -24,7 +28,7 @@ if (mode === 'sink' || mode === 'echo') {
   process.on('SIGTERM', () => process.exit(0));
 } else if (mode === 'send') {
   const o = JSON.parse(arg);
-  const s = dgram.createSocket('udp4');
+  const s = dgram.createSocket(o.ip.includes(':') ? 'udp6' : 'udp4');
   s.bind(o.bindPort ?? 0, async () => {
     for (const h of o.hex) await new Promise((r) => s.send(Buffer.from(h, 'hex'), o.port, o.ip, r));
     out({ sent: o.hex.length });
@@ -32,7 +36,7 @@ if (mode === 'sink' || mode === 'echo') {
   });
 } else if (mode === 'stream') {
   const o = JSON.parse(arg);
-  const s = udp();
+  const s = udp(o.ip);
   const seen = new Set();
   let sent = 0;
   s.on('message', (m) => seen.add(m.readUInt32BE(0)));
