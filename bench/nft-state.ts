@@ -22,6 +22,8 @@ export function syntheticState(opts: {
   podsPerNode: number;
   policies: number;
   sparse?: boolean;
+  /** Dual-stack: every pod, node and external also has an IPv6 address, and every other ipBlock is IPv6. */
+  dual?: boolean;
 }): ClusterState {
   const apps = opts.sparse ? 45 : 10;
   const namespaces = Array.from({ length: NAMESPACES }, (_, i) => ({
@@ -33,6 +35,12 @@ export function syntheticState(opts: {
     cluster: 'c1',
     ip: `198.18.0.${10 + n}`,
     podCIDR: `10.1.${n + 1}.0/24`,
+    ...(opts.dual
+      ? {
+          ips: [`198.18.0.${10 + n}`, `fd00:198:18::${(10 + n).toString(16)}`],
+          podCIDRs: [`10.1.${n + 1}.0/24`, `fd00:10:1:${(n + 1).toString(16)}::/64`],
+        }
+      : {}),
   }));
   const pods: Pod[] = [];
   for (let n = 0; n < opts.nodes; n++)
@@ -44,6 +52,11 @@ export function syntheticState(opts: {
         node: nodes[n]!.name,
         cluster: 'c1',
         ip: `10.1.${n + 1}.${10 + k}`,
+        ...(opts.dual
+          ? {
+              ips: [`10.1.${n + 1}.${10 + k}`, `fd00:10:1:${(n + 1).toString(16)}::${(10 + k).toString(16)}`],
+            }
+          : {}),
         labels: { app: `app${i % apps}`, tier: TIERS[i % 3]!, ver: `v${i % 4}` },
         ports: [
           { port: 80, protocol: 'TCP', name: 'http' },
@@ -52,16 +65,21 @@ export function syntheticState(opts: {
         ],
       });
     }
-  const policies = syntheticPolicies(opts.policies, apps);
-  return { namespaces, nodes, pods, externals: [{ name: 'e1', ip: '198.19.0.10' }], policies };
+  const policies = syntheticPolicies(opts.policies, apps, opts.dual);
+  const externals = [
+    { name: 'e1', ip: '198.19.0.10', ...(opts.dual ? { ips: ['198.19.0.10', 'fd00:198:19::a'] } : {}) },
+  ];
+  return { namespaces, nodes, pods, externals, policies };
 }
 
 /** Policies over namespaces ns0…ns4 and pod labels app=appN (N<10), tier=web|api|db, ver=vN (N<4). */
-export function syntheticPolicies(count: number, apps = 10): NetworkPolicy[] {
-  return Array.from({ length: count }, (_, j) => syntheticPolicy(j, apps));
+export function syntheticPolicies(count: number, apps = 10, dual = false): NetworkPolicy[] {
+  return Array.from({ length: count }, (_, j) => syntheticPolicy(j, apps, dual));
 }
 
-function syntheticPolicy(j: number, apps: number): NetworkPolicy {
+function syntheticPolicy(j: number, apps: number, dual = false): NetworkPolicy {
+  // Dual-stack: odd policies carry IPv6 ipBlocks (the same shapes, in the IPv6 plan), even ones IPv4.
+  const v6 = dual && j % 2 === 1;
   const ns = `ns${j % NAMESPACES}`;
   const podSelector =
     j % 4 === 0 && apps === 10
@@ -83,7 +101,16 @@ function syntheticPolicy(j: number, apps: number): NetworkPolicy {
   ];
   if (j % 3 === 0)
     ingress.push({
-      from: [{ ipBlock: { cidr: `10.${j % 200}.0.0/16`, except: [`10.${j % 200}.${j % 250}.0/24`] } }],
+      from: [
+        v6
+          ? {
+              ipBlock: {
+                cidr: `fd00:10:${(j % 200).toString(16)}::/48`,
+                except: [`fd00:10:${(j % 200).toString(16)}:${(j % 250).toString(16)}::/64`],
+              },
+            }
+          : { ipBlock: { cidr: `10.${j % 200}.0.0/16`, except: [`10.${j % 200}.${j % 250}.0/24`] } },
+      ],
       ports: [{ protocol: 'TCP', port: 1000 + (j % 1000), endPort: 1100 + (j % 1000) }, { protocol: 'UDP' }],
     });
   const spec: NetworkPolicy['spec'] = { podSelector, ingress };
@@ -93,7 +120,7 @@ function syntheticPolicy(j: number, apps: number): NetworkPolicy {
         to: [{ namespaceSelector: {}, podSelector: { matchLabels: { ver: `v${j % 4}` } } }],
         ports: [{ port: 'http' }, { port: 'dns', protocol: 'UDP' }],
       },
-      { to: [{ ipBlock: { cidr: '198.19.0.0/24' } }], ports: [{ port: 443 }] },
+      { to: [{ ipBlock: { cidr: v6 ? 'fd00:198:19::/64' : '198.19.0.0/24' } }], ports: [{ port: 443 }] },
     ];
     spec.egress = egress;
     spec.policyTypes = ['Ingress', 'Egress'];

@@ -2,6 +2,8 @@
 // on 3 nodes × 30 pods, `nft -f` load time into a throw-away namespace, and (with --rr, on Mininet) RR/CRR
 // latency through native enforcement with 1,000 policies vs no enforcement on the same path.
 //   sudo npx tsx bench/nft.ts [--reps 5] [--rr | --only rr] [--requests 5000] [--rr-reps 3] [--policies 1000,10000]
+//   [--dual]   dual-stack state: every pod also has an IPv6 address, half the ipBlocks are IPv6 (target: 10,000
+//              policies compile in ≤ 1 s)
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { applyRuleset, type Exec } from '../src/enforce/native/apply.ts';
@@ -17,6 +19,7 @@ const opt = (k: string, d: string): string => {
   return i >= 0 && argv[i + 1] ? argv[i + 1]! : d;
 };
 const REPS = Number(opt('reps', '5'));
+const DUAL = argv.includes('--dual');
 const SIZES = opt('policies', '1000,10000').split(',').map(Number);
 const run = promisify(execFile);
 
@@ -44,7 +47,7 @@ const cpuMsSince = (c0: NodeJS.CpuUsage) => {
  * is reported next to wall time because the machine is shared: wall time includes waiting for a core.
  */
 function timeCompile(policies: number, sparse: boolean): CompileTiming {
-  const state = syntheticState({ nodes: 3, podsPerNode: 30, policies, sparse });
+  const state = syntheticState({ nodes: 3, podsPerNode: 30, policies, sparse, dual: DUAL });
   const c0 = process.cpuUsage();
   const t0 = performance.now();
   compileState(state);
@@ -83,7 +86,7 @@ async function compileAndLoad(): Promise<void> {
   };
   try {
     console.log(
-      `== nft compile (3 nodes × 30 pods, synthetic policies; ${REPS} runs after a first cold one; load avg ${(await loadavg()).join(' ')})`,
+      `== nft compile (3 nodes × 30 pods${DUAL ? ', dual-stack' : ''}, synthetic policies; ${REPS} runs after a first cold one; load avg ${(await loadavg()).join(' ')})`,
     );
     for (const sparse of [false, true]) {
       console.log(

@@ -18,7 +18,7 @@ export function sweepPods(state: ClusterState, target: Pod, n: number): Pod[] {
   const nodes = state.nodes.filter((x) => x.cluster === target.cluster);
   if (!nodes.length)
     throw new Error(`cluster ${target.cluster} of ${target.namespace}/${target.name} has no nodes`);
-  const used = new Set(state.pods.map((p) => p.ip));
+  const used = new Set(state.pods.flatMap((p) => p.ips ?? [p.ip]));
   const names = new Set(state.pods.filter((p) => p.namespace === target.namespace).map((p) => p.name));
   const nextHost = new Map(nodes.map((x) => [x.name, ADDRESS_PLAN.firstPodHost]));
   const out: Pod[] = [];
@@ -26,13 +26,15 @@ export function sweepPods(state: ClusterState, target: Pod, n: number): Pod[] {
     const node = nodes[i % nodes.length]!;
     const name = `${SWEEP_POD_PREFIX}${i}`;
     if (names.has(name)) throw new Error(`pod ${target.namespace}/${name} already exists in the scenario`);
-    let ip: string;
+    // One address per pod CIDR of the node (dual-stack: both families, one host number).
+    let ips: string[];
     do {
       const k = nextHost.get(node.name)!;
       nextHost.set(node.name, k + 1);
-      ip = nthHost(node.podCIDR, k);
-    } while (used.has(ip));
-    used.add(ip);
+      ips = (node.podCIDRs ?? [node.podCIDR]).map((c) => nthHost(c, k));
+    } while (ips.some((a) => used.has(a)));
+    for (const a of ips) used.add(a);
+    const ip = ips[0]!;
     out.push({
       namespace: target.namespace,
       name,
@@ -40,6 +42,7 @@ export function sweepPods(state: ClusterState, target: Pod, n: number): Pod[] {
       node: node.name,
       cluster: node.cluster,
       ip,
+      ...(ips.length > 1 ? { ips } : {}),
       ports: target.ports.map((p) => ({ ...p })),
     });
   }

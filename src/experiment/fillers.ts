@@ -4,6 +4,11 @@
 import type { ClusterState, Flow, NetworkPolicy, Pod } from '../policy/model.ts';
 import { verdict } from '../policy/engine.ts';
 
+function fillerCidr(i: number, v6: boolean): string {
+  if (v6) return `fd00:198:${(18 + ((i >> 16) & 1)).toString(16)}::${(i & 0xffff).toString(16)}/128`;
+  return `198.${18 + ((i >> 16) & 1)}.${(i >> 8) & 255}.${i & 255}/32`;
+}
+
 export function fillerPolicies(target: Pod, n: number): NetworkPolicy[] {
   const out: NetworkPolicy[] = [];
   for (let i = 0; i < n; i++)
@@ -16,7 +21,18 @@ export function fillerPolicies(target: Pod, n: number): NetworkPolicy[] {
         policyTypes: ['Ingress'],
         ingress: [
           {
-            from: [{ ipBlock: { cidr: `198.${18 + ((i >> 16) & 1)}.${(i >> 8) & 255}.${i & 255}/32` } }],
+            // An IPv6-only target gets IPv6 fillers (the reserved range's IPv6 twin, fd00:198:18::/47), so
+            // they cost an IPv6 data path what IPv4 fillers cost an IPv4 one.
+            from: [
+              {
+                ipBlock: {
+                  cidr: fillerCidr(
+                    i,
+                    target.ip.includes(':') && !(target.ips ?? []).some((a) => !a.includes(':')),
+                  ),
+                },
+              },
+            ],
             ports: [{ protocol: 'TCP', port: 20000 + (i % 40000) }],
           },
         ],
