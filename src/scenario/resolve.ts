@@ -163,6 +163,20 @@ export function resolveScenario(file: string, s: ScenarioParsed, readPolicies: P
   // The external segment carries every family some cluster has, IPv4 first.
   const extFamilies = IP_FAMILIES.filter((f) => clusters.some((c) => c.ipFamilies!.includes(f)));
   const externalNames = new Set<string>();
+  // Explicit external addresses are reserved first, so an automatic one never collides with them.
+  const extUsed = new Map<string, string>();
+  s.topology.externals.forEach((e, k) =>
+    givenValues(e.ip, e.ips, `topology.externals[${k}]`, 'ip').forEach(([v, field]) => {
+      const c = canonical(v);
+      if (extUsed.has(c)) throw err(field, `address ${v} is already used by another external host`);
+      extUsed.set(c, field);
+    }),
+  );
+  const autoExternal = (f: IPFamily, k: number) => {
+    let j = k;
+    while (extUsed.has(canonical(plan(f).externalIP(j)))) j += s.topology.externals.length;
+    return plan(f).externalIP(j);
+  };
   const externals = s.topology.externals.map((e, k) => {
     const ef = `topology.externals[${k}]`;
     if (externalNames.has(e.name)) throw err(`${ef}.name`, `duplicate external host '${e.name}'`);
@@ -176,7 +190,7 @@ export function resolveScenario(file: string, s: ScenarioParsed, readPolicies: P
     const ips =
       given.length > 0
         ? extFamilies.filter((f) => own.has(f)).map((f) => own.get(f)!)
-        : extFamilies.map((f) => plan(f).externalIP(k));
+        : extFamilies.map((f) => autoExternal(f, k));
     return { name: e.name, ip: ips[0]!, ips };
   });
   const topology: Topology = {

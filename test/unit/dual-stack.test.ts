@@ -136,6 +136,17 @@ describe('address errors name file, field and reason', () => {
     e = inputError(head(`      ipFamilies: [IPv6, IPv6]\n${TWO_NODES}`));
     expect(e.field).toBe('topology.clusters[0].ipFamilies');
   });
+  it('an automatic external address never takes one given explicitly; a duplicate is an error', () => {
+    const ext = (list: string) =>
+      head(`      ipFamilies: [IPv4, IPv6]\n${TWO_NODES}`, `  externals: ${list}\n`);
+    const s = parseScenario('/tmp/ds.yaml', ext("[{ name: e6, ip: 'fd00:198:19::b' }, { name: e46 }]"));
+    expect(s.topology.externals[1]!.ips).toEqual(['198.19.0.11', 'fd00:198:19::d']);
+    const e = inputError(
+      ext("[{ name: e1, ip: 'fd00:198:19::b' }, { name: e2, ips: ['198.19.0.30', 'fd00:198:19:0::b'] }]"),
+    );
+    expect(e.field).toBe('topology.externals[1].ips[1]');
+    expect(e.reason).toMatch(/already used by another external host/);
+  });
   it('a probe family no endpoint has, an expected table for a family not probed', () => {
     const pods = 'pods:\n  - { namespace: x, name: a, node: n1 }\n  - { namespace: x, name: b, node: n2 }\n';
     let e = inputError(head(TWO_NODES) + pods + 'steps:\n  - probes: [{ port: 80, family: IPv6 }]\n');
