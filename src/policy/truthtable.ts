@@ -6,7 +6,8 @@ import { bitHas, type Bitset } from './bitset.ts';
 import { compileState, type CompiledState } from './compile.ts';
 import { egressAllowed, ingressAllowed, verdict, type Verdict } from './engine.ts';
 
-export type Cell = '.' | 'X' | '-';
+/** `E` appears only in observed tables: the probe could not run (its reason says why); it never matches a verdict. */
+export type Cell = '.' | 'X' | '-' | 'E';
 export type TableKind = 'ingress' | 'egress' | 'combined';
 
 export interface TruthTable {

@@ -1,0 +1,397 @@
+// All API traffic of the Kubernetes platform, through @kubernetes/client-node 1.4 (calls take one object;
+// merge patches carry their content type through setHeaderOptions). Every call has a time limit that names
+// what it waited for; 404 on delete and 409 on create are handled where they mean something.
+import { Writable } from 'node:stream';
+import {
+  ApiException,
+  AuthorizationV1Api,
+  CoreV1Api,
+  Exec,
+  KubeConfig,
+  NetworkingV1Api,
+  PatchStrategy,
+  VersionApi,
+  Watch,
+  setHeaderOptions,
+  type V1NetworkPolicy,
+  type V1Pod,
+  type V1Status,
+} from '@kubernetes/client-node';
+import type { KubeObject } from './objects.ts';
+
+export const API_TIMEOUT_MS = 20_000;
+
+export class TimeoutError extends Error {}
+
+export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new TimeoutError(`${what}: no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, limit]).finally(() => clearTimeout(timer));
+}
+
+export function statusCode(e: unknown): number | undefined {
+  return e instanceof ApiException ? e.code : undefined;
+}
+
+/** The API server's own message for a failed call (its Status body), else the error's message. */
+export function apiMessage(e: unknown): string {
+  if (e instanceof ApiException) {
+    const body = typeof e.body === 'string' ? safeJSON(e.body) : e.body;
+    const msg = (body as { message?: string } | undefined)?.message;
+    return `HTTP ${e.code}${msg ? `: ${msg}` : ''}`;
+  }
+  return (e as Error).message;
+}
+
+function safeJSON(s: string): unknown {
+  try {
+    return JSON.parse(s);
+  } catch {
+    return { message: s.slice(0, 200) };
+  }
+}
+
+export interface ExecOutcome {
+  code: number;
+  stdout: string;
+  stderr: string;
+  timedOut?: boolean;
+}
+
+/** Thrown when a command could not be run at all (no status from the kubelet, WebSocket refused, …). */
+export class ExecError extends Error {}
+
+const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+
+/** Exit code from an exec Status: Success → 0, NonZeroExitCode → details.causes[ExitCode]. */
+export function exitCodeOf(s: V1Status): number | undefined {
+  if (s.status === 'Success') return 0;
+  if (s.reason !== 'NonZeroExitCode') return undefined;
+  const cause = s.details?.causes?.find((c) => c.reason === 'ExitCode');
+  const n = Number(cause?.message);
+  return Number.isInteger(n) ? n : undefined;
+}
+
+interface SocketLike {
+  close(): void;
+  terminate?(): void;
+  on(ev: string, fn: (...a: unknown[]) => void): void;
+}
+
+class Collect extends Writable {
+  text = '';
+  override _write(chunk: Buffer, _enc: string, cb: () => void): void {
+    this.text += chunk.toString();
+    cb();
+  }
+}
+
+export class KubeClient {
+  readonly core: CoreV1Api;
+  readonly net: NetworkingV1Api;
+  readonly authz: AuthorizationV1Api;
+  readonly version: VersionApi;
+  private readonly watcher: Watch;
+  private readonly execer: Exec;
+
+  constructor(readonly kc: KubeConfig) {
+    this.core = kc.makeApiClient(CoreV1Api);
+    this.net = kc.makeApiClient(NetworkingV1Api);
+    this.authz = kc.makeApiClient(AuthorizationV1Api);
+    this.version = kc.makeApiClient(VersionApi);
+    this.watcher = new Watch(kc);
+    this.execer = new Exec(kc);
+  }
+
+  server(): string {
+    return this.kc.getCurrentCluster()?.server ?? '(no server in kubeconfig)';
+  }
+
+  async serverVersion(timeoutMs = 5000): Promise<string> {
+    const v = await withTimeout(this.version.getCode(), timeoutMs, `API server ${this.server()}`);
+    return v.gitVersion;
+  }
+
+  /** Creates a namespace; one that already exists is an error unless it carries our run label (a retry). */
+  async createNamespace(obj: KubeObject, runLabel: string): Promise<void> {
+    try {
+      await withTimeout(
+        this.core.createNamespace({ body: obj as never }),
+        API_TIMEOUT_MS,
+        `creating namespace ${obj.metadata.name}`,
+      );
+    } catch (e) {
+      if (statusCode(e) !== 409) throw new Error(`creating namespace ${obj.metadata.name}: ${apiMessage(e)}`);
+      const cur = await this.core.readNamespace({ name: obj.metadata.name });
+      const want = obj.metadata.labels?.[runLabel];
+      if (cur.metadata?.labels?.[runLabel] !== want)
+        throw new Error(
+          `namespace ${obj.metadata.name} already exists and is not this run's (label ${runLabel}=${want} missing): pick another prefix or remove it`,
+        );
+    }
+  }
+
+  /** Deletes a namespace; an absent one is fine (already gone). */
+  async deleteNamespace(name: string): Promise<void> {
+    try {
+      await withTimeout(this.core.deleteNamespace({ name }), API_TIMEOUT_MS, `deleting namespace ${name}`);
+    } catch (e) {
+      if (statusCode(e) !== 404) throw new Error(`deleting namespace ${name}: ${apiMessage(e)}`);
+    }
+  }
+
+  async listNamespaces(labelSelector: string): Promise<string[]> {
+    const l = await withTimeout(
+      this.core.listNamespace({ labelSelector }),
+      API_TIMEOUT_MS,
+      'listing namespaces',
+    );
+    return l.items.map((n) => n.metadata!.name!);
+  }
+
+  /** Replaces labels through a merge patch: keys no longer wanted are set to null, which removes them. */
+  async setNamespaceLabels(name: string, labels: Record<string, string | null>): Promise<void> {
+    await withTimeout(
+      this.core.patchNamespace({ name, body: { metadata: { labels } } }, mergePatch),
+      API_TIMEOUT_MS,
+      `patching labels of namespace ${name}`,
+    );
+  }
+
+  async createPod(obj: KubeObject): Promise<V1Pod> {
+    try {
+      return await withTimeout(
+        this.core.createNamespacedPod({ namespace: obj.metadata.namespace!, body: obj as never }),
+        API_TIMEOUT_MS,
+        `creating pod ${obj.metadata.namespace}/${obj.metadata.name}`,
+      );
+    } catch (e) {
+      if (e instanceof TimeoutError) throw e;
+      throw new Error(`creating pod ${obj.metadata.namespace}/${obj.metadata.name}: ${apiMessage(e)}`);
+    }
+  }
+
+  async deletePod(namespace: string, name: string): Promise<void> {
+    try {
+      await withTimeout(
+        this.core.deleteNamespacedPod({ namespace, name, gracePeriodSeconds: 0 }),
+        API_TIMEOUT_MS,
+        `deleting pod ${namespace}/${name}`,
+      );
+    } catch (e) {
+      if (statusCode(e) !== 404) throw new Error(`deleting pod ${namespace}/${name}: ${apiMessage(e)}`);
+    }
+  }
+
+  async setPodLabels(namespace: string, name: string, labels: Record<string, string | null>): Promise<void> {
+    await withTimeout(
+      this.core.patchNamespacedPod({ namespace, name, body: { metadata: { labels } } }, mergePatch),
+      API_TIMEOUT_MS,
+      `patching labels of pod ${namespace}/${name}`,
+    );
+  }
+
+  async listPods(
+    namespace: string,
+    labelSelector?: string,
+  ): Promise<{ items: V1Pod[]; resourceVersion: string }> {
+    const l = await withTimeout(
+      this.core.listNamespacedPod({ namespace, labelSelector }),
+      API_TIMEOUT_MS,
+      `listing pods in ${namespace}`,
+    );
+    return { items: l.items, resourceVersion: l.metadata?.resourceVersion ?? '0' };
+  }
+
+  async listNodeLabels(label: string): Promise<Map<string, string>> {
+    const l = await withTimeout(
+      this.core.listNode({ labelSelector: label }),
+      API_TIMEOUT_MS,
+      'listing nodes',
+    );
+    return new Map(l.items.map((n) => [n.metadata!.labels![label]!, n.metadata!.name!]));
+  }
+
+  async createPolicy(obj: KubeObject): Promise<void> {
+    try {
+      await withTimeout(
+        this.net.createNamespacedNetworkPolicy({
+          namespace: obj.metadata.namespace!,
+          body: obj as V1NetworkPolicy,
+        }),
+        API_TIMEOUT_MS,
+        `creating NetworkPolicy ${obj.metadata.namespace}/${obj.metadata.name}`,
+      );
+    } catch (e) {
+      if (e instanceof TimeoutError) throw e;
+      // A policy of this name left by an earlier attempt of the same step: replace it with what we want now.
+      if (statusCode(e) === 409) return this.replacePolicy(obj);
+      throw new Error(
+        `creating NetworkPolicy ${obj.metadata.namespace}/${obj.metadata.name}: ${apiMessage(e)}`,
+      );
+    }
+  }
+
+  /** PUT with the current resourceVersion; a 409 (someone changed it in between) re-reads and retries once. */
+  async replacePolicy(obj: KubeObject, retries = 1): Promise<void> {
+    const { namespace, name } = obj.metadata as { namespace: string; name: string };
+    const what = `replacing NetworkPolicy ${namespace}/${name}`;
+    const cur = await withTimeout(
+      this.net.readNamespacedNetworkPolicy({ namespace, name }),
+      API_TIMEOUT_MS,
+      what,
+    ).catch((e: unknown) => {
+      if (statusCode(e) === 404) return undefined;
+      throw new Error(`${what}: ${apiMessage(e)}`);
+    });
+    if (!cur) return this.createPolicy(obj);
+    const body = {
+      ...obj,
+      metadata: { ...obj.metadata, resourceVersion: cur.metadata?.resourceVersion },
+    } as V1NetworkPolicy;
+    try {
+      await withTimeout(
+        this.net.replaceNamespacedNetworkPolicy({ namespace, name, body }),
+        API_TIMEOUT_MS,
+        what,
+      );
+    } catch (e) {
+      if (statusCode(e) === 409 && retries > 0) return this.replacePolicy(obj, retries - 1);
+      throw new Error(`${what}: ${apiMessage(e)}`);
+    }
+  }
+
+  async deletePolicy(namespace: string, name: string): Promise<void> {
+    try {
+      await withTimeout(
+        this.net.deleteNamespacedNetworkPolicy({ namespace, name }),
+        API_TIMEOUT_MS,
+        `deleting NetworkPolicy ${namespace}/${name}`,
+      );
+    } catch (e) {
+      if (statusCode(e) !== 404)
+        throw new Error(`deleting NetworkPolicy ${namespace}/${name}: ${apiMessage(e)}`);
+    }
+  }
+
+  /** Whether the current user may do `verb` on `resource` (SelfSubjectAccessReview). */
+  async can(
+    verb: string,
+    resource: string,
+    opts: { group?: string; subresource?: string; namespace?: string } = {},
+  ): Promise<boolean> {
+    const r = await withTimeout(
+      this.authz.createSelfSubjectAccessReview({
+        body: {
+          apiVersion: 'authorization.k8s.io/v1',
+          kind: 'SelfSubjectAccessReview',
+          spec: {
+            resourceAttributes: {
+              verb,
+              resource,
+              group: opts.group ?? '',
+              subresource: opts.subresource,
+              namespace: opts.namespace,
+            },
+          },
+        },
+      }),
+      5000,
+      `SelfSubjectAccessReview ${verb} ${resource}`,
+    );
+    return r.status?.allowed === true;
+  }
+
+  /** Starts a watch; resolves to a handle that stops it. `done` gets the error (or null) when the stream ends. */
+  watch(
+    path: string,
+    query: Record<string, string | number | boolean | undefined>,
+    onEvent: (type: string, obj: unknown) => void,
+    done: (err: unknown) => void,
+  ): Promise<AbortController> {
+    return this.watcher.watch(path, query, onEvent, done);
+  }
+
+  /**
+   * Runs a command in a container. Resolves with its exit code and output; a timeout closes the stream and
+   * resolves with timedOut. Rejects with ExecError when the command could not be run (no exit status).
+   */
+  exec(
+    namespace: string,
+    pod: string,
+    container: string,
+    argv: string[],
+    timeoutMs: number,
+  ): Promise<ExecOutcome> {
+    const out = new Collect();
+    const err = new Collect();
+    return new Promise<ExecOutcome>((resolve, reject) => {
+      let status: V1Status | undefined;
+      let settled = false;
+      let socket: SocketLike | undefined;
+      const finish = (f: () => void) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        f();
+      };
+      const timer = setTimeout(() => {
+        finish(() => resolve({ code: 124, stdout: out.text, stderr: err.text, timedOut: true }));
+        try {
+          if (socket?.terminate) socket.terminate();
+          else socket?.close();
+        } catch {
+          // already closed
+        }
+      }, timeoutMs);
+      this.execer
+        .exec(namespace, pod, container, argv, out, err, null, false, (s) => {
+          status = s;
+        })
+        .then((ws) => {
+          const s = ws as unknown as SocketLike;
+          socket = s;
+          if (settled) return s.close(); // timed out while connecting
+          s.on('close', () =>
+            // The status frame arrives before the server closes; give the stream callbacks a turn to flush.
+            setImmediate(() =>
+              finish(() => {
+                if (!status)
+                  return reject(
+                    new ExecError(
+                      `exec in ${namespace}/${pod}/${container}: stream closed without an exit status`,
+                    ),
+                  );
+                const code = exitCodeOf(status);
+                if (code === undefined)
+                  return reject(
+                    new ExecError(
+                      `exec in ${namespace}/${pod}/${container}: ${status.reason ?? status.status}: ${status.message ?? ''}`.trim(),
+                    ),
+                  );
+                resolve({ code, stdout: out.text, stderr: err.text });
+              }),
+            ),
+          );
+          s.on('error', (e) =>
+            finish(() =>
+              reject(new ExecError(`exec in ${namespace}/${pod}/${container}: ${(e as Error).message}`)),
+            ),
+          );
+        })
+        .catch((e: unknown) =>
+          finish(() => reject(new ExecError(`exec in ${namespace}/${pod}/${container}: ${apiMessage(e)}`))),
+        );
+    });
+  }
+}
+
+export function loadKubeConfig(opts: { kubeconfig?: string; context?: string }): KubeConfig {
+  const kc = new KubeConfig();
+  if (opts.kubeconfig) kc.loadFromFile(opts.kubeconfig);
+  else kc.loadFromDefault();
+  if (opts.context) kc.setCurrentContext(opts.context);
+  return kc;
+}
