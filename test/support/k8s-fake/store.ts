@@ -264,6 +264,28 @@ export class FakeStore {
       started: ready,
       state: ready ? { running: { startedAt: t } } : { waiting: { reason: 'ContainerCreating' } },
     }));
+    // Native sidecars (init containers with restartPolicy Always) report started/ready like containers;
+    // plain init containers have terminated by the time the pod runs.
+    const inits =
+      (cur.spec?.initContainers as { name: string; image?: string; restartPolicy?: string }[] | undefined) ??
+      [];
+    if (inits.length > 0)
+      status.initContainerStatuses = inits.map((c) => {
+        const sidecar = c.restartPolicy === 'Always';
+        return {
+          name: c.name,
+          image: c.image ?? '',
+          imageID: '',
+          ready: sidecar ? ready : true,
+          restartCount: 0,
+          started: sidecar ? ready : false,
+          state: sidecar
+            ? ready
+              ? { running: { startedAt: t } }
+              : { waiting: { reason: 'PodInitializing' } }
+            : { terminated: { exitCode: 0, reason: 'Completed', startedAt: t, finishedAt: t } },
+        };
+      });
     return this.put('pods', { ...cur, status }, 'MODIFIED');
   }
 
