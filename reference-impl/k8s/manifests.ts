@@ -149,7 +149,13 @@ export function renderOverlayControlPlane(opts: ControlPlaneOptions): KubeObject
                 workingDir: APP_DIR,
                 ports: [{ name: 'status', containerPort: CONTROL_PLANE_PORT, protocol: 'TCP' }],
                 readinessProbe: { httpGet: { path: '/healthz', port: CONTROL_PLANE_PORT }, periodSeconds: 2 },
-                securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
+                // Reads the API and pushes over TCP: no privilege at all (uid 1000 is `node` in the image).
+                securityContext: {
+                  runAsNonRoot: true,
+                  runAsUser: 1000,
+                  allowPrivilegeEscalation: false,
+                  capabilities: { drop: ['ALL'] },
+                },
                 resources: resources('100m', '128Mi'),
               },
             ],

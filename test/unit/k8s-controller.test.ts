@@ -207,6 +207,8 @@ describe('overlay controller against the fake API server', () => {
     for (const s of plan.saps) expect(last(s.id), s.id).toEqual(JSON.parse(JSON.stringify(s.config)));
     for (const a of plan.agents) expect(last(a.ref), a.ref).toEqual(JSON.parse(JSON.stringify(a.config)));
     expect(st.last).toMatchObject({ version: 1, pushed: 6, pods: 3, policies: 0 });
+    expect(st.overlayIps).toEqual(Object.fromEntries([...plan.overlayIps].sort()));
+    expect(Object.keys(st.overlayIps)).toEqual(['x/a', 'x/b', 'y/c']);
     expect(st.last!.ms).toBeGreaterThan(0);
     expect(log.find((e) => e.event === 'inForce')).toMatchObject({ version: 1 });
   });

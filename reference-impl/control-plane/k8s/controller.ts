@@ -46,6 +46,8 @@ export interface ControllerStatus {
   skippedPods: DesiredState['skippedPods'];
   waiting?: string;
   lastError?: string;
+  /** Overlay address of every served pod (`ns/name` → IP): what clients in the overlay connect to. */
+  overlayIps: Record<string, string>;
   watches: Record<string, Reflector['stats']>;
 }
 
@@ -68,6 +70,7 @@ export class OverlayController {
     programs: 0,
     invalidPolicies: [],
     skippedPods: [],
+    overlayIps: {},
     watches: {},
   };
   private readonly reported = new Set<string>();
@@ -119,7 +122,10 @@ export class OverlayController {
 
   status(): ControllerStatus {
     const watches = Object.fromEntries(Object.entries(this.reflectors).map(([k, r]) => [k, { ...r.stats }]));
-    return { ...this.st, version: this.cp.version, watches };
+    const overlayIps = Object.fromEntries(
+      [...(this.cp.plan?.overlayIps ?? new Map<string, string>())].sort(),
+    );
+    return { ...this.st, version: this.cp.version, overlayIps, watches };
   }
 
   /** Resolves once no event is pending and no program is running (tests, graceful shutdown). */
