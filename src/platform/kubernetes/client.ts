@@ -4,6 +4,8 @@
 import { Writable } from 'node:stream';
 import {
   ApiException,
+  AppsV1Api,
+  KubernetesObjectApi,
   AuthorizationV1Api,
   CoreV1Api,
   Exec,
@@ -17,7 +19,18 @@ import {
   type V1Pod,
   type V1Status,
 } from '@kubernetes/client-node';
+// Not re-exported from the package root, but the package has no exports map, so the deep path is stable for 1.4.
+import { ObjectSerializer } from '@kubernetes/client-node/dist/gen/models/ObjectSerializer.js';
 import type { KubeObject } from './objects.ts';
+
+/**
+ * Wire JSON → client-node's typed model. Needed: the generated serializer reads TypeScript field names, and
+ * some differ from the wire (`from` is `_from`), so a plain object would lose an ingress rule's peers and
+ * turn "allow from X" into "allow from everyone".
+ */
+export function typed<T>(obj: KubeObject, type: 'V1Namespace' | 'V1Pod' | 'V1NetworkPolicy'): T {
+  return ObjectSerializer.deserialize(obj, type, '') as T;
+}
 
 export const API_TIMEOUT_MS = 20_000;
 
@@ -53,15 +66,8 @@ function safeJSON(s: string): unknown {
   }
 }
 
-export interface ExecOutcome {
-  code: number;
-  stdout: string;
-  stderr: string;
-  timedOut?: boolean;
-}
-
-/** Thrown when a command could not be run at all (no status from the kubelet, WebSocket refused, …). */
-export class ExecError extends Error {}
+export { ExecError, type ExecOutcome } from './exec-types.ts';
+import { ExecError, type ExecOutcome } from './exec-types.ts';
 
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
@@ -93,6 +99,8 @@ export class KubeClient {
   readonly net: NetworkingV1Api;
   readonly authz: AuthorizationV1Api;
   readonly version: VersionApi;
+  readonly apps: AppsV1Api;
+  private objects?: KubernetesObjectApi;
   private readonly watcher: Watch;
   private readonly execer: Exec;
 
@@ -101,6 +109,7 @@ export class KubeClient {
     this.net = kc.makeApiClient(NetworkingV1Api);
     this.authz = kc.makeApiClient(AuthorizationV1Api);
     this.version = kc.makeApiClient(VersionApi);
+    this.apps = kc.makeApiClient(AppsV1Api);
     this.watcher = new Watch(kc);
     this.execer = new Exec(kc);
   }
@@ -118,7 +127,7 @@ export class KubeClient {
   async createNamespace(obj: KubeObject, runLabel: string): Promise<void> {
     try {
       await withTimeout(
-        this.core.createNamespace({ body: obj as never }),
+        this.core.createNamespace({ body: typed(obj, 'V1Namespace') }),
         API_TIMEOUT_MS,
         `creating namespace ${obj.metadata.name}`,
       );
@@ -163,7 +172,7 @@ export class KubeClient {
   async createPod(obj: KubeObject): Promise<V1Pod> {
     try {
       return await withTimeout(
-        this.core.createNamespacedPod({ namespace: obj.metadata.namespace!, body: obj as never }),
+        this.core.createNamespacedPod({ namespace: obj.metadata.namespace!, body: typed(obj, 'V1Pod') }),
         API_TIMEOUT_MS,
         `creating pod ${obj.metadata.namespace}/${obj.metadata.name}`,
       );
@@ -219,7 +228,7 @@ export class KubeClient {
       await withTimeout(
         this.net.createNamespacedNetworkPolicy({
           namespace: obj.metadata.namespace!,
-          body: obj as V1NetworkPolicy,
+          body: typed<V1NetworkPolicy>(obj, 'V1NetworkPolicy'),
         }),
         API_TIMEOUT_MS,
         `creating NetworkPolicy ${obj.metadata.namespace}/${obj.metadata.name}`,
@@ -247,10 +256,10 @@ export class KubeClient {
       throw new Error(`${what}: ${apiMessage(e)}`);
     });
     if (!cur) return this.createPolicy(obj);
-    const body = {
-      ...obj,
-      metadata: { ...obj.metadata, resourceVersion: cur.metadata?.resourceVersion },
-    } as V1NetworkPolicy;
+    const body = typed<V1NetworkPolicy>(
+      { ...obj, metadata: { ...obj.metadata, resourceVersion: cur.metadata?.resourceVersion } } as KubeObject,
+      'V1NetworkPolicy',
+    );
     try {
       await withTimeout(
         this.net.replaceNamespacedNetworkPolicy({ namespace, name, body }),
@@ -274,6 +283,63 @@ export class KubeClient {
       if (statusCode(e) !== 404)
         throw new Error(`deleting NetworkPolicy ${namespace}/${name}: ${apiMessage(e)}`);
     }
+  }
+
+  /** Any object by its apiVersion/kind (API discovery first); one that exists already is left as it is. */
+  async createObject(obj: KubeObject): Promise<void> {
+    this.objects ??= KubernetesObjectApi.makeApiClient(this.kc);
+    try {
+      await withTimeout(
+        this.objects.create(obj as never),
+        API_TIMEOUT_MS,
+        `creating ${obj.kind} ${obj.metadata.name}`,
+      );
+    } catch (e) {
+      if (statusCode(e) !== 409)
+        throw new Error(
+          `creating ${obj.kind} ${obj.metadata.namespace ?? ''}/${obj.metadata.name}: ${apiMessage(e)}`,
+        );
+    }
+  }
+
+  /**
+   * Switches kindnet's NetworkPolicy controller off (kindnetd --network-policy=false), keeping its bridge and
+   * routes: the CNI then carries packets and enforces nothing. Returns false when the DaemonSet is not kind's.
+   */
+  async disableKindnetPolicy(): Promise<boolean> {
+    const what = 'switching off kindnet NetworkPolicy enforcement';
+    const ds = await withTimeout(
+      this.apps.readNamespacedDaemonSet({ namespace: 'kube-system', name: 'kindnet' }),
+      API_TIMEOUT_MS,
+      what,
+    );
+    const containers = ds.spec?.template.spec?.containers ?? [];
+    const i = containers.findIndex(
+      (c) =>
+        (c.command ?? []).concat(c.args ?? []).some((a) => a.includes('kindnetd')) ||
+        c.name === 'kindnet-cni',
+    );
+    if (i < 0) return false;
+    const c = containers[i]!;
+    const field = c.args ? 'args' : 'command';
+    const cur = c[field] ?? ['/bin/kindnetd'];
+    if (cur.includes('--network-policy=false')) return true;
+    const patch = [
+      {
+        op: c[field] ? 'replace' : 'add',
+        path: `/spec/template/spec/containers/${i}/${field}`,
+        value: [...cur, '--network-policy=false'],
+      },
+    ];
+    await withTimeout(
+      this.apps.patchNamespacedDaemonSet(
+        { namespace: 'kube-system', name: 'kindnet', body: patch },
+        setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
+      ),
+      API_TIMEOUT_MS,
+      what,
+    );
+    return true;
   }
 
   /** Whether the current user may do `verb` on `resource` (SelfSubjectAccessReview). */

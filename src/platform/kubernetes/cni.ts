@@ -12,10 +12,11 @@ export const KIND_MIN_VERSION = 'v0.24.0';
 export const CALICO_OPERATOR_URL = `https://raw.githubusercontent.com/projectcalico/calico/${CALICO_VERSION}/manifests/tigera-operator.yaml`;
 
 export interface CniInfo {
-  name: CniName;
+  /** A CniName on kind; on an existing cluster whatever it runs ('existing': not inspected). */
+  name: string;
   version: string;
-  /** Whether this CNI enforces NetworkPolicy objects posted to the API. */
-  enforcesNetworkPolicy: boolean;
+  /** Whether this CNI enforces NetworkPolicy objects posted to the API (undefined: not known). */
+  enforcesNetworkPolicy?: boolean;
 }
 
 export function cniInfo(name: CniName, kindVersion?: string): CniInfo {

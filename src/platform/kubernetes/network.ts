@@ -18,7 +18,8 @@ import type {
 import { cmdline } from '../runstate.ts';
 import { registerLive, unregisterLive } from '../mininet/live.ts';
 import type { CniInfo } from './cni.ts';
-import { ExecError, type KubeClient } from './client.ts';
+import type { KubeClient } from './client.ts';
+import { ExecError } from './exec-types.ts';
 import { NODE_LABEL, RUN_LABEL } from './kind-config.ts';
 import {
   namespaceMap,
@@ -52,6 +53,10 @@ export interface KubeNetworkOptions {
   state: Omit<KubeRunState, 'namespaces' | 'prefix' | 'owner' | 'platform' | 'startedAt'>;
   /** Removes the clusters themselves (kind); namespaces are removed by the network. */
   destroyClusters?: () => Promise<void>;
+  /** Check that the topology's nodes exist as labelled cluster nodes (default: on shared clusters). */
+  checkNodes?: boolean;
+  /** Makes a locally built image available to the cluster's nodes (kind load docker-image). */
+  loadImage?: (image: string) => Promise<void>;
   /** Rewrites a pod manifest before it is created (the overlay's agent injection, like a mutating webhook). */
   mutatePod?: (pod: KubeObject) => KubeObject;
 }
@@ -66,6 +71,8 @@ interface LivePod {
 const podRef = (p: { namespace: string; name: string }) => `${p.namespace}/${p.name}`;
 
 export class KubernetesNetwork implements Network {
+  /** Lets the enforcer registry recognise this network without importing the client library. */
+  readonly kubernetes = true as const;
   readonly prefix: string;
   readonly topology: Topology;
   readonly map: NamespaceMap;
@@ -88,17 +95,15 @@ export class KubernetesNetwork implements Network {
     this.map = namespaceMap(opts.prefix, opts.shared, namespaces);
   }
 
-  /** Namespaces (with labels) first in every cluster, then the pods, then one Watch per namespace for readiness. */
-  static async up(
-    opts: KubeNetworkOptions,
-    namespaces: { name: string; labels: Labels }[],
-  ): Promise<KubernetesNetwork> {
+  /**
+   * Namespaces first in every cluster, then the pods, then one Watch per namespace for readiness. Namespace
+   * labels are cluster state like pod labels: the enforcer's apply(state) sets them.
+   */
+  static async up(opts: KubeNetworkOptions): Promise<KubernetesNetwork> {
     const net = new KubernetesNetwork({ ...opts });
-    (net as { map: NamespaceMap }).map = namespaceMap(
-      opts.prefix,
-      opts.shared,
-      namespaces.map((n) => n.name),
-    );
+    const namespaces = [...new Set(opts.pods.map((p) => p.namespace))]
+      .sort()
+      .map((name) => ({ name, labels: {} as Labels }));
     registerLive(net);
     try {
       net.saveState(namespaces.map((n) => n.name));
@@ -117,7 +122,7 @@ export class KubernetesNetwork implements Network {
 
   /** On a cluster we did not make, every topology node must exist as a node labelled testbed.io/node=<name>. */
   private async checkNodes(): Promise<void> {
-    if (!this.opts.shared) return;
+    if (!(this.opts.checkNodes ?? this.opts.shared)) return;
     for (const cl of this.topology.clusters) {
       const c = this.conn(cl.name);
       const labelled = await c.client.listNodeLabels(NODE_LABEL);
@@ -290,6 +295,21 @@ export class KubernetesNetwork implements Network {
     p.labels = { ...labels };
   }
 
+  /** Makes a namespace exist (in every cluster) with exactly these labels. */
+  async ensureNamespace(ns: string, labels: Labels): Promise<void> {
+    if (!this.nsLabels.has(ns)) {
+      for (const c of this.clusters.values())
+        await c.client.createNamespace(
+          namespaceObject({ name: ns, labels }, this.map, this.prefix),
+          RUN_LABEL,
+        );
+      this.nsLabels.set(ns, labels);
+      this.saveState([...this.nsLabels.keys()]);
+      return;
+    }
+    await this.setNamespaceLabels(ns, labels);
+  }
+
   async setNamespaceLabels(ns: string, labels: Labels): Promise<void> {
     const old = this.nsLabels.get(ns) ?? {};
     const obj = namespaceObject({ name: ns, labels }, this.map, this.prefix);
@@ -308,6 +328,34 @@ export class KubernetesNetwork implements Network {
 
   async deletePolicy(namespace: string, name: string): Promise<void> {
     for (const c of this.clusters.values()) await c.client.deletePolicy(this.map.toCluster(namespace), name);
+  }
+
+  /**
+   * Deploys the reference overlay into every cluster: its generated control plane, SaPs and gateway, then
+   * every workload pod recreated with the agent injected (how a mesh is enabled on running workloads), and the
+   * hook kept so pods added later are injected at creation. On kind, kindnet's policy controller is switched
+   * off first so the CNI does not enforce the same policies (see enforce/kubernetes-overlay.ts).
+   */
+  async deployOverlay(): Promise<void> {
+    const { loadOverlayManifests } = await import('./overlay.ts');
+    const ov = await loadOverlayManifests(this.prefix);
+    if (this.platformName === 'kind') {
+      if (this.cni.name !== 'kindnet')
+        throw new UsageError(
+          `mode overlay on kind needs --cni kindnet (its policy controller can be switched off); ${this.cni.name} would enforce the same NetworkPolicies`,
+        );
+      for (const c of this.clusters.values())
+        if (!(await c.client.disableKindnetPolicy()))
+          throw new Error(
+            `cluster ${c.name}: kube-system/kindnet is not kind's kindnetd; cannot switch its enforcement off`,
+          );
+      (this as { cni: CniInfo }).cni = { ...this.cni, enforcesNetworkPolicy: false };
+      await this.opts.loadImage?.(ov.image);
+    }
+    for (const c of this.clusters.values())
+      for (const obj of ov.controlPlane(c.name)) await c.client.createObject(obj);
+    this.mutatePod = (pod) => ov.injectAgent(pod);
+    await this.recreatePods();
   }
 
   /** Any one cluster's client, for components (the overlay) deployed per cluster. */
@@ -359,7 +407,7 @@ export class KubernetesNetwork implements Network {
 }
 
 export function isKubernetesNetwork(net: Network): net is KubernetesNetwork {
-  return net instanceof KubernetesNetwork;
+  return (net as { kubernetes?: boolean }).kubernetes === true;
 }
 
 export { ExecError };

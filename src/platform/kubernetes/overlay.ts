@@ -5,16 +5,19 @@ import { UsageError } from '../../errors.ts';
 import type { OverlayManifests } from './manifests.ts';
 import type { KubeObject } from './objects.ts';
 
-/** The reference overlay image the generated manifests run (built from reference-impl/Dockerfile). */
-export const OVERLAY_IMAGE = 'policy-testbed/overlay:dev';
 export const OVERLAY_NAMESPACE_SUFFIX = 'overlay-system';
 
 interface Generator {
+  /** The reference overlay image (built from reference-impl/Dockerfile). */
+  OVERLAY_IMAGE: string;
   renderOverlayControlPlane(opts: Record<string, unknown>): KubeObject[];
   injectOverlayAgent(pod: KubeObject, opts: Record<string, unknown>): KubeObject;
 }
 
-export async function loadOverlayManifests(prefix: string, image = OVERLAY_IMAGE): Promise<OverlayManifests> {
+export async function loadOverlayManifests(
+  prefix: string,
+  image?: string,
+): Promise<OverlayManifests & { image: string }> {
   let gen: Generator;
   try {
     // A variable specifier: the generator lives in the reference implementation, outside src/'s compile unit.
@@ -26,7 +29,9 @@ export async function loadOverlayManifests(prefix: string, image = OVERLAY_IMAGE
     );
   }
   const namespace = `${prefix}-${OVERLAY_NAMESPACE_SUFFIX}`;
+  image ??= gen.OVERLAY_IMAGE;
   return {
+    image,
     controlPlane: (cluster) => gen.renderOverlayControlPlane({ image, namespace, cluster, prefix }),
     injectAgent: (pod) => gen.injectOverlayAgent(pod, { image, namespace, prefix }),
   };

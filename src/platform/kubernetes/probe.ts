@@ -3,7 +3,7 @@
 // and other conntrack-based enforcers only judge new connections). A probe whose command could not run is an
 // error cell with its reason, never a pass or a deny.
 import type { PlatformProbe, PlatformProbeAnswer } from '../platform.ts';
-import { ExecError, type ExecOutcome } from './client.ts';
+import { ExecError, type ExecOutcome } from './exec-types.ts';
 
 export const PROBE_PARALLEL = Number(process.env.TESTBED_K8S_PROBE_PARALLEL ?? 8);
 /** On top of agnhost's own connect timeout: exec set-up through the API server and kubelet. */
