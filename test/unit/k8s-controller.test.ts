@@ -17,8 +17,10 @@ import {
 import { serveApi } from '../../reference-impl/sap/api.ts';
 import { compileOverlay } from '../../reference-impl/control-plane/compile.ts';
 import { OverlayController } from '../../reference-impl/control-plane/k8s/controller.ts';
+import { backoffDelay } from '../../reference-impl/control-plane/k8s/reflector.ts';
 import {
   desiredFromApi,
+  desiredKey,
   policyFromApi,
   type ApiTarget,
 } from '../../reference-impl/control-plane/k8s/state-from-api.ts';
@@ -260,6 +262,7 @@ describe('overlay controller against the fake API server', () => {
       }),
     });
     await until('policy', () => (ep('node:n1', 'x/a')?.ingress?.length ?? 0) === 1);
+    await ctl.idle();
     const v = ctl.status().version;
     await core.patchNamespace({ name: 'y', body: { metadata: { labels: { ns: 'z' } } } }, merge);
     await until('namespace relabelled', () => ctl.status().version === v + 1 && ctl.status().inForce);
@@ -286,6 +289,7 @@ describe('overlay controller against the fake API server', () => {
     await core.deleteNamespacedPod({ namespace: 'x', name: 'b' });
     await until('x/b gone', () => ep('node:n1', 'x/b') === undefined && ep('node:n2', 'x/b') === undefined);
     // An unmanaged pod (no opt-in label) is never part of the overlay.
+    await ctl.idle();
     const v = ctl.status().version;
     await core.createNamespacedPod({
       namespace: 'x',
@@ -319,6 +323,33 @@ describe('overlay controller against the fake API server', () => {
         (r) => r.path === '/apis/networking.k8s.io/v1/networkpolicies' && !r.watch && r.method === 'GET',
       ),
     ).toBe(true);
+  });
+
+  it('a watch answered with HTTP 410 relists instead of backing off', async () => {
+    const { lists, gone } = ctl.reflectors.namespaces.stats;
+    kube.faults.failNext(1, 410, { watch: true, path: /^\/api\/v1\/namespaces$/ }, 'Expired');
+    kube.faults.dropWatches();
+    await until(
+      'relisted',
+      () =>
+        ctl.reflectors.namespaces.stats.gone === gone + 1 &&
+        ctl.reflectors.namespaces.stats.lists === lists + 1,
+    );
+    await core.patchNamespace({ name: 'x', body: { metadata: { labels: { team: 't' } } } }, merge);
+    await net.createNamespacedNetworkPolicy({
+      namespace: 'y',
+      body: {
+        ...denyIngress('y'),
+        spec: {
+          podSelector: {},
+          ingress: [{ _from: [{ namespaceSelector: { matchLabels: { team: 't' } } }] }],
+        },
+      },
+    });
+    await until(
+      'namespace label seen after relist',
+      () => ep('node:n1', 'y/c')?.ingress?.[0]?.peers?.length === 2,
+    );
   });
 
   it('failing watches back off and recover', async () => {
@@ -360,6 +391,7 @@ describe('overlay controller against the fake API server', () => {
   });
 
   it('a burst of changes is debounced into few versions, with the final state', async () => {
+    await ctl.idle();
     const v = ctl.status().version;
     for (let i = 0; i < 6; i++)
       await core.patchNamespacedPod(
@@ -470,5 +502,34 @@ describe('desired state from API objects (pure)', () => {
     expect(policyFromApi(spec({ from: [{ serviceAccountSelector: {} }] }))).toEqual({
       reason: expect.stringMatching(/^spec\.ingress\[0\]\.from\[0\]: .*serviceAccountSelector/),
     });
+  });
+
+  it('the desired-state key ignores the order objects arrive in and changes with any label', () => {
+    const snap = {
+      namespaces,
+      components: [sap('n1'), gw],
+      policies: [],
+      pods: [pod('a', 'n1'), pod('c', 'n1')],
+    };
+    const k = desiredKey(desiredFromApi(snap, { cluster: 'c1' }));
+    expect(
+      desiredKey(
+        desiredFromApi(
+          { ...snap, pods: [pod('c', 'n1'), pod('a', 'n1')], components: [gw, sap('n1')] },
+          { cluster: 'c1' },
+        ),
+      ),
+    ).toBe(k);
+    const relabelled = pod('a', 'n1');
+    relabelled.metadata.labels = { ...relabelled.metadata.labels, ...{ x: 'y' } };
+    expect(
+      desiredKey(desiredFromApi({ ...snap, pods: [relabelled, pod('c', 'n1')] }, { cluster: 'c1' })),
+    ).not.toBe(k);
+  });
+
+  it('backoff doubles from its initial delay up to the cap', () => {
+    expect([0, 1, 2, 3, 10, 60].map((a) => backoffDelay(a, 200, 5000))).toEqual([
+      200, 400, 800, 1600, 5000, 5000,
+    ]);
   });
 });
