@@ -101,7 +101,15 @@ export class KubernetesEnforcer implements Enforcer {
 
   /** Probes one flipping pair, a new connection each time, until it shows the new verdict or the limit passes. */
   private async observe(before: ClusterState, after: ClusterState, apiWriteMs: number): Promise<ApplyReport> {
-    const detail: Record<string, number | string> = { apiWriteMs: round(apiWriteMs) };
+    const cni = this.net.cni;
+    const detail: Record<string, number | string> = {
+      apiWriteMs: round(apiWriteMs),
+      cni: `${cni.name} ${cni.version}`,
+      cniEnforced:
+        cni.enforcesNetworkPolicy === undefined
+          ? 'unknown'
+          : String(cni.enforcesNetworkPolicy && this.mode !== 'none'),
+    };
     if (!this.postsPolicies)
       return { programmingMs: 0, detail: { ...detail, observed: 'mode none: nothing to observe' } };
     const flip = flippingPair(before, after, new Set(this.net.hosts()));
