@@ -23,8 +23,12 @@ import {
 } from '../../src/platform/kubernetes/kind-config.ts';
 import { renderManifestFiles, scenarioObjects } from '../../src/platform/kubernetes/manifests.ts';
 import { namespaceMap, networkPolicyObject, podObject } from '../../src/platform/kubernetes/objects.ts';
+import { loadOverlayManifests } from '../../src/platform/kubernetes/overlay.ts';
 import { loadScenario } from '../../src/scenario/load.ts';
 import { validateObject } from './k8s-validate.ts';
+
+let overlayGen: Awaited<ReturnType<typeof loadOverlayManifests>> | undefined;
+const overlayOnce = async () => (overlayGen ??= await loadOverlayManifests('tb0000'));
 
 const GOLDEN = new URL('./golden/', import.meta.url).pathname;
 
@@ -168,6 +172,35 @@ describe('objects', () => {
   });
 });
 
+describe('overlay mode: the reference overlay generator (reference-impl/k8s) through the manifest hook', () => {
+  it('pods carry the agent as a native sidecar; the control plane, SaPs and RBAC are written; all validate', async () => {
+    const sc = loadScenario('scenarios/examples/minimal.yaml');
+    const overlay = await loadOverlayManifests('tb0000');
+    const per = scenarioObjects(sc, { mode: 'overlay', prefix: 'tb0000', shared: false, overlay });
+    const objs = per.get('c1')!;
+    const kinds = new Set(objs.map((o) => o.kind));
+    for (const k of [
+      'Namespace',
+      'Pod',
+      'NetworkPolicy',
+      'Deployment',
+      'DaemonSet',
+      'ClusterRole',
+      'ClusterRoleBinding',
+      'ServiceAccount',
+    ])
+      expect(kinds).toContain(k);
+    const pod = objs.find((o) => o.kind === 'Pod' && o.metadata.name === 'a')!;
+    const init = (pod.spec as { initContainers?: { restartPolicy?: string }[] }).initContainers ?? [];
+    expect(init.some((c) => c.restartPolicy === 'Always')).toBe(true);
+    // the workload's own servers are still there, unchanged
+    expect((pod.spec as { containers: { name: string }[] }).containers.map((c) => c.name)).toContain(
+      'serve-80-tcp',
+    );
+    for (const o of objs) await validateObject(o);
+  });
+});
+
 describe('every scenario in scenarios/ validates', () => {
   it('the validator itself rejects a malformed object (a string container port)', async () => {
     const bad = {
@@ -185,6 +218,13 @@ describe('every scenario in scenarios/ validates', () => {
         const per = scenarioObjects(sc, { mode: 'native', prefix: 'tb0000', shared });
         for (const objs of per.values()) for (const o of objs) await validateObject(o);
       }
+      const per = scenarioObjects(sc, {
+        mode: 'overlay',
+        prefix: 'tb0000',
+        shared: false,
+        overlay: await overlayOnce(),
+      });
+      for (const objs of per.values()) for (const o of objs) await validateObject(o);
     });
   }
 });
