@@ -7,7 +7,8 @@
 // bridge), recorded in the environment as cniEnforced=false; Calico and Cilium would enforce the same objects,
 // so `run` refuses overlay with them. On an existing cluster the CNI is the operator's: the run records that
 // whether it enforced is unknown.
-import type { ClusterState } from '../policy/model.ts';
+import { directOverlayIp } from '../../reference-impl/control-plane/addressing.ts';
+import type { ClusterState, EndpointRef } from '../policy/model.ts';
 import type { KubernetesNetwork } from '../platform/kubernetes/network.ts';
 import type { Action } from '../scenario/types.ts';
 import type { ApplyReport } from './enforcer.ts';
@@ -25,5 +26,15 @@ export class KubernetesOverlayEnforcer extends KubernetesEnforcer {
 
   override update(state: ClusterState, change: Action[]): Promise<ApplyReport> {
     return super.update(state, change);
+  }
+
+  /**
+   * Probes go to the destination's overlay address, through the source's agent. The address is the control
+   * plane's pure function of the real pod address (reference-impl/control-plane/addressing.ts), so the harness
+   * computes the same one the controller assigns.
+   */
+  override targetAddress(from: EndpointRef, to: EndpointRef): string {
+    const real = super.targetAddress(from, to);
+    return directOverlayIp(real) ?? real;
   }
 }

@@ -125,7 +125,12 @@ export class KubernetesEnforcer implements Enforcer {
       const r = await this.net
         .exec(
           flow.from,
-          connectArgv(this.net.address(flow.to), Number(flow.port), flow.protocol, FLIP_PROBE_TIMEOUT_MS),
+          connectArgv(
+            this.targetAddress(flow.from, flow.to),
+            Number(flow.port),
+            flow.protocol,
+            FLIP_PROBE_TIMEOUT_MS,
+          ),
           { timeoutMs: FLIP_PROBE_TIMEOUT_MS + 10_000 },
         )
         .then((x) => interpretConnect({ ...x, timedOut: x.timedOut }, FLIP_PROBE_TIMEOUT_MS + 10_000))

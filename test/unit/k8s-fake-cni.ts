@@ -7,6 +7,7 @@ import { verdict } from '../../src/policy/engine.ts';
 import type { ClusterState, ContainerPort, NetworkPolicy, Protocol } from '../../src/policy/model.ts';
 import type { Topology } from '../../src/scenario/types.ts';
 import { MANAGED_LABEL } from '../../src/platform/kubernetes/objects.ts';
+import { directOverlayIp } from '../../reference-impl/control-plane/addressing.ts';
 
 interface Obj {
   metadata: { name: string; namespace?: string; labels?: Record<string, string> };
@@ -27,6 +28,7 @@ export function apiState(kube: FakeKube, topology: Topology): ClusterState {
     const node = spec.nodeSelector?.['testbed.io/node'] ?? '';
     const labels = { ...(p.metadata.labels ?? {}) };
     delete labels[MANAGED_LABEL];
+    delete labels['overlay.testbed.io/managed'];
     const ports: ContainerPort[] = spec.containers.flatMap((c) =>
       (c.ports ?? []).map((cp) => ({
         port: cp.containerPort,
@@ -62,7 +64,8 @@ export function engineCni(kube: FakeKube, topology: Topology, log: string[][] = 
     const [ip, port] = argv[2]!.replace(/^\[(.*)\]/, '$1').split(/:(?=\d+$)/) as [string, string];
     const protocol = (/--protocol=(\w+)/.exec(argv.join(' '))?.[1] ?? 'tcp').toUpperCase() as Protocol;
     const state = apiState(kube, topology);
-    const dst = state.pods.find((p) => p.ip === ip);
+    // A destination by its pod address, or by its overlay address (the overlay's pure mapping of it).
+    const dst = state.pods.find((p) => p.ip === ip || directOverlayIp(p.ip) === ip);
     if (!dst) return { code: 1, stderr: 'TIMEOUT' };
     const served = dst.ports.some((p) => p.port === Number(port) && p.protocol === protocol);
     if (!served) return { code: 1, stderr: 'REFUSED' };
