@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { runScenarioMode } from '../../src/commands/run-scenario.ts';
+import { UsageError } from '../../src/errors.ts';
 import { ENFORCERS } from '../../src/enforce/index.ts';
 import type { Pod } from '../../src/policy/model.ts';
 import { KubeClient } from '../../src/platform/kubernetes/client.ts';
@@ -228,7 +229,8 @@ describe('driver requests', () => {
       } as never,
       { status: true },
     );
-    await expect(wait).rejects.toThrow(/serve-80-tcp \(nope:1\): ErrImagePull: pull access denied/);
+    await expect(wait).rejects.toThrow(/serve-80-tcp \(nope:1\): ErrImagePull: pull access denied: .*kind load docker-image/);
+    await expect(wait).rejects.toBeInstanceOf(UsageError);
   });
 
   it('a failed API call says what it was doing (500 on pod create)', async () => {

@@ -1,7 +1,6 @@
 // All API traffic of the Kubernetes platform, through @kubernetes/client-node 1.4 (calls take one object;
 // merge patches carry their content type through setHeaderOptions). Every call has a time limit that names
 // what it waited for; 404 on delete and 409 on create are handled where they mean something.
-import { Writable } from 'node:stream';
 import {
   ApiException,
   AppsV1Api,
@@ -17,7 +16,6 @@ import {
   setHeaderOptions,
   type V1NetworkPolicy,
   type V1Pod,
-  type V1Status,
 } from '@kubernetes/client-node';
 // Not re-exported from the package root, but the package has no exports map, so the deep path is stable for 1.4.
 import { ObjectSerializer } from '@kubernetes/client-node/dist/gen/models/ObjectSerializer.js';
@@ -67,32 +65,10 @@ function safeJSON(s: string): unknown {
 }
 
 export { ExecError, type ExecOutcome } from './exec-types.ts';
-import { ExecError, type ExecOutcome } from './exec-types.ts';
+import type { ExecOutcome } from './exec-types.ts';
+import { execInPod } from './exec.ts';
 
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
-
-/** Exit code from an exec Status: Success → 0, NonZeroExitCode → details.causes[ExitCode]. */
-export function exitCodeOf(s: V1Status): number | undefined {
-  if (s.status === 'Success') return 0;
-  if (s.reason !== 'NonZeroExitCode') return undefined;
-  const cause = s.details?.causes?.find((c) => c.reason === 'ExitCode');
-  const n = Number(cause?.message);
-  return Number.isInteger(n) ? n : undefined;
-}
-
-interface SocketLike {
-  close(): void;
-  terminate?(): void;
-  on(ev: string, fn: (...a: unknown[]) => void): void;
-}
-
-class Collect extends Writable {
-  text = '';
-  override _write(chunk: Buffer, _enc: string, cb: () => void): void {
-    this.text += chunk.toString();
-    cb();
-  }
-}
 
 export class KubeClient {
   readonly core: CoreV1Api;
@@ -380,10 +356,7 @@ export class KubeClient {
     return this.watcher.watch(path, query, onEvent, done);
   }
 
-  /**
-   * Runs a command in a container. Resolves with its exit code and output; a timeout closes the stream and
-   * resolves with timedOut. Rejects with ExecError when the command could not be run (no exit status).
-   */
+  /** Runs a command in a container (exec.ts): exit code and output, timedOut after the limit, or ExecError. */
   exec(
     namespace: string,
     pod: string,
@@ -391,66 +364,7 @@ export class KubeClient {
     argv: string[],
     timeoutMs: number,
   ): Promise<ExecOutcome> {
-    const out = new Collect();
-    const err = new Collect();
-    return new Promise<ExecOutcome>((resolve, reject) => {
-      let status: V1Status | undefined;
-      let settled = false;
-      let socket: SocketLike | undefined;
-      const finish = (f: () => void) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        f();
-      };
-      const timer = setTimeout(() => {
-        finish(() => resolve({ code: 124, stdout: out.text, stderr: err.text, timedOut: true }));
-        try {
-          if (socket?.terminate) socket.terminate();
-          else socket?.close();
-        } catch {
-          // already closed
-        }
-      }, timeoutMs);
-      this.execer
-        .exec(namespace, pod, container, argv, out, err, null, false, (s) => {
-          status = s;
-        })
-        .then((ws) => {
-          const s = ws as unknown as SocketLike;
-          socket = s;
-          if (settled) return s.close(); // timed out while connecting
-          s.on('close', () =>
-            // The status frame arrives before the server closes; give the stream callbacks a turn to flush.
-            setImmediate(() =>
-              finish(() => {
-                if (!status)
-                  return reject(
-                    new ExecError(
-                      `exec in ${namespace}/${pod}/${container}: stream closed without an exit status`,
-                    ),
-                  );
-                const code = exitCodeOf(status);
-                if (code === undefined)
-                  return reject(
-                    new ExecError(
-                      `exec in ${namespace}/${pod}/${container}: ${status.reason ?? status.status}: ${status.message ?? ''}`.trim(),
-                    ),
-                  );
-                resolve({ code, stdout: out.text, stderr: err.text });
-              }),
-            ),
-          );
-          s.on('error', (e) =>
-            finish(() =>
-              reject(new ExecError(`exec in ${namespace}/${pod}/${container}: ${(e as Error).message}`)),
-            ),
-          );
-        })
-        .catch((e: unknown) =>
-          finish(() => reject(new ExecError(`exec in ${namespace}/${pod}/${container}: ${apiMessage(e)}`))),
-        );
-    });
+    return execInPod(this.execer, { namespace, pod, container, argv, timeoutMs });
   }
 }
 

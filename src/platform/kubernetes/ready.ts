@@ -2,6 +2,7 @@
 // there; a dropped stream resumes from the last resourceVersion seen, a 410 Gone relists. Every wait has a limit
 // and its error names the pods still missing and what they are waiting on (an image pull failure fails at once).
 import type { V1Pod } from '@kubernetes/client-node';
+import { UsageError } from '../../errors.ts';
 import type { KubeClient } from './client.ts';
 
 export const POD_READY_TIMEOUT_MS = Number(process.env.TESTBED_K8S_READY_TIMEOUT_MS ?? 180_000);
@@ -47,6 +48,13 @@ export function podView(p: V1Pod): PodView {
   };
 }
 
+/** Images the cluster cannot get are a missing prerequisite (exit 2) with the fix; anything else is a failure. */
+function fatalError(message: string, why: string): Error {
+  if (/ErrImagePull|ImagePullBackOff|InvalidImageName|ErrImageNeverPull/.test(why))
+    return new UsageError(`${message}: make the image pullable by the nodes, or build it and load it (kind load docker-image IMAGE --name CLUSTER)`);
+  return new Error(message);
+}
+
 export type WaitMode = 'ready' | 'gone';
 
 /**
@@ -88,7 +96,7 @@ export function waitPods(
           continue;
         }
         const v = podView(p);
-        if (v.fatal) return done(new Error(`pod ${namespace}/${n} cannot start: ${v.fatal}`));
+        if (v.fatal) return done(fatalError(`pod ${namespace}/${n} cannot start: ${v.fatal}`, v.fatal));
         if (v.ready) ips.set(n, v.ip!);
         else missing.push(`${n} (${v.why})`);
       }
