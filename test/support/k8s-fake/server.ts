@@ -32,16 +32,9 @@ import { Namespace as NamespaceModel, Pod as PodModel } from 'kubernetes-models/
 import { apiGroups, apiVersions, coreResources, networkingResources, versionInfo } from './discovery.ts';
 import { ExecEndpoint } from './exec.ts';
 import { jsonPatch, matchesFieldSelector, matchesSelector, mergePatch, parseLabelSelector } from './patch.ts';
-import {
-  ApiError,
-  FakeStore,
-  KIND,
-  type KubeObject,
-  type PodHooks,
-  type Resource,
-  type StoreEvent,
-} from './store.ts';
+import { ApiError, FakeStore, KIND, type KubeObject, type PodHooks, type Resource } from './store.ts';
 import { selfSignedCert } from './tls.ts';
+import { serveWatch, type OpenWatch } from './watch.ts';
 
 export { ApiError, FakeStore } from './store.ts';
 export type { KubeObject, Resource } from './store.ts';
@@ -126,7 +119,7 @@ export class FakeKube {
   port = 0;
   private readonly failures: { remaining: number; code: number; match?: RequestMatch; reason: string }[] = [];
   private readonly delays: { ms: number; match?: RequestMatch }[] = [];
-  private readonly watches = new Set<{ end: () => void; bookmark: () => void }>();
+  private readonly watches = new Set<OpenWatch>();
   private server!: http.Server;
 
   constructor(private readonly opts: FakeKubeOptions = {}) {
@@ -251,7 +244,10 @@ export class FakeKube {
       if (doc && method === 'GET') return send(200, doc);
       const r = route(url.pathname);
       if (!r) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
-      if (watch && method === 'GET' && !r.name) return this.watch(r, q, res, entry);
+      if (watch && method === 'GET' && !r.name) {
+        entry.status = 200;
+        return serveWatch(this.store, this.watches, r, q, res);
+      }
       const out = this.serve(r, method, entry.body, entry.contentType, q);
       send(out.code, out.body);
     } catch (e) {
@@ -398,92 +394,6 @@ export class FakeKube {
       'MethodNotAllowed',
       'the server does not allow this method on the requested resource',
     );
-  }
-
-  private watch(r: Route, q: URLSearchParams, res: http.ServerResponse, entry: RequestLog): void {
-    const sel = parseLabelSelector(q.get('labelSelector') ?? '');
-    const field = q.get('fieldSelector') ?? undefined;
-    const bookmarks = q.get('allowWatchBookmarks') === 'true';
-    const rvParam = q.get('resourceVersion') ?? '';
-    entry.status = 200;
-    res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
-    res.flushHeaders();
-    const write = (type: string, object: unknown) => res.write(`${JSON.stringify({ type, object })}\n`);
-    const inScope = (e: StoreEvent) =>
-      e.resource === r.resource && (r.namespace === undefined || e.object.metadata.namespace === r.namespace);
-    const visible = (o: KubeObject) =>
-      matchesSelector(o.metadata.labels, sel) && matchesFieldSelector(o, field);
-    const k = (o: KubeObject) => `${o.metadata.namespace ?? ''}/${o.metadata.name}`;
-    // Which objects this watch currently shows: an update that moves an object out of (into) the selector is
-    // sent as DELETED (ADDED), as the watch cache does.
-    const shown = new Set<string>();
-    const deliver = (e: StoreEvent) => {
-      if (!inScope(e)) return;
-      const was = shown.has(k(e.object));
-      const is = e.type !== 'DELETED' && visible(e.object);
-      if (is) shown.add(k(e.object));
-      else shown.delete(k(e.object));
-      if (e.type === 'DELETED') {
-        if (was) write('DELETED', e.object);
-      } else if (is) write(was ? 'MODIFIED' : 'ADDED', e.object);
-      else if (was) write('DELETED', e.object);
-    };
-    let timer: NodeJS.Timeout | undefined;
-    let unsubscribe = () => {};
-    const w = {
-      end: () => {
-        unsubscribe();
-        if (timer) clearTimeout(timer);
-        this.watches.delete(w);
-        res.end();
-      },
-      bookmark: () => {
-        if (bookmarks)
-          write('BOOKMARK', {
-            kind: KIND[r.resource],
-            apiVersion: r.resource === 'networkpolicies' ? 'networking.k8s.io/v1' : 'v1',
-            metadata: { resourceVersion: String(this.store.rv) },
-          });
-      },
-    };
-    if (rvParam === '' || rvParam === '0') {
-      // "Any" version: the current state as synthetic ADDED events, then live changes.
-      for (const o of this.store.list(r.resource, r.namespace))
-        if (visible(o)) {
-          shown.add(k(o));
-          write('ADDED', o);
-        }
-    } else {
-      const from = Number(rvParam);
-      let replay: StoreEvent[];
-      try {
-        replay = this.store.eventsSince(from);
-      } catch (e) {
-        write('ERROR', (e as ApiError).status());
-        res.end();
-        return;
-      }
-      // What the client saw at `from`: objects unchanged since, plus those whose first later event is not an
-      // ADDED (they existed then; judged by the selector on that event's object, as history keeps no older copy).
-      for (const o of this.store.list(r.resource, r.namespace))
-        if (Number(o.metadata.resourceVersion) <= from && visible(o)) shown.add(k(o));
-      const firstSeen = new Set<string>();
-      for (const e of replay)
-        if (inScope(e) && !firstSeen.has(k(e.object))) {
-          firstSeen.add(k(e.object));
-          if (e.type !== 'ADDED' && visible(e.object)) shown.add(k(e.object));
-        }
-      for (const e of replay) deliver(e);
-    }
-    unsubscribe = this.store.subscribe(deliver);
-    this.watches.add(w);
-    res.on('close', () => {
-      unsubscribe();
-      if (timer) clearTimeout(timer);
-      this.watches.delete(w);
-    });
-    const timeout = Number(q.get('timeoutSeconds') ?? 0);
-    if (timeout > 0) timer = setTimeout(() => w.end(), timeout * 1000);
   }
 }
 
