@@ -98,7 +98,7 @@ export async function run(argv: string[]): Promise<number> {
   if (k.runs.length || k.skippedLive.length || k.problems.length || values.kubernetes) {
     const v = values['dry-run'] ? 'would remove' : 'removed';
     console.log(
-      `kubernetes: ${v} ${k.runs.length} run(s) [${k.runs.join(' ')}], ${k.clusters.length} kind cluster(s) [${k.clusters.join(' ')}], ${k.namespaces.length} namespace(s) [${k.namespaces.join(' ')}]`,
+      `kubernetes: ${v} ${k.runs.length} run(s) [${k.runs.join(' ')}], ${k.clusters.length} kind cluster(s) [${k.clusters.join(' ')}], ${k.namespaces.length} namespace(s) [${k.namespaces.join(' ')}], ${k.objects.length} cluster object(s) [${k.objects.join(' ')}]`,
     );
     for (const p of k.problems) console.log(`kubernetes: ${p}`);
   }

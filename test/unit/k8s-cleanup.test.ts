@@ -57,6 +57,7 @@ it('deletes recorded kind clusters and labelled namespaces of dead runs only; li
     client: () => ({
       listNamespaces: async (sel: string) => (selectors.push(sel), ['tb5678-x']), // y lost its label: not ours any more
       deleteNamespace: async (n: string) => void deletedNs.push(n),
+      deleteLabelledClusterRbac: async (sel: string) => (selectors.push(`rbac ${sel}`), []),
     }),
   };
   const dry = await cleanupKubernetes(true, deps);
@@ -70,6 +71,7 @@ it('deletes recorded kind clusters and labelled namespaces of dead runs only; li
   expect(deletedClusters).toEqual(['tb1234-c1']); // not 'other' (no prefix), not c2 (kind does not list it)
   expect(deletedNs).toEqual(['tb5678-x']);
   expect(selectors).toContain('testbed.io/run=tb5678');
+  expect(selectors).toContain('rbac testbed.io/run=tb5678');
   expect(readKubeStates().map((s) => s.prefix)).toEqual(['tb9abc']);
 });
 

@@ -11,20 +11,31 @@ export interface KubeCleanupReport {
   runs: string[];
   clusters: string[];
   namespaces: string[];
+  /** Cluster-scoped objects (the overlay's RBAC) removed by their run label. */
+  objects: string[];
   skippedLive: string[];
   problems: string[];
 }
 
 export interface KubeCleanupDeps {
   kind?: Pick<KindCli, 'clusters' | 'delete'>;
-  client?: (st: KubeRunState) => Pick<KubeClient, 'listNamespaces' | 'deleteNamespace'>;
+  client?: (
+    st: KubeRunState,
+  ) => Pick<KubeClient, 'listNamespaces' | 'deleteNamespace' | 'deleteLabelledClusterRbac'>;
 }
 
 export async function cleanupKubernetes(
   dryRun = false,
   deps: KubeCleanupDeps = {},
 ): Promise<KubeCleanupReport> {
-  const report: KubeCleanupReport = { runs: [], clusters: [], namespaces: [], skippedLive: [], problems: [] };
+  const report: KubeCleanupReport = {
+    runs: [],
+    clusters: [],
+    namespaces: [],
+    objects: [],
+    skippedLive: [],
+    problems: [],
+  };
   const kind = deps.kind ?? new KindCli();
   const clientFor =
     deps.client ??
@@ -62,6 +73,8 @@ export async function cleanupKubernetes(
           report.namespaces.push(ns);
           if (!dryRun) await c.deleteNamespace(ns);
         }
+        // The overlay's ClusterRole/Binding carry the run label too (reference-impl/k8s).
+        if (!dryRun) report.objects.push(...(await c.deleteLabelledClusterRbac(`${RUN_LABEL}=${st.prefix}`)));
       } catch (e) {
         clean = false;
         report.problems.push(`${st.prefix}: ${(e as Error).message}`);

@@ -10,6 +10,7 @@ import {
   Exec,
   KubeConfig,
   NetworkingV1Api,
+  RbacAuthorizationV1Api,
   PatchStrategy,
   VersionApi,
   Watch,
@@ -274,6 +275,47 @@ export class KubeClient {
       if (statusCode(e) !== 409)
         throw new Error(
           `creating ${obj.kind} ${obj.metadata.namespace ?? ''}/${obj.metadata.name}: ${apiMessage(e)}`,
+        );
+    }
+  }
+
+  /** Cluster-scoped RBAC a run made (the overlay's controller role), found by the run label: cleanup's job. */
+  async deleteLabelledClusterRbac(labelSelector: string): Promise<string[]> {
+    const rbac = this.kc.makeApiClient(RbacAuthorizationV1Api);
+    const gone: string[] = [];
+    const bindings = await withTimeout(
+      rbac.listClusterRoleBinding({ labelSelector }),
+      API_TIMEOUT_MS,
+      'listing ClusterRoleBindings',
+    );
+    for (const b of bindings.items) {
+      await rbac.deleteClusterRoleBinding({ name: b.metadata!.name! });
+      gone.push(`ClusterRoleBinding/${b.metadata!.name}`);
+    }
+    const roles = await withTimeout(
+      rbac.listClusterRole({ labelSelector }),
+      API_TIMEOUT_MS,
+      'listing ClusterRoles',
+    );
+    for (const r of roles.items) {
+      await rbac.deleteClusterRole({ name: r.metadata!.name! });
+      gone.push(`ClusterRole/${r.metadata!.name}`);
+    }
+    return gone;
+  }
+
+  async deleteObject(obj: KubeObject): Promise<void> {
+    this.objects ??= KubernetesObjectApi.makeApiClient(this.kc);
+    try {
+      await withTimeout(
+        this.objects.delete(obj as never),
+        API_TIMEOUT_MS,
+        `deleting ${obj.kind} ${obj.metadata.name}`,
+      );
+    } catch (e) {
+      if (statusCode(e) !== 404)
+        throw new Error(
+          `deleting ${obj.kind} ${obj.metadata.namespace ?? ''}/${obj.metadata.name}: ${apiMessage(e)}`,
         );
     }
   }

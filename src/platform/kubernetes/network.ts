@@ -80,6 +80,10 @@ export class KubernetesNetwork implements Network {
   readonly platformName: 'kind' | 'kubernetes';
   private readonly pods = new Map<HostName, LivePod>();
   private readonly nsLabels = new Map<string, Labels>();
+  /** Objects outside the run's namespaces (the overlay's components), deleted in reverse on down(). */
+  private readonly extraObjects: { cluster: string; obj: KubeObject }[] = [];
+  /** Their namespaces (already cluster names), recorded for cleanup. */
+  private readonly extraNamespaces: string[] = [];
   private readonly clusters: Map<string, ClusterConn>;
   private downPromise?: Promise<void>;
   mutatePod?: (pod: KubeObject) => KubeObject;
@@ -353,7 +357,13 @@ export class KubernetesNetwork implements Network {
       await this.opts.loadImage?.(ov.image);
     }
     for (const c of this.clusters.values())
-      for (const obj of ov.controlPlane(c.name)) await c.client.createObject(obj);
+      for (const obj of ov.controlPlane(c.name)) {
+        // Recorded first: cluster-scoped RBAC and the overlay's namespace must go again on down(), even midway.
+        this.extraObjects.push({ cluster: c.name, obj });
+        if (obj.kind === 'Namespace') this.extraNamespaces.push(obj.metadata.name);
+        this.saveState([...this.nsLabels.keys()]);
+        await c.client.createObject(obj);
+      }
     this.mutatePod = (pod) => ov.injectAgent(pod);
     await this.recreatePods();
   }
@@ -372,12 +382,17 @@ export class KubernetesNetwork implements Network {
     const errors: string[] = [];
     try {
       if (this.opts.destroyClusters) await this.opts.destroyClusters();
-      else
+      else {
+        for (const { cluster, obj } of [...this.extraObjects].reverse())
+          await this.conn(cluster)
+            .client.deleteObject(obj)
+            .catch((e: Error) => errors.push(e.message));
         for (const c of this.clusters.values())
           for (const ns of this.nsLabels.keys())
             await c.client
               .deleteNamespace(this.map.toCluster(ns))
               .catch((e: Error) => errors.push(e.message));
+      }
     } finally {
       this.pods.clear();
       if (errors.length === 0) removeKubeState(this.prefix);
@@ -400,7 +415,7 @@ export class KubernetesNetwork implements Network {
       prefix: this.prefix,
       platform: this.platformName,
       owner: { pid: process.pid, marker: (cmdline(process.pid) ?? process.argv.join(' ')).slice(0, 200) },
-      namespaces: namespaces.map((n) => this.map.toCluster(n)),
+      namespaces: [...namespaces.map((n) => this.map.toCluster(n)), ...this.extraNamespaces],
       startedAt: new Date().toISOString(),
     });
   }

@@ -51,7 +51,9 @@ export function podView(p: V1Pod): PodView {
 /** Images the cluster cannot get are a missing prerequisite (exit 2) with the fix; anything else is a failure. */
 function fatalError(message: string, why: string): Error {
   if (/ErrImagePull|ImagePullBackOff|InvalidImageName|ErrImageNeverPull/.test(why))
-    return new UsageError(`${message}: make the image pullable by the nodes, or build it and load it (kind load docker-image IMAGE --name CLUSTER)`);
+    return new UsageError(
+      `${message}: make the image pullable by the nodes, or build it and load it (kind load docker-image IMAGE --name CLUSTER)`,
+    );
   return new Error(message);
 }
 
