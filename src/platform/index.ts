@@ -7,6 +7,8 @@ export interface PlatformOptions {
   kubeconfig?: string;
   context?: string;
   cni?: string;
+  /** Kubernetes: the testbed tools image for measurements inside pods (docker/tools.Dockerfile). */
+  toolsImage?: string;
 }
 
 const PLATFORMS: Record<string, (o: PlatformOptions) => Promise<Platform>> = {

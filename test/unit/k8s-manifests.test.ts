@@ -24,6 +24,7 @@ import {
 import { renderManifestFiles, scenarioObjects } from '../../src/platform/kubernetes/manifests.ts';
 import { namespaceMap, networkPolicyObject, podObject } from '../../src/platform/kubernetes/objects.ts';
 import { loadOverlayManifests } from '../../src/platform/kubernetes/overlay.ts';
+import { kubectlExecArgv } from '../../src/platform/kubernetes/tools.ts';
 import { loadScenario } from '../../src/scenario/load.ts';
 import { validateObject } from './k8s-validate.ts';
 

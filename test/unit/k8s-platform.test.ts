@@ -229,7 +229,9 @@ describe('driver requests', () => {
       } as never,
       { status: true },
     );
-    await expect(wait).rejects.toThrow(/serve-80-tcp \(nope:1\): ErrImagePull: pull access denied: .*kind load docker-image/);
+    await expect(wait).rejects.toThrow(
+      /serve-80-tcp \(nope:1\): ErrImagePull: pull access denied: .*kind load docker-image/,
+    );
     await expect(wait).rejects.toBeInstanceOf(UsageError);
   });
 
@@ -449,5 +451,83 @@ describe("mode overlay on kind (harness side; the overlay data path itself is re
     expect(probes.reduce((a, p) => a + p.compared, 0)).toBeGreaterThan(0);
     expect(probes.flatMap((p) => p.diff.cells)).toEqual([]);
     expect(oc.steps.every((s) => s.programmingDetail?.cniEnforced === 'false')).toBe(true);
+  });
+});
+
+describe('measurements inside pods (tools image)', () => {
+  it("pods run the harness's probe server in a tools container; workers are exec'd there with the same argv", async () => {
+    kube = await startFakeKube({ assignPodIP: plannedIP as never });
+    const sc = loadScenario('scenarios/examples/minimal.yaml');
+    const seen: { container: string; argv: string[] }[] = [];
+    kube.exec.handler = (_ns, _pod, container, argv) => {
+      seen.push({ container, argv });
+      return { code: 0, stdout: JSON.stringify({ ns: [41_000, 43_000, 45_000], lost: 0 }) };
+    };
+    const net = await KubernetesNetwork.up({
+      prefix: 'tbc0de',
+      platform: 'kind',
+      topology: sc.topology,
+      pods: sc.initial.pods,
+      clusters: [{ name: 'c1', client: new KubeClient(kube.kubeConfig()) }],
+      shared: false,
+      cni: { name: 'fake', version: '0' },
+      state: { kindClusters: [] },
+      toolsImage: 'policy-testbed/tools:0.1.0',
+    });
+    try {
+      const pod = kube.store.get('pods', 'x', 'a') as unknown as {
+        spec: {
+          containers: {
+            name: string;
+            command?: string[];
+            ports?: { containerPort: number; protocol: string; name?: string }[];
+          }[];
+        };
+      };
+      expect(pod.spec.containers.map((c) => c.name)).toEqual(['probe', 'tools']);
+      const tools = pod.spec.containers[1]!;
+      expect(tools.command!.slice(0, 2)).toEqual(['node', '/opt/testbed/traffic/probe-server.mjs']);
+      expect(JSON.parse(tools.command![2]!)).toEqual({ id: 'x/a', tcp: [80], udp: [80] });
+      expect(tools.ports).toEqual([
+        { containerPort: 80, protocol: 'TCP', name: 'serve-80-tcp' },
+        { containerPort: 80, protocol: 'UDP' },
+      ]);
+      const { runRr } = await import('../../src/traffic/rr.ts');
+      const r = await runRr(net, {
+        from: 'x/a',
+        address: net.address('y/b'),
+        port: 80,
+        protocol: 'TCP',
+        requests: 3,
+        warmup: 0,
+      });
+      expect(r.count).toBe(3);
+      expect(r.p50Us).toBe(43);
+      expect(seen[0]!.container).toBe('tools');
+      expect(seen[0]!.argv.slice(0, 2)).toEqual(['node', '/opt/testbed/traffic/rr-worker.mjs']);
+      expect(JSON.parse(seen[0]!.argv[2]!)).toMatchObject({ ip: '10.1.2.10', port: 80, protocol: 'TCP' });
+      // probes still exec agnhost, in the first (probe) container
+      await net.probe!([{ from: 'x/a', to: 'y/b', address: net.address('y/b'), port: 80, protocol: 'TCP' }], {
+        timeoutMs: 1000,
+      });
+      expect(seen[1]).toMatchObject({ container: 'probe' });
+      expect(seen[1]!.argv[0]).toBe('/agnhost');
+    } finally {
+      await net.down();
+    }
+  });
+
+  it('without a tools image a measurement fails naming what it needs', async () => {
+    kube = await startFakeKube({ assignPodIP: plannedIP as never });
+    const sc = loadScenario('scenarios/examples/minimal.yaml');
+    const net = await fakePlatform(kube, false).up(sc.topology, sc.initial.pods);
+    try {
+      const { runRr } = await import('../../src/traffic/rr.ts');
+      await expect(
+        runRr(net, { from: 'x/a', address: net.address('y/b'), port: 80, protocol: 'TCP', requests: 3 }),
+      ).rejects.toThrow(/need the tools image in the pods \(--tools-image/);
+    } finally {
+      await net.down();
+    }
   });
 });

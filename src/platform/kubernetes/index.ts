@@ -41,7 +41,7 @@ export interface KindPlatform extends Platform {
   readonly cni: CniName;
 }
 
-export function kindPlatform(o: { cni?: string; run?: CliRunner } = {}): KindPlatform {
+export function kindPlatform(o: { cni?: string; run?: CliRunner; toolsImage?: string } = {}): KindPlatform {
   const cni = parseCni(o.cni);
   const run = o.run ?? runCli;
   const kind = new KindCli(run);
@@ -87,9 +87,12 @@ export function kindPlatform(o: { cni?: string; run?: CliRunner } = {}): KindPla
               timeoutMs: step.timeoutMs,
               input: step.input,
             });
+          if (o.toolsImage) await kind.loadImage(c.name, o.toolsImage);
+          if (o.toolsImage) await kind.loadImage(c.name, o.toolsImage);
           clusters.push({
             name: topology.clusters[i]!.name,
             client: new KubeClient(loadKubeConfig({ kubeconfig: c.kubeconfigPath })),
+            kubeconfig: c.kubeconfigPath,
           });
         }
         const info: CniInfo = cniInfo(cni, kindVersion);
@@ -103,6 +106,7 @@ export function kindPlatform(o: { cni?: string; run?: CliRunner } = {}): KindPla
           shared: false,
           cni: info,
           state,
+          toolsImage: o.toolsImage,
           destroyClusters: destroy,
           loadImage: async (image) => {
             for (const name of made) await kind.loadImage(name, image);
@@ -116,7 +120,7 @@ export function kindPlatform(o: { cni?: string; run?: CliRunner } = {}): KindPla
   };
 }
 
-export function kubernetesPlatform(o: { kubeconfig?: string; context?: string } = {}): Platform {
+export function kubernetesPlatform(o: { kubeconfig?: string; context?: string; toolsImage?: string } = {}): Platform {
   return {
     name: 'kubernetes',
     checkPrerequisites: async () => {
@@ -135,7 +139,8 @@ export function kubernetesPlatform(o: { kubeconfig?: string; context?: string } 
         topology,
         pods,
         serve: opts.serve,
-        clusters: [{ name: topology.clusters[0]!.name, client }],
+        clusters: [{ name: topology.clusters[0]!.name, client, kubeconfig: o.kubeconfig, context: o.context }],
+        toolsImage: o.toolsImage,
         shared: true,
         // The cluster's CNI is the operator's: its name and whether it enforces are not inspected.
         cni: { name: 'existing', version: 'unknown' },

@@ -2,7 +2,7 @@
 // pods (`ns/pod`, scenario names); programs run in them by exec; probes are agnhost connect by exec.
 // Nodes, external hosts and the inter-cluster router of the Mininet topology have no counterpart here: cells
 // with them are reported as unsupported on this platform, never as pass or fail.
-import type { ChildProcess } from 'node:child_process';
+import { spawn as spawnProcess, type ChildProcess } from 'node:child_process';
 import { UsageError } from '../../errors.ts';
 import type { Labels, NetworkPolicy, Pod } from '../../policy/model.ts';
 import type { Topology } from '../../scenario/types.ts';
@@ -31,6 +31,7 @@ import {
   type NamespaceMap,
 } from './objects.ts';
 import { probeByExec } from './probe.ts';
+import { kubectlExecArgv, toolsCommand } from './tools.ts';
 import { waitPods } from './ready.ts';
 import { removeKubeState, writeKubeState, type KubeRunState } from './state.ts';
 
@@ -38,6 +39,9 @@ export interface ClusterConn {
   /** Topology cluster name. */
   name: string;
   client: KubeClient;
+  /** For `kubectl exec` (long-running programs in pods): the kubeconfig file and context of this cluster. */
+  kubeconfig?: string;
+  context?: string;
 }
 
 export interface KubeNetworkOptions {
@@ -55,6 +59,8 @@ export interface KubeNetworkOptions {
   destroyClusters?: () => Promise<void>;
   /** Check that the topology's nodes exist as labelled cluster nodes (default: on shared clusters). */
   checkNodes?: boolean;
+  /** The testbed tools image (docker/tools.Dockerfile): pods then run the harness's probe server and workers. */
+  toolsImage?: string;
   /** Makes a locally built image available to the cluster's nodes (kind load docker-image). */
   loadImage?: (image: string) => Promise<void>;
   /** Rewrites a pod manifest before it is created (the overlay's agent injection, like a mutating webhook). */
@@ -80,6 +86,8 @@ export class KubernetesNetwork implements Network {
   readonly platformName: 'kind' | 'kubernetes';
   private readonly pods = new Map<HostName, LivePod>();
   private readonly nsLabels = new Map<string, Labels>();
+  /** `kubectl exec` children started by spawn(), ended on down(). */
+  private readonly spawned = new Set<ChildProcess>();
   /** Objects outside the run's namespaces (the overlay's components), deleted in reverse on down(). */
   private readonly extraObjects: { cluster: string; obj: KubeObject }[] = [];
   /** Their namespaces (already cluster names), recorded for cleanup. */
@@ -146,7 +154,13 @@ export class KubernetesNetwork implements Network {
   }
 
   private manifest(p: Pod): KubeObject {
-    const obj = podObject(p, this.opts.serve?.(p) ?? { tcp: [], udp: [] }, this.map);
+    const obj = podObject(
+      p,
+      this.opts.serve?.(p) ?? { tcp: [], udp: [] },
+      this.map,
+      undefined,
+      this.opts.toolsImage,
+    );
     return this.mutatePod ? this.mutatePod(obj) : obj;
   }
 
@@ -212,20 +226,49 @@ export class KubernetesNetwork implements Network {
     if (opts.input)
       throw new Error(`exec on ${this.platformName} passes no stdin (asked for ${argv[0]} in ${host})`);
     const p = this.live(host);
+    const where = this.where(host, argv);
     const r = await this.conn(p.pod.cluster).client.exec(
       this.map.toCluster(p.pod.namespace),
       p.pod.name,
-      p.container,
-      argv,
+      where.container,
+      where.argv,
       opts.timeoutMs ?? 60_000,
     );
     return { code: r.code, stdout: r.stdout, stderr: r.stderr, ...(r.timedOut ? { timedOut: true } : {}) };
   }
 
+  /** The harness's workers run in the tools container (tools.ts); anything else in the probe container. */
+  private where(host: HostName, argv: string[]): { container: string; argv: string[] } {
+    const t = toolsCommand(argv);
+    if (!t) return { container: this.live(host).container, argv };
+    if (!this.opts.toolsImage)
+      throw new Error(
+        `${argv[1] ?? argv[0]} in ${host}: measurements on ${this.platformName} need the tools image in the pods (--tools-image, built from docker/tools.Dockerfile)`,
+      );
+    return t;
+  }
+
+  /** A long-running program in a pod, through `kubectl exec` (the local child stands for the remote process). */
   spawn(host: HostName, argv: string[]): ChildProcess {
-    throw new Error(
-      `spawn of '${argv[0]}' in ${host}: long-running programs on ${this.platformName} run as containers of the tools image (docker/tools.Dockerfile), not as local processes`,
+    const p = this.live(host);
+    const c = this.conn(p.pod.cluster);
+    const where = this.where(host, argv);
+    const child = spawnProcess(
+      'kubectl',
+      kubectlExecArgv({
+        kubeconfig: c.kubeconfig,
+        context: c.context,
+        namespace: this.map.toCluster(p.pod.namespace),
+        pod: p.pod.name,
+        container: where.container,
+        argv: where.argv,
+      }),
+      { stdio: ['pipe', 'pipe', 'pipe'] },
     );
+    child.stdin!.on('error', () => undefined);
+    this.spawned.add(child);
+    child.once('exit', () => this.spawned.delete(child));
+    return child;
   }
 
   probe(targets: PlatformProbe[], opts: { timeoutMs: number }): Promise<PlatformProbeAnswer[]> {
@@ -380,6 +423,7 @@ export class KubernetesNetwork implements Network {
 
   private async doDown(): Promise<void> {
     const errors: string[] = [];
+    for (const c of this.spawned) c.kill('SIGTERM');
     try {
       if (this.opts.destroyClusters) await this.opts.destroyClusters();
       else {
@@ -406,6 +450,7 @@ export class KubernetesNetwork implements Network {
 
   /** No synchronous way to reach an API server: the state file lets `testbed cleanup` finish the job. */
   emergencyCleanup(): void {
+    for (const c of this.spawned) c.kill('SIGKILL');
     unregisterLive(this);
   }
 

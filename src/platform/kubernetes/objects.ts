@@ -87,11 +87,17 @@ function serverArgs(
 /** Container that runs probes when a pod serves nothing (every pod can be a probe source). */
 export const PROBE_CONTAINER = 'probe';
 
+/** The tools container (docker/tools.Dockerfile): the harness's probe server and traffic workers. */
+export const TOOLS_CONTAINER = 'tools';
+export const TOOLS_DIR = '/opt/testbed/traffic';
+
 export function podObject(
   pod: Pod,
   serve: ServedPorts,
   map: NamespaceMap,
   image = AGNHOST_IMAGE,
+  /** With a tools image, the harness's own probe server serves TCP/UDP (as on Mininet) and runs the workers. */
+  toolsImage?: string,
 ): KubeObject {
   const pairs: { port: number; protocol: Protocol }[] = [
     ...serve.tcp.map((port) => ({ port, protocol: 'TCP' as const })),
@@ -102,27 +108,48 @@ export function podObject(
     if (!pairs.some((p) => p.port === cp.port && p.protocol === cp.protocol))
       pairs.push({ port: cp.port, protocol: cp.protocol });
   pairs.sort((a, b) => a.port - b.port || a.protocol.localeCompare(b.protocol));
-  const containers = pairs.map(({ port, protocol }) => {
-    // Named ports resolve against these container ports, so the scenario's names go here.
+  // Named ports resolve against these container ports, so the scenario's names go here.
+  const portEntry = (port: number, protocol: Protocol) => {
     const declared = pod.ports.find((cp) => cp.port === port && cp.protocol === protocol);
-    const { args, env } = serverArgs(port, protocol);
-    return {
-      name: serverContainerName(port, protocol),
-      image,
-      imagePullPolicy: 'IfNotPresent',
-      args,
-      ...(env ? { env } : {}),
-      ports: [{ containerPort: port, protocol, ...(declared?.name ? { name: declared.name } : {}) }],
-    };
-  });
-  if (containers.length === 0)
-    containers.push({
+    return { containerPort: port, protocol, ...(declared?.name ? { name: declared.name } : {}) };
+  };
+  const byTools = toolsImage ? pairs.filter((p) => p.protocol !== 'SCTP') : [];
+  const containers: Record<string, unknown>[] = pairs
+    .filter((p) => !byTools.includes(p))
+    .map(({ port, protocol }) => {
+      const { args, env } = serverArgs(port, protocol);
+      return {
+        name: serverContainerName(port, protocol),
+        image,
+        imagePullPolicy: 'IfNotPresent',
+        args,
+        ...(env ? { env } : {}),
+        ports: [portEntry(port, protocol)],
+      };
+    });
+  // Probes exec `/agnhost connect` in the first container: with no agnhost server left, a paused one does it.
+  if (containers.length === 0 || toolsImage)
+    containers.unshift({
       name: PROBE_CONTAINER,
       image,
       imagePullPolicy: 'IfNotPresent',
       args: ['pause'],
       ports: [],
     });
+  if (toolsImage) {
+    const spec = {
+      id: `${pod.namespace}/${pod.name}`,
+      tcp: byTools.filter((p) => p.protocol === 'TCP').map((p) => p.port),
+      udp: byTools.filter((p) => p.protocol === 'UDP').map((p) => p.port),
+    };
+    containers.push({
+      name: TOOLS_CONTAINER,
+      image: toolsImage,
+      imagePullPolicy: 'IfNotPresent',
+      command: ['node', `${TOOLS_DIR}/probe-server.mjs`, JSON.stringify(spec)],
+      ports: byTools.map((p) => portEntry(p.port, p.protocol)),
+    });
+  }
   return {
     apiVersion: 'v1',
     kind: 'Pod',
