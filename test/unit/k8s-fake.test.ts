@@ -14,6 +14,8 @@ import {
   type V1NetworkPolicy,
   type V1Status,
 } from '@kubernetes/client-node';
+import { renderOverlayControlPlane } from '../../reference-impl/k8s/index.ts';
+import { route } from '../support/k8s-fake/resources.ts';
 import { startFakeKube, type FakeKube } from '../support/k8s-fake/server.ts';
 
 const policy = (name: string, app = 'web'): V1NetworkPolicy => ({
@@ -209,6 +211,67 @@ describe('fake Kubernetes API server through client-node', () => {
     expect(paths).toContain('/apis/networking.k8s.io/v1');
     expect(paths).toContain('/api/v1');
     expect((await core.getAPIResources()).resources.map((r) => r.name)).toContain('pods/exec');
+  });
+
+  it('workloads and RBAC: the overlay components go in and out through KubernetesObjectApi; rollouts complete', async () => {
+    const obj = KubernetesObjectApi.makeApiClient(kube.kubeConfig());
+    const objs = renderOverlayControlPlane({ namespace: 'ov', cluster: 'c1', prefix: 'tb1' });
+    for (const o of objs) await obj.create(o);
+    const dep = (await obj.read({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'overlay-control-plane', namespace: 'ov' },
+    })) as {
+      metadata: { generation: number };
+      status: { availableReplicas: number; observedGeneration: number };
+    };
+    expect(dep.status).toMatchObject({ availableReplicas: 1, observedGeneration: 1 });
+    await obj.patch(
+      {
+        apiVersion: 'apps/v1',
+        kind: 'DaemonSet',
+        metadata: { name: 'overlay-sap', namespace: 'ov' },
+        spec: { template: { metadata: { annotations: { restart: '1' } } } },
+      } as never,
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      PatchStrategy.MergePatch,
+    );
+    const ds = kube.store.get('daemonsets', 'ov', 'overlay-sap');
+    expect(ds.metadata.generation).toBe(2);
+    expect(ds.status).toMatchObject({ observedGeneration: 2, numberReady: 1 });
+    const paths = new Set(kube.requests.filter((r) => r.method === 'POST').map((r) => r.path));
+    expect([...paths].sort()).toEqual([
+      '/api/v1/namespaces',
+      '/api/v1/namespaces/ov/serviceaccounts',
+      '/api/v1/namespaces/ov/services',
+      '/apis/apps/v1/namespaces/ov/daemonsets',
+      '/apis/apps/v1/namespaces/ov/deployments',
+      '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings',
+      '/apis/rbac.authorization.k8s.io/v1/clusterroles',
+    ]);
+    for (const o of [...objs].reverse().filter((o) => o.kind.startsWith('Cluster'))) await obj.delete(o);
+    await core.deleteNamespace({ name: 'ov' });
+    expect(kube.store.list('deployments')).toEqual([]);
+    expect(kube.store.list('clusterroles')).toEqual([]);
+    expect(route('/apis/apps/v1/namespaces/ov/deployments/d/scale')).toEqual({
+      resource: 'deployments',
+      namespace: 'ov',
+      name: 'd',
+      sub: 'scale',
+    });
+    expect(route('/api/v1/namespaces/x/status')).toEqual({
+      resource: 'namespaces',
+      name: 'x',
+      sub: 'status',
+    });
+    expect(route('/apis/apps/v1/deployments/d')).toBeUndefined();
+    expect(route('/api/v1/nodes')).toBeUndefined();
+    expect(await apiError(core.readNamespacedPodLog({ namespace: 'x', name: 'a' }))).toMatchObject({
+      code: 404,
+    });
   });
 
   it('watch: replays from a resourceVersion, selector moves become ADDED/DELETED, BOOKMARK, 410 after compaction', async () => {

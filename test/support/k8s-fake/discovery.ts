@@ -1,57 +1,45 @@
 // API discovery documents of the fake, in the shapes `kubectl` and client-node's KubernetesObjectApi read
 // (APIVersions, APIGroupList, APIResourceList, version.Info): only the resources the fake serves.
+import { RESOURCE_INFO, RESOURCES } from './resources.ts';
 
 const verbs = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
 
-export function coreResources(): Record<string, unknown> {
-  return {
-    kind: 'APIResourceList',
-    apiVersion: 'v1',
-    groupVersion: 'v1',
-    resources: [
-      {
-        name: 'namespaces',
-        singularName: 'namespace',
-        namespaced: false,
-        kind: 'Namespace',
-        verbs: verbs.filter((v) => v !== 'deletecollection'),
-        shortNames: ['ns'],
-      },
-      { name: 'pods', singularName: 'pod', namespaced: true, kind: 'Pod', verbs, shortNames: ['po'] },
-      {
+/** APIResourceList of one group/version ('' = core), or undefined when the fake serves nothing there. */
+export function groupResources(group: string, version: string): Record<string, unknown> | undefined {
+  const rs = RESOURCES.filter(
+    (r) => RESOURCE_INFO[r].group === group && RESOURCE_INFO[r].version === version,
+  );
+  if (rs.length === 0) return undefined;
+  const resources: Record<string, unknown>[] = [];
+  for (const r of rs) {
+    const i = RESOURCE_INFO[r];
+    resources.push({
+      name: r,
+      singularName: i.singular,
+      namespaced: i.namespaced,
+      kind: i.kind,
+      verbs: i.namespaced ? verbs : verbs.filter((v) => v !== 'deletecollection'),
+      ...(i.shortNames ? { shortNames: i.shortNames } : {}),
+    });
+    if (r === 'pods')
+      resources.push({
         name: 'pods/exec',
         singularName: '',
         namespaced: true,
         kind: 'PodExecOptions',
         verbs: ['create', 'get'],
-      },
-      {
-        name: 'pods/status',
+      });
+    if (r !== 'serviceaccounts' && r !== 'configmaps' && !i.group.startsWith('rbac'))
+      resources.push({
+        name: `${r}/status`,
         singularName: '',
-        namespaced: true,
-        kind: 'Pod',
+        namespaced: i.namespaced,
+        kind: i.kind,
         verbs: ['get', 'patch', 'update'],
-      },
-    ],
-  };
-}
-
-export function networkingResources(): Record<string, unknown> {
-  return {
-    kind: 'APIResourceList',
-    apiVersion: 'v1',
-    groupVersion: 'networking.k8s.io/v1',
-    resources: [
-      {
-        name: 'networkpolicies',
-        singularName: 'networkpolicy',
-        namespaced: true,
-        kind: 'NetworkPolicy',
-        verbs,
-        shortNames: ['netpol'],
-      },
-    ],
-  };
+      });
+  }
+  const gv = group ? `${group}/${version}` : version;
+  return { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: gv, resources };
 }
 
 export function apiVersions(serverAddress: string): Record<string, unknown> {
@@ -63,11 +51,14 @@ export function apiVersions(serverAddress: string): Record<string, unknown> {
 }
 
 export function apiGroups(): Record<string, unknown> {
-  const gv = { groupVersion: 'networking.k8s.io/v1', version: 'v1' };
+  const groups = [...new Set(RESOURCES.map((r) => RESOURCE_INFO[r].group).filter(Boolean))].sort();
   return {
     kind: 'APIGroupList',
     apiVersion: 'v1',
-    groups: [{ name: 'networking.k8s.io', versions: [gv], preferredVersion: gv }],
+    groups: groups.map((name) => {
+      const gv = { groupVersion: `${name}/v1`, version: 'v1' };
+      return { name, versions: [gv], preferredVersion: gv };
+    }),
   };
 }
 

@@ -15,8 +15,9 @@
 //   kube.bookmark()    sends a BOOKMARK at the current resourceVersion to watches that allowed bookmarks
 //   kube.openWatches() number of open watch streams;  await kube.close()
 //
-// Served: GET /version /api /api/v1 /apis /apis/networking.k8s.io/v1; namespaces (cluster scope), pods and
-// pods/status, networkpolicies (namespaced and all-namespaces lists): GET (get/list with labelSelector and
+// Served: GET /version /api /apis and each group's resource list; the resources of resources.ts (namespaces,
+// pods, services, serviceaccounts, configmaps, networkpolicies, deployments, daemonsets, RBAC), their
+// `status` subresource, namespaced and all-namespaces lists: GET (get/list with labelSelector and
 // fieldSelector metadata.name/namespace), POST, PUT (409 Conflict on a stale resourceVersion), PATCH
 // (merge-patch+json; strategic-merge-patch+json treated as a merge patch, which is exact for the maps clients
 // patch here; json-patch+json), DELETE; `?watch=true|1` streams with resourceVersion replay, selector
@@ -27,9 +28,8 @@ import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
-import { NetworkPolicy as NetworkPolicyModel } from 'kubernetes-models/networking.k8s.io/v1';
-import { Namespace as NamespaceModel, Pod as PodModel } from 'kubernetes-models/v1';
-import { apiGroups, apiVersions, coreResources, networkingResources, versionInfo } from './discovery.ts';
+import { apiGroups, apiVersions, groupResources, versionInfo } from './discovery.ts';
+import { RESOURCE_INFO, apiVersionOf, route, type Route } from './resources.ts';
 import { ExecEndpoint } from './exec.ts';
 import { jsonPatch, matchesFieldSelector, matchesSelector, mergePatch, parseLabelSelector } from './patch.ts';
 import { ApiError, FakeStore, KIND, type KubeObject, type PodHooks, type Resource } from './store.ts';
@@ -64,36 +64,11 @@ export interface FakeKubeOptions extends PodHooks {
   tls?: boolean;
 }
 
-interface Route {
-  resource: Resource;
-  namespace?: string;
-  name?: string;
-  sub?: 'status';
-}
-
-function route(path: string): Route | undefined {
-  let m = path.match(/^\/api\/v1\/namespaces(?:\/([^/]+))?$/);
-  if (m) return { resource: 'namespaces', name: m[1] };
-  m = path.match(/^\/api\/v1\/namespaces\/([^/]+)\/pods(?:\/([^/]+)(?:\/(status))?)?$/);
-  if (m) return { resource: 'pods', namespace: m[1], name: m[2], sub: m[3] as 'status' | undefined };
-  if (path === '/api/v1/pods') return { resource: 'pods' };
-  m = path.match(/^\/apis\/networking\.k8s\.io\/v1\/namespaces\/([^/]+)\/networkpolicies(?:\/([^/]+))?$/);
-  if (m) return { resource: 'networkpolicies', namespace: m[1], name: m[2] };
-  if (path === '/apis/networking.k8s.io/v1/networkpolicies') return { resource: 'networkpolicies' };
-  return undefined;
-}
-
 const matches = (m: RequestMatch | undefined, method: string, path: string, watch: boolean) =>
   !m ||
   ((m.method === undefined || m.method === method) &&
     (m.path === undefined || (typeof m.path === 'string' ? path.startsWith(m.path) : m.path.test(path))) &&
     (m.watch === undefined || m.watch === watch));
-
-const MODELS: Record<Resource, new (o: never) => { validate(): void }> = {
-  namespaces: NamespaceModel as never,
-  pods: PodModel as never,
-  networkpolicies: NetworkPolicyModel as never,
-};
 
 export class FakeKube {
   readonly store: FakeStore;
@@ -243,7 +218,8 @@ export class FakeKube {
       const doc = this.discovery(url.pathname);
       if (doc && method === 'GET') return send(200, doc);
       const r = route(url.pathname);
-      if (!r) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
+      if (!r || (r.sub !== undefined && r.sub !== 'status'))
+        throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
       if (watch && method === 'GET' && !r.name) {
         entry.status = 200;
         return serveWatch(this.store, this.watches, r, q, res);
@@ -265,20 +241,17 @@ export class FakeKube {
         return versionInfo();
       case '/api':
         return apiVersions(`127.0.0.1:${this.port}`);
-      case '/api/v1':
-        return coreResources();
       case '/apis':
         return apiGroups();
-      case '/apis/networking.k8s.io/v1':
-        return networkingResources();
     }
-    return undefined;
+    const m = /^\/(?:api\/(v1)|apis\/([^/]+)\/([^/]+))$/.exec(path);
+    return m ? groupResources(m[2] ?? '', m[1] ?? m[3]!) : undefined;
   }
 
   private validate(resource: Resource, o: KubeObject): void {
     if (this.opts.validate === false) return;
     try {
-      new MODELS[resource](o as never).validate();
+      new RESOURCE_INFO[resource].model(o as never).validate();
     } catch (e) {
       throw new ApiError(
         422,
@@ -311,14 +284,14 @@ export class FakeKube {
           code: 200,
           body: {
             kind: `${KIND[r.resource]}List`,
-            apiVersion: r.resource === 'networkpolicies' ? 'networking.k8s.io/v1' : 'v1',
+            apiVersion: apiVersionOf(r.resource),
             metadata: { resourceVersion: String(s.rv) },
             items,
           },
         };
       }
       if (method === 'POST') {
-        if (r.resource !== 'namespaces' && r.namespace === undefined)
+        if (RESOURCE_INFO[r.resource].namespaced && r.namespace === undefined)
           throw new ApiError(
             405,
             'MethodNotAllowed',
@@ -383,7 +356,7 @@ export class FakeKube {
               name,
               kind: r.resource,
               uid: gone.metadata.uid,
-              ...(r.resource === 'networkpolicies' ? { group: 'networking.k8s.io' } : {}),
+              ...(RESOURCE_INFO[r.resource].group ? { group: RESOURCE_INFO[r.resource].group } : {}),
             },
           },
         };

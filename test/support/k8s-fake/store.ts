@@ -1,19 +1,10 @@
-// The fake API server's object store: namespaces, pods and NetworkPolicies with resourceVersion bookkeeping,
+// The fake API server's object store (resources.ts lists what it holds) with resourceVersion bookkeeping,
 // an event history that watches replay from, and a compaction point below which a watch gets 410 Gone — the
 // same contract etcd gives the real API server. Pure data plus listeners; HTTP lives in server.ts.
 
-export type Resource = 'namespaces' | 'pods' | 'networkpolicies';
-export const RESOURCES: readonly Resource[] = ['namespaces', 'pods', 'networkpolicies'];
-export const KIND: Record<Resource, string> = {
-  namespaces: 'Namespace',
-  pods: 'Pod',
-  networkpolicies: 'NetworkPolicy',
-};
-export const API_VERSION: Record<Resource, string> = {
-  namespaces: 'v1',
-  pods: 'v1',
-  networkpolicies: 'networking.k8s.io/v1',
-};
+import { API_VERSION, KIND, RESOURCE_INFO, RESOURCES, type Resource } from './resources.ts';
+
+export { API_VERSION, KIND, RESOURCES, type Resource } from './resources.ts';
 
 /** A stored object: plain JSON as the API serves it. */
 export interface KubeObject {
@@ -73,9 +64,10 @@ export const notFound = (resource: Resource, name: string) =>
     kind: resource,
     ...(groupName(resource) ? { group: groupName(resource) } : {}),
   });
-const groupName = (r: Resource) => (r === 'networkpolicies' ? 'networking.k8s.io' : undefined);
+const groupName = (r: Resource) => RESOURCE_INFO[r].group || undefined;
 const group = (r: Resource) => (groupName(r) ? `.${groupName(r)}` : '');
 
+const WORKLOADS = new Set<Resource>(['deployments', 'daemonsets']);
 const key = (ns: string | undefined, name: string) => `${ns ?? ''}/${name}`;
 const clone = <T>(o: T): T => structuredClone(o);
 
@@ -176,12 +168,43 @@ export class FakeStore {
       o.metadata.labels = { ...(o.metadata.labels ?? {}), 'kubernetes.io/metadata.name': name };
       o.status = { phase: 'Active' };
     }
+    if (o.spec !== undefined) o.metadata.generation = 1;
     if (resource === 'pods') this.initPod(o);
     const stored = this.put(resource, o, 'ADDED');
-    if (resource === 'pods' && this.hooks.autoReady !== false) this.setPodReady(namespace!, name, true);
-    return resource === 'pods' && this.hooks.autoReady !== false
-      ? this.get(resource, namespace, name)
-      : stored;
+    if (this.hooks.autoReady === false) return stored;
+    if (resource === 'pods') return this.setPodReady(namespace!, name, true);
+    if (WORKLOADS.has(resource)) return this.setWorkloadReady(resource, namespace!, name);
+    return stored;
+  }
+
+  /**
+   * Test hook: a Deployment or DaemonSet reports every replica ready at its current generation (the fake runs
+   * no controllers; a DaemonSet counts one node).
+   */
+  setWorkloadReady(resource: Resource, namespace: string, name: string): KubeObject {
+    const cur = this.get(resource, namespace, name);
+    const generation = cur.metadata.generation as number | undefined;
+    const n = resource === 'deployments' ? ((cur.spec?.replicas as number | undefined) ?? 1) : 1;
+    const status =
+      resource === 'deployments'
+        ? {
+            observedGeneration: generation,
+            replicas: n,
+            updatedReplicas: n,
+            readyReplicas: n,
+            availableReplicas: n,
+            conditions: [{ type: 'Available', status: 'True' }],
+          }
+        : {
+            observedGeneration: generation,
+            currentNumberScheduled: n,
+            desiredNumberScheduled: n,
+            numberReady: n,
+            numberAvailable: n,
+            updatedNumberScheduled: n,
+            numberMisscheduled: 0,
+          };
+    return this.put(resource, { ...cur, status }, 'MODIFIED');
   }
 
   /** Replaces an object; a body carrying a resourceVersion other than the stored one is a 409 Conflict. */
@@ -224,16 +247,23 @@ export class FakeStore {
     next.kind = KIND[resource];
     if (cur.status !== undefined) next.status = cur.status;
     else delete next.status;
+    const gen = cur.metadata.generation as number | undefined;
+    if (gen !== undefined)
+      next.metadata.generation = JSON.stringify(next.spec) === JSON.stringify(cur.spec) ? gen : gen + 1;
     if (resource === 'namespaces')
       next.metadata.labels = { ...(next.metadata.labels ?? {}), 'kubernetes.io/metadata.name': name };
-    return this.put(resource, next, 'MODIFIED');
+    const stored = this.put(resource, next, 'MODIFIED');
+    // A rollout of a new generation completes at once.
+    if (WORKLOADS.has(resource) && this.hooks.autoReady !== false && next.metadata.generation !== gen)
+      return this.setWorkloadReady(resource, namespace!, name);
+    return stored;
   }
 
   /** Deletes an object (a namespace takes its pods and policies with it, without a Terminating phase). */
   delete(resource: Resource, namespace: string | undefined, name: string): KubeObject {
     const cur = this.get(resource, namespace, name);
     if (resource === 'namespaces')
-      for (const r of ['pods', 'networkpolicies'] as const)
+      for (const r of RESOURCES.filter((x) => RESOURCE_INFO[x].namespaced))
         for (const o of this.list(r, name)) this.delete(r, name, o.metadata.name!);
     this.objects.get(resource)!.delete(key(namespace, name));
     const rv = ++this.rv;

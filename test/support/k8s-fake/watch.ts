@@ -4,6 +4,7 @@
 // transitions are sent as ADDED/DELETED (as the watch cache does); BOOKMARKs on request; timeoutSeconds.
 import type http from 'node:http';
 import { matchesFieldSelector, matchesSelector, parseLabelSelector } from './patch.ts';
+import { apiVersionOf } from './resources.ts';
 import {
   KIND,
   type ApiError,
@@ -65,7 +66,7 @@ export function serveWatch(
       if (bookmarks)
         write('BOOKMARK', {
           kind: KIND[r.resource],
-          apiVersion: r.resource === 'networkpolicies' ? 'networking.k8s.io/v1' : 'v1',
+          apiVersion: apiVersionOf(r.resource),
           metadata: { resourceVersion: String(store.rv) },
         });
     },
