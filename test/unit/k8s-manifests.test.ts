@@ -99,6 +99,27 @@ describe('objects', () => {
     await validateObject(pod);
   });
 
+  it('with the tools image: probe container first, the probe server serving TCP/UDP, SCTP still porter; validates', async () => {
+    const map = namespaceMap('tb1234', false, ['x']);
+    const p = {
+      ...sc.initial.pods[0]!,
+      ports: [...sc.initial.pods[0]!.ports, { port: 90, protocol: 'SCTP' as const }],
+    };
+    const pod = podObject(p, { tcp: [80], udp: [80] }, map, undefined, 'policy-testbed/tools:0.1.0');
+    const names = (pod.spec as { containers: { name: string }[] }).containers.map((c) => c.name);
+    expect(names).toEqual(['probe', 'serve-90-sctp', 'tools']);
+    await validateObject(pod);
+    expect(
+      kubectlExecArgv({
+        kubeconfig: '/k',
+        namespace: 'x',
+        pod: 'a',
+        container: 'tools',
+        argv: ['iperf3', '-s'],
+      }),
+    ).toEqual(['--kubeconfig', '/k', 'exec', '-i', '-n', 'x', 'a', '-c', 'tools', '--', 'iperf3', '-s']);
+  });
+
   it('shared cluster: namespaces prefixed, metadata.name selectors follow, other labels untouched', async () => {
     const map = namespaceMap('tb1234', true, ['x', 'y']);
     expect(map.toCluster('x')).toBe('tb1234-x');
