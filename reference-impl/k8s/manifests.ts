@@ -190,7 +190,8 @@ export function renderOverlayControlPlane(opts: ControlPlaneOptions): KubeObject
             dnsPolicy: 'ClusterFirstWithHostNet',
             // Every node, control-plane nodes and tainted nodes included: pods anywhere need their SaP.
             tolerations: [{ operator: 'Exists' }],
-            priorityClassName: 'system-node-critical',
+            // No system-node-critical priority class: several managed clusters cap critical pods outside
+            // kube-system with a ResourceQuota, which would keep the SaPs from starting.
             containers: [sapContainer(image, 'sap')],
           },
         },
