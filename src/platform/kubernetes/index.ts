@@ -18,7 +18,7 @@ import { CNI_NAMES, kindConfigs, type CniName } from './kind-config.ts';
 import { KindCli } from './kind.ts';
 import { KubernetesNetwork } from './network.ts';
 import { checkClusterPrerequisites, checkKindPrerequisites } from './prereq.ts';
-import { writeKubeState } from './state.ts';
+import { removeKubeState, writeKubeState } from './state.ts';
 
 export { KubernetesNetwork, isKubernetesNetwork } from './network.ts';
 
@@ -113,14 +113,20 @@ export function kindPlatform(o: { cni?: string; run?: CliRunner; toolsImage?: st
           },
         });
       } catch (e) {
-        await destroy().catch(() => undefined);
+        // The record goes only when the clusters are gone; otherwise `testbed cleanup` still has it.
+        await destroy().then(
+          () => removeKubeState(prefix),
+          () => undefined,
+        );
         throw e;
       }
     },
   };
 }
 
-export function kubernetesPlatform(o: { kubeconfig?: string; context?: string; toolsImage?: string } = {}): Platform {
+export function kubernetesPlatform(
+  o: { kubeconfig?: string; context?: string; toolsImage?: string } = {},
+): Platform {
   return {
     name: 'kubernetes',
     checkPrerequisites: async () => {
@@ -139,7 +145,9 @@ export function kubernetesPlatform(o: { kubeconfig?: string; context?: string; t
         topology,
         pods,
         serve: opts.serve,
-        clusters: [{ name: topology.clusters[0]!.name, client, kubeconfig: o.kubeconfig, context: o.context }],
+        clusters: [
+          { name: topology.clusters[0]!.name, client, kubeconfig: o.kubeconfig, context: o.context },
+        ],
         toolsImage: o.toolsImage,
         shared: true,
         // The cluster's CNI is the operator's: its name and whether it enforces are not inspected.
