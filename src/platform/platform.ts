@@ -71,10 +71,22 @@ export interface Network {
   probe?(targets: PlatformProbe[], opts: { timeoutMs: number }): Promise<PlatformProbeAnswer[]>;
 }
 
+export interface PlatformEnvironment {
+  platform: string;
+  cni: string;
+  cniVersion: string;
+  /** Whether the CNI enforces the NetworkPolicies posted in mode native (overlay switches it off; see steps). */
+  cniEnforced: boolean | null;
+  serverVersion: string | null;
+  kindVersion: string | null;
+}
+
 export interface Platform {
   readonly name: 'mininet' | 'kind' | 'kubernetes';
   /** Throws UsageError with a one-line install hint when a prerequisite (root, mininet, nft, …) is missing. */
   checkPrerequisites(): Promise<void>;
+  /** What the run's environment record says about the platform beyond the machine (Kubernetes: the CNI). */
+  environment?(): PlatformEnvironment;
   /** `serve`: what each pod must serve, for platforms that build servers into pods at creation (Kubernetes). */
   up(
     topology: Topology,

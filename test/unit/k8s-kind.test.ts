@@ -29,7 +29,10 @@ function recorder(fail?: (argv: string[]) => boolean) {
     const k = argv.indexOf('--kubeconfig');
     // kind writes the new cluster's kubeconfig where it is told to
     if (argv[0] === 'kind' && argv[1] === 'create' && k > 0)
-      writeFileSync(argv[k + 1]!, `apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:9'}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n`);
+      writeFileSync(
+        argv[k + 1]!,
+        `apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:9'}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n`,
+      );
     if (argv[1] === 'get' && argv[2] === 'clusters')
       return { code: 0, stdout: 'No kind clusters found.\n', stderr: '' };
     return { code: 0, stdout: '', stderr: '' };
@@ -83,4 +86,21 @@ it('a failure midway (second cluster) deletes every cluster started and says wha
   expect(deleted).toEqual(['tbabcd-c1', 'tbabcd-c2']);
   expect(readKubeStates()).toEqual([]);
   expect(existsSync(join(dir, 'tbabcd.json'))).toBe(false);
+});
+
+it("the run's environment records the platform, CNI, its version and whether it enforces (schema-valid)", async () => {
+  const { collectEnv } = await import('../../src/measure/env.ts');
+  const { envSchema } = await import('../../src/results/schema.ts');
+  const platform = kindPlatform({ cni: 'cilium', run: recorder().run });
+  const kubernetes = platform.environment!();
+  expect(kubernetes).toEqual({
+    platform: 'kind',
+    cni: 'cilium',
+    cniVersion: '1.17.4',
+    cniEnforced: true,
+    serverVersion: null,
+    kindVersion: null,
+  });
+  const env = await collectEnv({ platform: 'kind', modes: ['native'], scenarioHashes: {}, kubernetes });
+  expect(envSchema.parse(env).kubernetes).toEqual(kubernetes);
 });

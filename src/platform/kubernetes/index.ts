@@ -52,6 +52,17 @@ export function kindPlatform(o: { cni?: string; run?: CliRunner; toolsImage?: st
     async checkPrerequisites() {
       ({ kindVersion } = await checkKindPrerequisites({ cni, run }));
     },
+    environment() {
+      const info = cniInfo(cni, kindVersion);
+      return {
+        platform: 'kind',
+        cni,
+        cniVersion: info.version,
+        cniEnforced: info.enforcesNetworkPolicy ?? null,
+        serverVersion: null,
+        kindVersion: kindVersion ?? null,
+      };
+    },
     async up(topology: Topology, pods: Pod[], opts: UpOpts = {}) {
       const prefix = runPrefix(opts);
       const configs = kindConfigs(prefix, topology, cni);
@@ -127,11 +138,21 @@ export function kindPlatform(o: { cni?: string; run?: CliRunner; toolsImage?: st
 export function kubernetesPlatform(
   o: { kubeconfig?: string; context?: string; toolsImage?: string } = {},
 ): Platform {
+  let serverVersion: string | undefined;
   return {
     name: 'kubernetes',
     checkPrerequisites: async () => {
-      await checkClusterPrerequisites(o);
+      ({ serverVersion } = await checkClusterPrerequisites(o));
     },
+    // The cluster's CNI is the operator's and is not inspected.
+    environment: () => ({
+      platform: 'kubernetes',
+      cni: 'existing',
+      cniVersion: 'unknown',
+      cniEnforced: null,
+      serverVersion: serverVersion ?? null,
+      kindVersion: null,
+    }),
     async up(topology: Topology, pods: Pod[], opts: UpOpts = {}) {
       if (topology.clusters.length !== 1)
         throw new UsageError(
