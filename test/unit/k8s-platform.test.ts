@@ -1,7 +1,7 @@
 // The Kubernetes driver against the in-process fake API server, through the real client-node code: the
 // requests it makes, its handling of 404/409/410, watch disconnects, exec failures and timeouts, and whole
 // conformance scenarios end to end under `native` (the fake's "CNI" asks the engine about the API state).
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
@@ -311,7 +311,9 @@ describe('probes by exec', () => {
   });
 });
 
-const E2E = [
+// A representative sample by default (policy kinds, selectors, named ports, ipBlock, every kind of step);
+// TESTBED_K8S_E2E=all runs every conformance scenario, each on a cluster of its own and on a shared one.
+const SAMPLE = [
   '02-deny-all-ingress',
   '14-namespaceselector',
   '24-namespace-name-label',
@@ -322,10 +324,23 @@ const E2E = [
   '53-add-remove-pod',
   '32-ipblock-except',
 ];
+/** Scenarios whose meaning depends on namespace names: also run with prefixed (shared-cluster) namespaces. */
+const SHARED_SAMPLE = new Set([
+  '14-namespaceselector',
+  '24-namespace-name-label',
+  '52-namespace-label-change',
+]);
+const ALL = process.env.TESTBED_K8S_E2E === 'all';
+const E2E = ALL
+  ? readdirSync('scenarios/conformance')
+      .filter((f) => f.endsWith('.yaml'))
+      .sort()
+      .map((f) => f.replace(/\.yaml$/, ''))
+  : SAMPLE;
 
 describe('conformance end to end through the real client (fake API server, engine-backed CNI)', () => {
   for (const name of E2E)
-    for (const shared of [false, true])
+    for (const shared of ALL || SHARED_SAMPLE.has(name) ? [false, true] : [false])
       it(`${name} under native${shared ? ' (shared cluster: prefixed namespaces)' : ''}`, async () => {
         kube = await startFakeKube({ assignPodIP: plannedIP as never });
         const sc = loadScenario(`scenarios/conformance/${name}.yaml`);
