@@ -418,13 +418,10 @@ describe("mode overlay on kind (harness side; the overlay data path itself is re
     kube = await startFakeKube({ assignPodIP: plannedIP as never });
     const sc = loadScenario('scenarios/conformance/51-pod-label-change.yaml');
     const execs = engineCni(kube, sc.topology);
-    // The fake serves core and networking only; objects of other groups and the kindnet DaemonSet are recorded.
-    const created: { kind: string; name: string }[] = [];
+    // Overlay objects go through KubernetesObjectApi (discovery, then the generic routes the fake serves);
+    // kind's kindnet DaemonSet lives in kube-system, which the fake does not have: that call is recorded.
     let kindnetOff = 0;
     class RecordingClient extends KubeClient {
-      override async createObject(o: { kind: string; metadata: { name: string } }): Promise<void> {
-        created.push({ kind: o.kind, name: o.metadata.name });
-      }
       override async disableKindnetPolicy(): Promise<boolean> {
         kindnetOff++;
         return true;
@@ -451,9 +448,17 @@ describe("mode overlay on kind (harness side; the overlay data path itself is re
     const oc = await runScenarioMode(sc, 'overlay', platform, ENFORCERS.overlay!, { probeTimeoutMs: 1000 });
     expect(kindnetOff).toBe(1);
     expect(loaded).toEqual(['policy-testbed/overlay:0.1.0']);
-    expect(created.map((c) => c.kind)).toEqual(
-      expect.arrayContaining(['Namespace', 'ClusterRole', 'Deployment', 'DaemonSet']),
+    // created through the API (and removed with the cluster: kind's down() deletes the clusters themselves)
+    const deployed = kube.requests.filter((r) => r.method === 'POST' && r.status < 300).map((r) => r.path);
+    expect(deployed).toEqual(
+      expect.arrayContaining([
+        '/apis/rbac.authorization.k8s.io/v1/clusterroles',
+        '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings',
+        '/apis/apps/v1/namespaces/tbfeed-overlay-system/deployments',
+        '/apis/apps/v1/namespaces/tbfeed-overlay-system/daemonsets',
+      ]),
     );
+
     // pods were re-created with the agent (a native sidecar), and probes went to overlay addresses
     const recreated = kube.requests
       .filter((r) => r.method === 'POST' && r.path.endsWith('/pods'))
@@ -466,6 +471,31 @@ describe("mode overlay on kind (harness side; the overlay data path itself is re
     expect(probes.reduce((a, p) => a + p.compared, 0)).toBeGreaterThan(0);
     expect(probes.flatMap((p) => p.diff.cells)).toEqual([]);
     expect(oc.steps.every((s) => s.programmingDetail?.cniEnforced === 'false')).toBe(true);
+  });
+});
+
+describe('mode overlay on a shared cluster', () => {
+  it('deploys the components through the API and removes every one of them again (cluster RBAC included)', async () => {
+    kube = await startFakeKube({ assignPodIP: plannedIP as never });
+    const sc = loadScenario('scenarios/conformance/02-deny-all-ingress.yaml');
+    engineCni(kube, sc.topology);
+    const oc = await runScenarioMode(sc, 'overlay', fakePlatform(kube, true), ENFORCERS.overlay!, {
+      probeTimeoutMs: 1000,
+    });
+    expect(oc.steps.flatMap((s) => s.probes).flatMap((p) => p.diff.cells)).toEqual([]);
+    expect(
+      kube.requests.some(
+        (r) => r.method === 'POST' && r.path === '/apis/rbac.authorization.k8s.io/v1/clusterroles',
+      ),
+    ).toBe(true);
+    for (const r of [
+      'namespaces',
+      'clusterroles',
+      'clusterrolebindings',
+      'deployments',
+      'daemonsets',
+    ] as const)
+      expect(kube.store.list(r).map((o) => o.metadata.name)).toEqual([]);
   });
 });
 
