@@ -11,7 +11,6 @@ import type { Topology } from '../../scenario/types.ts';
 import { isPrefix, newPrefix } from '../mininet/topo.ts';
 import type { Platform, ServedPorts } from '../platform.ts';
 import { cmdline } from '../runstate.ts';
-import { KubeClient, loadKubeConfig } from './client.ts';
 import { cniInfo, cniInstallSteps, type CniInfo } from './cni.ts';
 import { mustRun, runCli, type CliRunner } from './exec-cli.ts';
 import { CNI_NAMES, kindConfigs, type CniName } from './kind-config.ts';
@@ -89,6 +88,8 @@ export function kindPlatform(o: { cni?: string; run?: CliRunner; toolsImage?: st
         if (errors.length) throw new Error(errors.join('; '));
       };
       try {
+        // The client library is loaded only once a cluster exists: prerequisite checks stay fast without it.
+        const { KubeClient, loadKubeConfig } = await import('./client.ts');
         const clusters = [];
         for (const [i, cfg] of configs.entries()) {
           made.push(cfg.name);
@@ -159,6 +160,7 @@ export function kubernetesPlatform(
           `--platform kubernetes drives one cluster; the scenario has ${topology.clusters.length} (use --platform kind for multi-cluster topologies)`,
         );
       const prefix = runPrefix(opts);
+      const { KubeClient, loadKubeConfig } = await import('./client.ts');
       const client = new KubeClient(loadKubeConfig(o));
       return KubernetesNetwork.up({
         prefix,

@@ -6,7 +6,7 @@ import { UsageError } from '../../errors.ts';
 import { runCli, type CliRunner } from './exec-cli.ts';
 import { KIND_MIN_VERSION } from './cni.ts';
 import type { CniName } from './kind-config.ts';
-import { KubeClient, apiMessage, loadKubeConfig } from './client.ts';
+import type { KubeClient } from './client.ts';
 
 const CHECK_TIMEOUT_MS = 4000;
 
@@ -103,6 +103,8 @@ export async function checkClusterPrerequisites(o: {
   context?: string;
   client?: KubeClient;
 }): Promise<{ serverVersion: string }> {
+  // Loaded here, not at the top: `--platform kind` checks must not pay for the client library.
+  const { KubeClient, apiMessage, loadKubeConfig } = await import('./client.ts');
   let client = o.client;
   if (!client) {
     try {
