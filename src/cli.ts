@@ -8,6 +8,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(argv
   main: { summary: 'the main job: the default paper suite on Mininet, ending in a report', load: () => import('./commands/main.ts') },
   report: { summary: 'render a report from a saved run directory', load: () => import('./commands/report.ts') },
   compare: { summary: 'compare two runs and flag regressions', load: () => import('./commands/compare.ts') },
+  manifests: { summary: 'write every Kubernetes object a run would create, as YAML (one file per kind)', load: () => import('./commands/manifests.ts') },
   cleanup: { summary: 'remove leftovers (namespaces, links, processes) of crashed runs', load: () => import('./commands/cleanup.ts') },
 };
 

@@ -9,6 +9,13 @@ export interface GuardSpec {
   tun: string;
   agentPort: number;
   saps: { ip: string; port: number }[];
+  /** TCP port of the agent's own config API, when it listens on TCP (Kubernetes: pushes come from another pod). */
+  apiPort?: number;
+  /**
+   * Sources admitted on the underlay besides the SaPs: on Kubernetes the pod's own node (kubelet probes;
+   * NetworkPolicy always allows node → own pod).
+   */
+  allowFrom?: string[];
 }
 
 /** The ruleset text (replaces any previous guard atomically). Pure. */
@@ -33,6 +40,8 @@ export function guardRuleset(g: GuardSpec): string {
     `    ct state established,related accept`,
     saps ? `    meta l4proto udp ip saddr . udp sport { ${saps} } udp dport ${g.agentPort} accept` : '',
     saps6 ? `    meta l4proto udp ip6 saddr . udp sport { ${saps6} } udp dport ${g.agentPort} accept` : '',
+    g.apiPort ? `    tcp dport ${g.apiPort} accept` : '',
+    g.allowFrom?.length ? `    ip saddr { ${g.allowFrom.join(', ')} } accept` : '',
     `    meta nfproto ipv6 icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert } accept`,
     `    counter drop`,
     `  }`,

@@ -22,13 +22,15 @@ import {
 } from '../gue/codec.ts';
 import { MAC_AUTH_LEN, ReplayWindow, SeqCounter, readSeq, sealMac } from '../gue/mac.ts';
 import { Tun, VNET_F_NEEDS_CSUM, VNET_GSO_TCPV4, VNET_HDR_LEN } from '../native/tun.ts';
-import { ConflictError, literalLookup, parseArgs, serveApi } from '../sap/api.ts';
+import { ConflictError, literalLookup, parseArgs, serveApi, tcpAddress } from '../sap/api.ts';
 import { ipToU32 } from '../sap/packet.ts';
 import { AGENT_COUNTERS, type AgentConfig, parseAgentConfig } from './config.ts';
 import { GUARD_TABLE, installGuard, removeGuard } from './guard.ts';
 import { defaultMtu, ipArgs } from './setup.ts';
 
-const args = parseArgs(process.argv.slice(2), ['api', 'tun', 'offload', 'lifeline']);
+const args = parseArgs(process.argv.slice(2), ['api', 'tun', 'offload', 'lifeline', 'allow-from']);
+// Kubernetes: the node's address (kubelet probes), admitted by the guard; comma-separated IPv4 literals.
+const allowFrom = (args['allow-from'] ?? '').split(',').filter(Boolean);
 if (!args.api) {
   process.stderr.write('usage: agent/main.ts --api SOCKET [--tun NAME]\n');
   process.exit(2);
@@ -237,7 +239,14 @@ async function apply(body: unknown): Promise<void> {
   } else if (mtu !== tunMtu) {
     execFileSync('ip', ['link', 'set', 'dev', tun.name, 'mtu', String(mtu)]);
   }
-  if (next.guard) await installGuard({ tun: tun.name, agentPort: next.listen.port, saps });
+  if (next.guard)
+    await installGuard({
+      tun: tun.name,
+      agentPort: next.listen.port,
+      saps,
+      apiPort: tcpAddress(args.api!)?.port,
+      allowFrom,
+    });
   else await removeGuard();
 
   // Switch state only once everything above succeeded, so a failed push leaves the old config in force.

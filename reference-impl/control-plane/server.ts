@@ -7,6 +7,7 @@ import type { ClusterState } from '../../src/policy/model.ts';
 import type { Topology } from '../../src/scenario/types.ts';
 import { compileOverlay, type KeyState, type OverlayPlan } from './compile.ts';
 import { newOverlay, ROTATION_PHASES, rotationStep } from './keys.ts';
+import { tcpAddress } from '../sap/api.ts';
 
 export interface ProcessStatus {
   version: number;
@@ -15,7 +16,10 @@ export interface ProcessStatus {
   pid?: number;
 }
 
-/** One HTTP/1.1 exchange over a unix socket; rejects on connection errors and timeouts. */
+/**
+ * One HTTP/1.1 exchange over a unix socket (or TCP when `socketPath` is `tcp://HOST:PORT`, as on Kubernetes);
+ * rejects on connection errors and timeouts.
+ */
 export function unixRequest<T = unknown>(
   socketPath: string,
   method: string,
@@ -25,9 +29,10 @@ export function unixRequest<T = unknown>(
 ): Promise<{ status: number; json: T }> {
   return new Promise((resolve, reject) => {
     const data = body === undefined ? undefined : JSON.stringify(body);
+    const tcp = tcpAddress(socketPath);
     const req = http.request(
       {
-        socketPath,
+        ...(tcp ? { host: tcp.host, port: tcp.port } : { socketPath }),
         method,
         path,
         headers: data

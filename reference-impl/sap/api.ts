@@ -4,6 +4,15 @@ import { existsSync, unlinkSync } from 'node:fs';
 
 export class ConflictError extends Error {}
 
+/**
+ * `tcp://HOST:PORT` selects a TCP listener instead of a unix socket: on Kubernetes the control plane runs in
+ * another pod and reaches agents and SaPs over the pod network (see ../k8s/). Anything else is a socket path.
+ */
+export function tcpAddress(api: string): { host: string; port: number } | undefined {
+  const m = api.match(/^tcp:\/\/(.+):(\d+)$/);
+  return m ? { host: m[1]!.replace(/^\[|\]$/g, ''), port: Number(m[2]) } : undefined;
+}
+
 export interface ApiHandlers {
   /** Current version in force (0 before the first config). */
   version(): number;
@@ -15,7 +24,8 @@ export interface ApiHandlers {
 const started = Date.now();
 
 export function serveApi(socketPath: string, h: ApiHandlers): Promise<http.Server> {
-  if (existsSync(socketPath)) unlinkSync(socketPath);
+  const tcp = tcpAddress(socketPath);
+  if (!tcp && existsSync(socketPath)) unlinkSync(socketPath);
   // Pushes are applied one at a time so version checks and apply never interleave.
   let queue: Promise<unknown> = Promise.resolve();
   const server = http.createServer((req, res) => {
@@ -67,7 +77,8 @@ export function serveApi(socketPath: string, h: ApiHandlers): Promise<http.Serve
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(socketPath, () => resolve(server));
+    if (tcp) server.listen(tcp.port, tcp.host, () => resolve(server));
+    else server.listen(socketPath, () => resolve(server));
   });
 }
 

@@ -77,17 +77,32 @@ export async function run(argv: string[]): Promise<number> {
   try {
     ({ values } = parseArgs({
       args: argv,
-      options: { 'dry-run': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      options: {
+        'dry-run': { type: 'boolean' },
+        kubernetes: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
     }));
   } catch (e) {
     throw new UsageError(`cleanup: ${(e as Error).message}`);
   }
   if (values.help) {
     console.log(
-      'usage: testbed cleanup [--dry-run]\n\nRemoves processes, links and namespaces of crashed runs (names tb<4 hex>…), never those of a live run.',
+      'usage: testbed cleanup [--dry-run] [--kubernetes]\n\nRemoves processes, links and namespaces of crashed runs (names tb<4 hex>…), never those of a live run,\nand the kind clusters / Kubernetes namespaces crashed runs recorded. --kubernetes: only the latter (no root needed).',
     );
     return 0;
   }
+  // Kubernetes leftovers need no root (kind and the API server are reached as the user).
+  const { cleanupKubernetes } = await import('../platform/kubernetes/cleanup.ts');
+  const k = await cleanupKubernetes(values['dry-run'] ?? false);
+  if (k.runs.length || k.skippedLive.length || k.problems.length || values.kubernetes) {
+    const v = values['dry-run'] ? 'would remove' : 'removed';
+    console.log(
+      `kubernetes: ${v} ${k.runs.length} run(s) [${k.runs.join(' ')}], ${k.clusters.length} kind cluster(s) [${k.clusters.join(' ')}], ${k.namespaces.length} namespace(s) [${k.namespaces.join(' ')}], ${k.objects.length} cluster object(s) [${k.objects.join(' ')}]`,
+    );
+    for (const p of k.problems) console.log(`kubernetes: ${p}`);
+  }
+  if (values.kubernetes) return k.problems.length ? 1 : 0;
   if (process.getuid?.() !== 0)
     throw new UsageError('cleanup needs root (it ends processes and removes links): run with sudo');
   const r = cleanupLeftovers(values['dry-run'] ?? false);

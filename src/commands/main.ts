@@ -12,13 +12,17 @@ import { modeSchema, type Mode } from '../scenario/schema.ts';
 import { tuneIdle } from '../measure/tuning.ts';
 
 const HELP = `usage: testbed main [--quick] [--tune] [--modes none,native,overlay] [--results DIR] [--suite FILE]...
+                    [--platform mininet|kind|kubernetes] [--cni NAME] [--kubeconfig FILE] [--context NAME]
+                    [--tools-image IMAGE]
 
 Runs the paper suite (scenarios/paper/suite.yaml) on Mininet under each mode, interleaving modes across
 repetitions, then the conformance probes of scenarios/paper/paths-*.yaml per mode, and writes
 results/<run-id>/report.html. --quick: suite-quick.yaml, 3 repetitions, native sweeps only (policies to
 1,000; pods as the suite lists), conformance on paths-cross-node only. --tune: for the run, set the VM's
 guest halt-polling window to 200 µs (restored at exit; recorded in the results) so idle vCPUs do not halt
-between hops — see src/measure/tuning.ts. Needs root.`;
+between hops — see src/measure/tuning.ts. Needs root.
+On --platform kind|kubernetes (see README, "Kubernetes"): measurements run in the pods' tools container
+(--tools-image, default policy-testbed/tools:0.1.0, built from docker/tools.Dockerfile; kubectl on PATH).`;
 
 export async function run(argv: string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
@@ -30,6 +34,8 @@ export async function run(argv: string[]): Promise<number> {
   let modes: Mode[] = ['none', 'native', 'overlay'];
   let resultsDir = 'results';
   const suites: string[] = [];
+  const platformOpts: { cni?: string; kubeconfig?: string; context?: string; toolsImage?: string } = {};
+  let platformName = 'mininet';
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = () => {
@@ -50,9 +56,15 @@ export async function run(argv: string[]): Promise<number> {
         });
     else if (a === '--results') resultsDir = value();
     else if (a === '--suite') suites.push(value());
+    else if (a === '--platform') platformName = value();
+    else if (a === '--cni') platformOpts.cni = value();
+    else if (a === '--kubeconfig') platformOpts.kubeconfig = value();
+    else if (a === '--context') platformOpts.context = value();
+    else if (a === '--tools-image') platformOpts.toolsImage = value();
     else throw new UsageError(`main: unknown option ${a}\n\n${HELP}`);
   }
-  const platform = await getPlatform('mininet');
+  if (platformName !== 'mininet') platformOpts.toolsImage ??= 'policy-testbed/tools:0.1.0';
+  const platform = await getPlatform(platformName, platformOpts);
   await platform.checkPrerequisites();
   if (tune) {
     const t = tuneIdle();

@@ -64,7 +64,10 @@ export async function runScenarioMode(
   const log = opts.progress ?? (() => undefined);
   const out: ScenarioModeOutcome = { file: scenario.file, scenario: scenario.name, mode, steps: [] };
   const t0 = performance.now();
-  const net = await platform.up(scenario.topology, scenario.initial.pods);
+  const plan = serverPlan(scenario);
+  const net = await platform.up(scenario.topology, scenario.initial.pods, {
+    serve: (p) => plan.forHost(podRef(p), scenario.initial),
+  });
   out.prefix = net.prefix;
   out.upMs = performance.now() - t0;
   log(
@@ -74,7 +77,6 @@ export async function runScenarioMode(
   const laterServers: ProbeServers[] = [];
   let enforcer: Enforcer | undefined;
   try {
-    const plan = serverPlan(scenario);
     let state: ClusterState = scenario.initial;
     servers = await startProbeServers(
       net,

@@ -24,6 +24,9 @@ cells of protocols this kernel cannot carry (SCTP) are reported as unsupported, 
 options:
   --platform NAME   ${PLATFORM_NAMES.join(' | ')} (default mininet)
   --modes LIST      comma-separated enforcement modes (default none,native)
+  --cni NAME        kind only: kindnet | calico | cilium (default kindnet)
+  --kubeconfig FILE kubernetes only: the cluster to run on (default KUBECONFIG or ~/.kube/config)
+  --context NAME    kubernetes only: the kubeconfig context to use
   --keep-going      after a run fails (not a mismatch: an error), continue with the next one
   --json            machine-readable results on stdout (progress and summary on stderr)
   --quiet, -q       print only mismatching probes and the summary`;
@@ -37,6 +40,9 @@ export async function run(argv: string[]): Promise<number> {
       options: {
         platform: { type: 'string', default: 'mininet' },
         modes: { type: 'string', default: 'none,native' },
+        cni: { type: 'string' },
+        kubeconfig: { type: 'string' },
+        context: { type: 'string' },
         'keep-going': { type: 'boolean', default: false },
         json: { type: 'boolean', default: false },
         quiet: { type: 'boolean', short: 'q', default: false },
@@ -53,7 +59,18 @@ export async function run(argv: string[]): Promise<number> {
   }
   if (positionals.length === 0) throw new UsageError('run: name at least one scenario file or directory');
   const modes = parseModes(o.modes);
-  const platform = await getPlatform(o.platform);
+  if (o.platform === 'kind' && modes.includes('overlay') && (o.cni ?? 'kindnet') !== 'kindnet')
+    throw new UsageError(
+      `run: mode overlay on kind needs --cni kindnet (its policy controller is switched off for the overlay); ${o.cni} would enforce the same NetworkPolicies`,
+    );
+  if (o.cni && o.platform !== 'kind') throw new UsageError(`run: --cni applies to --platform kind only`);
+  if ((o.kubeconfig || o.context) && o.platform !== 'kubernetes')
+    throw new UsageError(`run: --kubeconfig/--context apply to --platform kubernetes only`);
+  const platform = await getPlatform(o.platform, {
+    cni: o.cni,
+    kubeconfig: o.kubeconfig,
+    context: o.context,
+  });
   const scenarios: Scenario[] = scenarioFiles(positionals).map((f) => loadScenario(f)); // InputError → exit 2
   await platform.checkPrerequisites();
 

@@ -1,12 +1,15 @@
 // Enforcement modes by name; each engineer adds one line for their mode.
 import type { Mode } from '../scenario/schema.ts';
 import type { EnforcerFactory } from './enforcer.ts';
+import { onKubernetes } from './kubernetes-dispatch.ts';
 import { createNativeEnforcer } from './native/index.ts';
 import { createNoneEnforcer } from './none.ts';
 import { createOverlayEnforcer } from './overlay.ts';
 
+// On a Kubernetes network a mode means posting (or not posting) API objects rather than local rulesets, so each
+// factory looks at the network it is given (onKubernetes); on Mininet it is the factory it always was.
 export const ENFORCERS: Partial<Record<Mode, EnforcerFactory>> = {
-  none: createNoneEnforcer,
-  native: createNativeEnforcer,
-  overlay: createOverlayEnforcer,
+  none: onKubernetes('none', createNoneEnforcer),
+  native: onKubernetes('native', createNativeEnforcer),
+  overlay: onKubernetes('overlay', createOverlayEnforcer),
 };

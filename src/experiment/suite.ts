@@ -39,6 +39,7 @@ export async function runSuite(opts: SuiteOptions): Promise<{ runDir: string; re
     platform: opts.platform.name,
     modes: available,
     scenarioHashes: Object.fromEntries([...opts.scenarios, ...opts.conformance].map((s) => [s.name, s.hash])),
+    kubernetes: opts.platform.environment?.(),
   });
   const results: RunResults = {
     schemaVersion: RESULTS_SCHEMA_VERSION,

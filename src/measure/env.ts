@@ -37,6 +37,8 @@ export interface EnvContext {
   modes: string[];
   scenarioHashes: Record<string, string>;
   repoDir?: string;
+  /** Set on Kubernetes platforms (src/platform/kubernetes): CNI, its version, whether it enforced. */
+  kubernetes?: EnvFingerprint['kubernetes'];
 }
 
 export async function collectEnv(ctx: EnvContext): Promise<EnvFingerprint> {
@@ -75,5 +77,6 @@ export async function collectEnv(ctx: EnvContext): Promise<EnvFingerprint> {
     timestamp: new Date().toISOString(),
     loadAverage: os.loadavg().map((x) => Math.round(x * 100) / 100),
     idle: readIdleState(),
+    ...(ctx.kubernetes ? { kubernetes: ctx.kubernetes } : {}),
   };
 }

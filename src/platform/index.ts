@@ -2,16 +2,27 @@
 import { UsageError } from '../errors.ts';
 import type { Platform } from './platform.ts';
 
-const PLATFORMS: Record<string, () => Promise<Platform>> = {
+/** Options only some platforms read (Kubernetes: which cluster, which CNI); the others ignore them. */
+export interface PlatformOptions {
+  kubeconfig?: string;
+  context?: string;
+  cni?: string;
+  /** Kubernetes: the testbed tools image for measurements inside pods (docker/tools.Dockerfile). */
+  toolsImage?: string;
+}
+
+const PLATFORMS: Record<string, (o: PlatformOptions) => Promise<Platform>> = {
   mininet: async () => (await import('./mininet/index.ts')).mininetPlatform,
+  kind: async (o) => (await import('./kubernetes/index.ts')).kindPlatform(o),
+  kubernetes: async (o) => (await import('./kubernetes/index.ts')).kubernetesPlatform(o),
 };
 
 export const PLATFORM_NAMES = Object.keys(PLATFORMS);
 
-export async function getPlatform(name: string): Promise<Platform> {
+export async function getPlatform(name: string, opts: PlatformOptions = {}): Promise<Platform> {
   const load = PLATFORMS[name];
   if (!load) throw new UsageError(`unknown platform '${name}' (available: ${PLATFORM_NAMES.join(', ')})`);
-  return load();
+  return load(opts);
 }
 
 /** Brings a network up, runs `fn`, and always takes the network down, also when `fn` throws. */

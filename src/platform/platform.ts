@@ -2,7 +2,7 @@
 // and lets the harness run programs inside its hosts; it knows nothing about policy.
 import type { ChildProcess } from 'node:child_process';
 import { familyOf } from '../policy/family.ts';
-import type { IPFamily, Pod } from '../policy/model.ts';
+import type { IPFamily, Pod, Protocol } from '../policy/model.ts';
 import type { Topology } from '../scenario/types.ts';
 
 /**
@@ -26,6 +26,28 @@ export interface ExecOptions {
   env?: Record<string, string>;
 }
 
+/** One reachability cell as a platform that probes by its own means sees it (traffic/reachability.ts). */
+export interface PlatformProbe {
+  from: HostName;
+  to: HostName;
+  address: string;
+  port: number;
+  protocol: Protocol;
+}
+
+export interface PlatformProbeAnswer {
+  /** `error`: the probe could not run (exec failed, image missing); never a pass or a deny. */
+  outcome: 'reached' | 'blocked' | 'wrong-peer' | 'unsupported' | 'error';
+  detail: string;
+  us: number;
+}
+
+/** Ports a pod serves (its declared ports plus those the scenario probes), for platforms that build servers into pods. */
+export interface ServedPorts {
+  tcp: number[];
+  udp: number[];
+}
+
 export interface Network {
   /** The per-run prefix carried by every namespace, link and process this run made. */
   readonly prefix: string;
@@ -44,13 +66,36 @@ export interface Network {
   removePod(ref: HostName): Promise<void>;
   /** Removes exactly what up() made. Safe to call twice. */
   down(): Promise<void>;
+  /**
+   * Set by platforms whose pods carry their own probe servers and probe from inside the pod (Kubernetes:
+   * agnhost containers, `agnhost connect` by exec). The harness then starts no probe-server processes and
+   * hands every reachability cell to this method.
+   */
+  probe?(targets: PlatformProbe[], opts: { timeoutMs: number }): Promise<PlatformProbeAnswer[]>;
+}
+
+export interface PlatformEnvironment {
+  platform: string;
+  cni: string;
+  cniVersion: string;
+  /** Whether the CNI enforces the NetworkPolicies posted in mode native (overlay switches it off; see steps). */
+  cniEnforced: boolean | null;
+  serverVersion: string | null;
+  kindVersion: string | null;
 }
 
 export interface Platform {
-  readonly name: 'mininet' | 'kind';
+  readonly name: 'mininet' | 'kind' | 'kubernetes';
   /** Throws UsageError with a one-line install hint when a prerequisite (root, mininet, nft, …) is missing. */
   checkPrerequisites(): Promise<void>;
-  up(topology: Topology, pods: Pod[], opts?: { prefix?: string }): Promise<Network>;
+  /** What the run's environment record says about the platform beyond the machine (Kubernetes: the CNI). */
+  environment?(): PlatformEnvironment;
+  /** `serve`: what each pod must serve, for platforms that build servers into pods at creation (Kubernetes). */
+  up(
+    topology: Topology,
+    pods: Pod[],
+    opts?: { prefix?: string; serve?: (pod: Pod) => ServedPorts },
+  ): Promise<Network>;
 }
 
 /** The host's address of one family (undefined: its primary address), or an error naming what it lacks. */

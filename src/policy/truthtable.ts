@@ -7,7 +7,8 @@ import { compileState, type CompiledState } from './compile.ts';
 import { egressAllowed, ingressAllowed, verdict, type Verdict } from './engine.ts';
 import { familyOf } from './family.ts';
 
-export type Cell = '.' | 'X' | '-';
+/** `E` appears only in observed tables: the probe could not run (its reason says why); it never matches a verdict. */
+export type Cell = '.' | 'X' | '-' | 'E';
 export type TableKind = 'ingress' | 'egress' | 'combined';
 
 export interface TruthTable {

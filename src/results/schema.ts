@@ -22,6 +22,18 @@ export const envSchema = z.strictObject({
   timestamp: z.string(),
   /** 1/5/15-minute load average when the run started: a busy machine widens every interval. */
   loadAverage: z.array(z.number()).optional(),
+  /** Kubernetes platforms only: the CNI that carried (and possibly enforced) the traffic. */
+  kubernetes: z
+    .strictObject({
+      platform: z.string(),
+      cni: z.string(),
+      cniVersion: z.string(),
+      /** Whether the CNI enforced the posted NetworkPolicies (false: switched off for the overlay; null: unknown). */
+      cniEnforced: z.boolean().nullable(),
+      serverVersion: z.string().nullable(),
+      kindVersion: z.string().nullable(),
+    })
+    .optional(),
   /** CPU idle driver, governor and guest halt-poll window (src/measure/tuning.ts); tuned = set by --tune. */
   idle: z
     .strictObject({

@@ -112,6 +112,7 @@ export function observedTable(
     cells.to.map((t): Cell => {
       const r = byCell.get(`${f}\u0000${t}`);
       if (!r || r.outcome === 'unsupported') return '-';
+      if (r.outcome === 'error') return 'E';
       return r.outcome === 'reached' ? '.' : 'X';
     }),
   );

@@ -16,7 +16,8 @@ export interface ProbeTarget {
   protocol: Protocol;
 }
 
-export type ProbeOutcome = 'reached' | 'blocked' | 'wrong-peer' | 'unsupported';
+/** `error`: the probe itself could not run (exec failed, image missing); shown as an error cell, never a verdict. */
+export type ProbeOutcome = 'reached' | 'blocked' | 'wrong-peer' | 'unsupported' | 'error';
 
 export interface ProbeResult extends ProbeTarget {
   outcome: ProbeOutcome;
@@ -54,6 +55,11 @@ export async function probeReachability(
   agents?: Pick<ProbeServers, 'agent'>,
 ): Promise<ProbeResult[]> {
   const timeoutMs = opts.timeoutMs ?? 1000;
+  if (net.probe) {
+    // The platform probes from inside its pods by its own means (Kubernetes: exec of agnhost connect).
+    const answers = await net.probe(targets, { timeoutMs });
+    return targets.map((t, i) => ({ ...t, ...answers[i]! }));
+  }
   const unsupported = new Set<Protocol>(opts.unsupported ?? ['SCTP']);
   const results: ProbeResult[] = new Array(targets.length);
   const bySource = new Map<HostName, number[]>();

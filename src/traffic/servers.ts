@@ -90,6 +90,8 @@ export async function startProbeServers(
   specs: ServerSpec[],
   opts: { parallel?: number; timeoutMs?: number } = {},
 ): Promise<ProbeServers> {
+  // Pods that carry their own servers (Kubernetes) need no processes started here.
+  if (net.probe) return { hosts: [], agent: () => undefined, stop: async () => undefined };
   const running = new Map<HostName, ChildProcess>();
   const agents = new Map<HostName, ProbeAgent>();
   const queue = specs.filter((s) => s.tcp.length + s.udp.length > 0);
