@@ -57,6 +57,29 @@ describe('kind config', () => {
     golden('k8s-kind-minimal-kindnet.yaml', kindConfigYAML(c!));
   });
 
+  it('ipFamily follows the cluster: IPv6-only and dual-stack (both subnets, primary first, IPv6 services)', () => {
+    const v6 = kindConfigs(
+      'tb1234',
+      loadScenario('scenarios/conformance/66-ipv6-deny-all.yaml').topology,
+      'calico',
+    )[0]!;
+    expect(v6.networking.ipFamily).toBe('ipv6');
+    expect(v6.networking.podSubnet).toMatch(/^fd00:/);
+    expect(v6.networking.serviceSubnet).toBe('fd00:96:0::/112');
+    const ds = kindConfigs(
+      'tb1234',
+      loadScenario('scenarios/conformance/70-dual-stack-same-policy.yaml').topology,
+      'calico',
+    )[0]!;
+    expect(ds.networking.ipFamily).toBe('dual');
+    const [pod4, pod6] = ds.networking.podSubnet.split(',');
+    expect(pod4).toMatch(/^10\./);
+    expect(pod6).toMatch(/^fd00:/);
+    const [svc4, svc6] = ds.networking.serviceSubnet.split(',');
+    expect(svc4).toMatch(/^10\.\d+\.0\.0\/16$/);
+    expect(svc6).toBe('fd00:96:0::/112');
+  });
+
   it('calico and cilium turn the default CNI off', () => {
     const sc = loadScenario('scenarios/examples/minimal.yaml');
     expect(kindConfigs('tb1234', sc.topology, 'calico')[0]!.networking.disableDefaultCNI).toBe(true);

@@ -25,7 +25,7 @@ export interface KindClusterConfig {
   apiVersion: 'kind.x-k8s.io/v1alpha4';
   name: string;
   networking: {
-    ipFamily: 'ipv4' | 'ipv6';
+    ipFamily: 'ipv4' | 'ipv6' | 'dual';
     podSubnet: string;
     serviceSubnet: string;
     disableDefaultCNI: boolean;
@@ -79,21 +79,34 @@ export function serviceSubnets(t: Topology): Map<string, string> {
   return out;
 }
 
+/**
+ * IPv6 service range of the i-th cluster: a /112 (kind's own default size) in fd00:96::/32, which the automatic
+ * IPv6 plan (fd00:10::/32 pods, fd00:198::/32 underlay and externals) never uses.
+ */
+export function serviceSubnet6(index: number): string {
+  return `fd00:96:${index.toString(16)}::/112`;
+}
+
 export function kindConfig(
   prefix: string,
   cluster: TopologyCluster,
   serviceSubnet: string,
   cni: CniName,
+  index = 0,
 ): KindClusterConfig {
-  const family = ipaddr.parseCIDR(cluster.podCIDR)[0].kind() === 'ipv6' ? 'ipv6' : 'ipv4';
+  // kind's `ipFamily` is the cluster's families; dual-stack takes both subnets, comma-separated, primary first.
+  const podCIDRs = cluster.podCIDRs ?? [cluster.podCIDR];
+  const kinds = podCIDRs.map((c) => ipaddr.parseCIDR(c)[0].kind());
+  const family = kinds.length > 1 ? 'dual' : kinds[0] === 'ipv6' ? 'ipv6' : 'ipv4';
+  const services = kinds.map((k) => (k === 'ipv6' ? serviceSubnet6(index) : serviceSubnet));
   return {
     kind: 'Cluster',
     apiVersion: 'kind.x-k8s.io/v1alpha4',
     name: kindClusterName(prefix, cluster.name),
     networking: {
       ipFamily: family,
-      podSubnet: cluster.podCIDR,
-      serviceSubnet,
+      podSubnet: podCIDRs.join(','),
+      serviceSubnet: services.join(','),
       // kindnet is kind's default CNI; any other CNI needs it off, or two CNIs fight over the pods.
       disableDefaultCNI: cni !== 'kindnet',
     },
@@ -107,7 +120,7 @@ export function kindConfig(
 /** One config per topology cluster, in topology order. */
 export function kindConfigs(prefix: string, t: Topology, cni: CniName): KindClusterConfig[] {
   const svc = serviceSubnets(t);
-  return t.clusters.map((c) => kindConfig(prefix, c, svc.get(c.name)!, cni));
+  return t.clusters.map((c, i) => kindConfig(prefix, c, svc.get(c.name)!, cni, i));
 }
 
 export function kindConfigYAML(c: KindClusterConfig): string {
