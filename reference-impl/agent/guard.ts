@@ -9,6 +9,8 @@ export interface GuardSpec {
   tun: string;
   agentPort: number;
   saps: { ip: string; port: number }[];
+  /** eBPF data path: packets its tc ingress program decapsulated carry this mark (a mark never comes off the wire). */
+  acceptMark?: number;
 }
 
 /** The ruleset text (replaces any previous guard atomically). Pure. */
@@ -22,6 +24,7 @@ export function guardRuleset(g: GuardSpec): string {
     `    type filter hook input priority filter - 10; policy drop;`,
     `    iif "lo" accept`,
     `    iifname "${g.tun}" accept`,
+    g.acceptMark !== undefined ? `    meta mark 0x${g.acceptMark.toString(16)} accept` : '',
     `    ct state established,related accept`,
     saps ? `    meta l4proto udp ip saddr . udp sport { ${saps} } udp dport ${g.agentPort} accept` : '',
     `    meta nfproto ipv6 icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert } accept`,

@@ -3,10 +3,11 @@ import type { Mode } from '../scenario/schema.ts';
 import type { EnforcerFactory } from './enforcer.ts';
 import { createNativeEnforcer } from './native/index.ts';
 import { createNoneEnforcer } from './none.ts';
-import { createOverlayEnforcer } from './overlay.ts';
+import { createOverlayEbpfEnforcer, createOverlayEnforcer } from './overlay.ts';
 
 export const ENFORCERS: Partial<Record<Mode, EnforcerFactory>> = {
   none: createNoneEnforcer,
   native: createNativeEnforcer,
   overlay: createOverlayEnforcer,
+  'overlay-ebpf': createOverlayEbpfEnforcer,
 };

@@ -11,16 +11,21 @@ import {
   overlayAddresses,
 } from '../../reference-impl/control-plane/compile.ts';
 import { ControlPlane, getStatus, type ProcessStatus } from '../../reference-impl/control-plane/server.ts';
-import { OverlayProcesses } from './overlay/processes.ts';
+import { OverlayProcesses, type Datapath } from './overlay/processes.ts';
 
 export class OverlayEnforcer implements Enforcer {
-  readonly mode = 'overlay' as const;
+  readonly mode: 'overlay' | 'overlay-ebpf';
   readonly cp: ControlPlane;
   readonly procs: OverlayProcesses;
   private overlayIps = new Map<EndpointRef, string>();
 
-  constructor(private readonly net: Pick<Network, 'spawn' | 'prefix' | 'address' | 'topology'>) {
-    this.procs = new OverlayProcesses(net);
+  constructor(
+    private readonly net: Pick<Network, 'spawn' | 'prefix' | 'address' | 'topology'>,
+    /** `ebpf`: the same processes and configs, with the kernel data path (reference-impl/ebpf/); or per process. */
+    datapath: Datapath | ((id: string, kind: 'sap' | 'agent') => Datapath) = 'user',
+  ) {
+    this.mode = datapath === 'ebpf' ? 'overlay-ebpf' : 'overlay';
+    this.procs = new OverlayProcesses(net, typeof datapath === 'function' ? datapath : () => datapath);
     this.cp = new ControlPlane({ topology: net.topology });
   }
 
@@ -121,3 +126,5 @@ function round(ms: number): number {
 }
 
 export const createOverlayEnforcer: EnforcerFactory = (net: Network) => new OverlayEnforcer(net);
+/** Mode `overlay-ebpf`: same control plane, configs and wire format; agents and SaPs run in the kernel. */
+export const createOverlayEbpfEnforcer: EnforcerFactory = (net: Network) => new OverlayEnforcer(net, 'ebpf');

@@ -179,7 +179,7 @@ export const measurementSchema = z.strictObject({
   repetitions: z.int().min(1).optional(),
 });
 
-export const modeSchema = z.enum(['none', 'native', 'overlay', 'overlay+l7']);
+export const modeSchema = z.enum(['none', 'native', 'overlay', 'overlay-ebpf', 'overlay+l7']);
 
 export const scenarioSchema = z.strictObject({
   name: z.string().min(1),

@@ -1,0 +1,56 @@
+// SaP with the kernel data path: `tsx reference-impl/ebpf/sap-main.ts --api SOCK --bpf-dir /sys/fs/bpf/PREFIX…`.
+// The same control API and config as sap/main.ts (../CONTRACT.md); packets never reach this process: it loads
+// sap.bpf.o, attaches it to the tc ingress hook of every interface of its namespace and renders each config
+// version into the maps (maps.ts). /status reads the per-CPU counters.
+import { rmSync } from 'node:fs';
+import { parseArgs, serveApi } from '../sap/api.ts';
+import { SAP_COUNTERS, type SapConfig, parseSapConfig } from '../sap/config.ts';
+import { nameCounters } from './counters.ts';
+import { BpfObject, interfaces } from './loader.ts';
+import { sapEntries } from './maps.ts';
+
+const args = parseArgs(process.argv.slice(2), ['api', 'lifeline', 'bpf-dir']);
+if (!args.api || !args['bpf-dir']) {
+  process.stderr.write('usage: ebpf/sap-main.ts --api SOCKET --bpf-dir /sys/fs/bpf/NAME\n');
+  process.exit(2);
+}
+
+let obj: BpfObject | undefined;
+let cfg: SapConfig | undefined;
+
+function attachAll(o: BpfObject): void {
+  // New pods add veths to the node between versions: attach to whatever is there now.
+  for (const i of interfaces()) if (!o.isAttached(i.name)) o.attach(i.name, 'ingress', 'sap_ingress');
+}
+
+const server = await serveApi(args.api, {
+  version: () => cfg?.version ?? 0,
+  counters: () => (obj ? nameCounters(obj.counters(), SAP_COUNTERS) : {}),
+  apply: async (body) => {
+    const next = parseSapConfig(body);
+    if (next.authMode === 'mac')
+      throw new Error(
+        'authMode mac is not supported by the eBPF data path (no HMAC in BPF): use mode overlay',
+      );
+    obj ??= new BpfObject('sap', args['bpf-dir']!);
+    const o = obj;
+    o.program(sapEntries(next, o.nextSlot()), next.version);
+    attachAll(o);
+    cfg = next;
+  },
+});
+
+function shutdown(): void {
+  obj?.close();
+  server.close();
+  server.closeAllConnections();
+  rmSync(args.api!, { force: true });
+  process.exit(0);
+}
+process.on('SIGTERM', shutdown);
+process.on('SIGINT', shutdown);
+if (args.lifeline === 'stdin') {
+  process.stdin.on('end', shutdown);
+  process.stdin.on('error', shutdown);
+  process.stdin.resume();
+}
