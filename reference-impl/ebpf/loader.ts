@@ -40,7 +40,7 @@ const hex = (b: Buffer) => [...b].map((x) => x.toString(16).padStart(2, '0')).jo
 export class BpfObject {
   readonly progDir: string;
   readonly mapDir: string;
-  private attached = new Set<string>();
+  private attached = new Map<string, { hook: string; prio: number }[]>();
   /** Per slot: the keys written there last time, so the next write into that slot can remove stale ones. */
   private written: [Map<string, MapEntry>, Map<string, MapEntry>] = [new Map(), new Map()];
   private slot: Slot = 1;
@@ -65,13 +65,13 @@ export class BpfObject {
   }
 
   /** Attaches program `prog` to the clsact hook of `dev` (in this process's network namespace). */
-  attach(dev: string, hook: 'ingress' | 'egress', prog: string): void {
+  attach(dev: string, hook: 'ingress' | 'egress', prog: string, prio = 1): void {
     try {
       run('tc', ['qdisc', 'add', 'dev', dev, 'clsact']);
     } catch {
       // already there (our own earlier attach)
     }
-    this.attached.add(dev);
+    this.attached.set(dev, [...(this.attached.get(dev) ?? []), { hook, prio }]);
     run('tc', [
       'filter',
       'replace',
@@ -79,7 +79,7 @@ export class BpfObject {
       dev,
       hook,
       'prio',
-      '1',
+      String(prio),
       'handle',
       '1',
       'bpf',
@@ -164,9 +164,23 @@ export class BpfObject {
 
   /** Detaches from every device it was attached to and removes the pins. Never throws. */
   close(): void {
-    for (const dev of this.attached) {
+    for (const [dev, filters] of this.attached) {
+      for (const f of filters) {
+        try {
+          execFileSync('tc', ['filter', 'del', 'dev', dev, f.hook, 'prio', String(f.prio)], {
+            stdio: 'ignore',
+          });
+        } catch {
+          // device gone
+        }
+      }
+      // The qdisc goes with the last filter on it (another SaP of this namespace may still use it).
       try {
-        execFileSync('tc', ['qdisc', 'del', 'dev', dev, 'clsact'], { stdio: 'ignore' });
+        const left =
+          execFileSync('tc', ['filter', 'show', 'dev', dev, 'ingress'], { encoding: 'utf8' }) +
+          execFileSync('tc', ['filter', 'show', 'dev', dev, 'egress'], { encoding: 'utf8' });
+        if (left.trim() === '')
+          execFileSync('tc', ['qdisc', 'del', 'dev', dev, 'clsact'], { stdio: 'ignore' });
       } catch {
         // device gone
       }

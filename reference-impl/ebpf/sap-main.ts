@@ -18,9 +18,13 @@ if (!args.api || !args['bpf-dir']) {
 let obj: BpfObject | undefined;
 let cfg: SapConfig | undefined;
 
+// Several SaPs may share a namespace (a cluster's gateways in the router): each takes its own filter priority,
+// from the process number in its pin directory name, and passes on what is not addressed to it.
+const prio = 1 + Number(/(\d+)$/.exec(args['bpf-dir'])?.[1] ?? 0);
+
 function attachAll(o: BpfObject): void {
   // New pods add veths to the node between versions: attach to whatever is there now.
-  for (const i of interfaces()) if (!o.isAttached(i.name)) o.attach(i.name, 'ingress', 'sap_ingress');
+  for (const i of interfaces()) if (!o.isAttached(i.name)) o.attach(i.name, 'ingress', 'sap_ingress', prio);
 }
 
 const server = await serveApi(args.api, {

@@ -4,6 +4,10 @@
  * hop, re-key) and leaves re-encapsulated through bpf_redirect_neigh; everything else passes untouched. */
 #include "common.h"
 
+/* Not ours: let the next filter on this hook decide (several SaPs may share a namespace, e.g. the gateways of
+ * two clusters in the router), then the stack. */
+#define PASS TC_ACT_UNSPEC
+
 struct sap_cfg {
   __u32 overlay_id;
   __u32 listen_ip;   /* network order */
@@ -164,23 +168,23 @@ static __always_inline int drop_malformed(__u32 sub) {
 
 SEC("tc")
 int sap_ingress(struct __sk_buff *skb) {
-  if (skb->protocol != bpf_htons(ETH_P_IP)) return TC_ACT_OK;
+  if (skb->protocol != bpf_htons(ETH_P_IP)) return PASS;
   __u32 zero = 0;
   struct active *act = bpf_map_lookup_elem(&active, &zero);
-  if (!act) return TC_ACT_OK;
+  if (!act) return PASS;
   __u32 slot = act->slot & 1, gen = act->gen;
   struct sap_cfg *cfg = bpf_map_lookup_elem(&sap_cfg, &slot);
-  if (!cfg || cfg->listen_ip == 0) return TC_ACT_OK;
+  if (!cfg || cfg->listen_ip == 0) return PASS;
 
   /* Cheap test first (a copy, no pull): most packets crossing the node are not GUE for this SaP. */
   struct {
     struct iphdr ip;
     struct udphdr udp;
   } o;
-  if (bpf_skb_load_bytes(skb, sizeof(struct ethhdr), &o, sizeof(o))) return TC_ACT_OK;
+  if (bpf_skb_load_bytes(skb, sizeof(struct ethhdr), &o, sizeof(o))) return PASS;
   if (o.ip.protocol != IPPROTO_UDP || o.ip.daddr != cfg->listen_ip || o.ip.ihl != 5 ||
       o.udp.dest != cfg->listen_port)
-    return TC_ACT_OK;
+    return PASS;
   /* GUE header, inner IPv4 and ports into the linear area (a GSO packet's payload may stay paged). */
   __u32 want = sizeof(struct ethhdr) + OUTER_LEN + GUE_MAX_HDR + 24;
   if (want > skb->len) want = skb->len;
@@ -188,7 +192,7 @@ int sap_ingress(struct __sk_buff *skb) {
   void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
   struct iphdr *ip = data + sizeof(struct ethhdr);
   struct udphdr *udp = (void *)(ip + 1);
-  if ((void *)(udp + 1) > end) return TC_ACT_OK;
+  if ((void *)(udp + 1) > end) return PASS;
 
   count(C_RX);
   if (ip->frag_off & bpf_htons(0x3fff)) return drop_malformed(C_MAL_OUTER_FRAGMENT);
@@ -307,6 +311,8 @@ int sap_ingress(struct __sk_buff *skb) {
     return bpf_redirect(fib.ifindex, 0);
   }
   if (rc == BPF_FIB_LKUP_RET_NO_NEIGH) return bpf_redirect_neigh(fib.ifindex, NULL, 0, 0);
+  /* The next hop is another SaP of this namespace: back into ingress, where its filter takes it. */
+  if (rc == BPF_FIB_LKUP_RET_NOT_FWDED) return bpf_redirect(skb->ingress_ifindex, BPF_F_INGRESS);
   return drop(C_TX_ERROR);
 
 bad_inner:
