@@ -16,7 +16,10 @@ import { agentEntries } from './maps.ts';
 /** Mark the ingress program sets on decapsulated packets (OV_DECAP_MARK in common.h). */
 export const DECAP_MARK = 0x6080;
 
-const args = parseArgs(process.argv.slice(2), ['api', 'lifeline', 'bpf-dir']);
+const args = parseArgs(process.argv.slice(2), ['api', 'lifeline', 'bpf-dir', 'offload']);
+// --offload off: full inner checksums and no TSO on the pod interface. Needed when user-space agents are peers:
+// they cannot take the partial checksums a kernel sender leaves for the (virtual) NIC (README, "overlay-ebpf").
+const offload = (args.offload ?? 'on') !== 'off';
 if (!args.api || !args['bpf-dir']) {
   process.stderr.write('usage: ebpf/agent-main.ts --api SOCKET --bpf-dir /sys/fs/bpf/NAME\n');
   process.exit(2);
@@ -29,6 +32,20 @@ let route: string[] = [];
 
 function ip(...a: string[]): string {
   return execFileSync('ip', a, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/**
+ * `ethtool -K DEV tx off` without ethtool (not installed everywhere): the legacy SIOCETHTOOL ioctl with
+ * ETHTOOL_STXCSUM, from Python (present wherever Mininet is). TSO, which needs checksum offload, goes with it.
+ */
+function txChecksumOff(name: string): void {
+  const py = [
+    'import array, fcntl, socket, struct, sys',
+    's = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)',
+    'v = array.array("I", [0x17, 0])',
+    'fcntl.ioctl(s.fileno(), 0x8946, struct.pack("16sP", sys.argv[1].encode(), v.buffer_info()[0]))',
+  ].join('\n');
+  execFileSync('/usr/bin/python3', ['-c', py, name], { stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
 /** The overlay route: via the next hop toward the SaP, so the inner packet's L2 header is already right. */
@@ -55,6 +72,7 @@ async function apply(body: unknown): Promise<void> {
       o.program(agentEntries(next, o.nextSlot()), next.version);
       // A GSO super-packet plus the outer headers must stay within the 64 KB IP limit.
       ip('link', 'set', 'dev', i.name, 'gso_max_size', '65000');
+      if (!offload) txChecksumOff(i.name);
       o.attach(i.name, 'ingress', 'agent_ingress');
       o.attach(i.name, 'egress', 'agent_egress');
       ip('addr', 'replace', `${next.overlayIp}/32`, 'dev', 'lo');

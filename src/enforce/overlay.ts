@@ -23,9 +23,14 @@ export class OverlayEnforcer implements Enforcer {
     private readonly net: Pick<Network, 'spawn' | 'prefix' | 'address' | 'topology'>,
     /** `ebpf`: the same processes and configs, with the kernel data path (reference-impl/ebpf/); or per process. */
     datapath: Datapath | ((id: string, kind: 'sap' | 'agent') => Datapath) = 'user',
+    opts: { offload?: boolean } = {},
   ) {
     this.mode = datapath === 'ebpf' ? 'overlay-ebpf' : 'overlay';
-    this.procs = new OverlayProcesses(net, typeof datapath === 'function' ? datapath : () => datapath);
+    this.procs = new OverlayProcesses(
+      net,
+      typeof datapath === 'function' ? datapath : () => datapath,
+      opts.offload ?? true,
+    );
     this.cp = new ControlPlane({ topology: net.topology });
   }
 

@@ -41,6 +41,8 @@ export class OverlayProcesses {
     private readonly net: Pick<Network, 'spawn' | 'prefix'>,
     /** Per process id; a function so one run can mix the two (the interoperability test). */
     readonly datapath: (id: string, kind: 'sap' | 'agent') => Datapath = () => 'user',
+    /** false: agents without TSO/checksum offload (`--offload off`), as mixing the two data paths requires. */
+    readonly offload = true,
   ) {
     // Short paths: a unix socket path is limited to 107 bytes.
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), `${net.prefix}-ov-`));
@@ -79,6 +81,7 @@ export class OverlayProcesses {
       '--lifeline',
       'stdin',
       ...(ebpf ? ['--bpf-dir', path.join(this.bpfDir, `${kind[0]}${n}`)] : []),
+      ...(kind === 'agent' && !this.offload ? ['--offload', 'off'] : []),
     ];
     const child = this.net.spawn(host, argv);
     const p: OverlayProcess = { id, kind, host, socket, child, log: [] };
