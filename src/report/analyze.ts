@@ -98,7 +98,7 @@ export interface AnalyzeOptions {
   cdfPoints?: number;
 }
 
-const MODE_ORDER = ['none', 'native', 'overlay', 'overlay+l7'];
+const MODE_ORDER = ['none', 'native', 'overlay', 'overlay-ebpf', 'overlay+l7'];
 export function modeRank(m: string): number {
   const i = MODE_ORDER.indexOf(m);
   return i < 0 ? MODE_ORDER.length : i;
