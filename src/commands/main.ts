@@ -11,7 +11,7 @@ import { loadScenario } from '../scenario/load.ts';
 import { modeSchema, type Mode } from '../scenario/schema.ts';
 import { tuneIdle } from '../measure/tuning.ts';
 
-const HELP = `usage: testbed main [--quick] [--tune] [--modes none,native,overlay] [--results DIR] [--suite FILE]...
+const HELP = `usage: testbed main [--quick] [--tune] [--modes none,native,overlay,overlay-ebpf] [--results DIR] [--suite FILE]...
 
 Runs the paper suite (scenarios/paper/suite.yaml) on Mininet under each mode, interleaving modes across
 repetitions, then the conformance probes of scenarios/paper/paths-*.yaml per mode, and writes
@@ -27,7 +27,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   let quick = false;
   let tune = false;
-  let modes: Mode[] = ['none', 'native', 'overlay'];
+  let modes: Mode[] = ['none', 'native', 'overlay', 'overlay-ebpf'];
   let resultsDir = 'results';
   const suites: string[] = [];
   for (let i = 0; i < argv.length; i++) {

@@ -224,7 +224,7 @@ export const scenarioSchema = z.strictObject({
     .strictObject({ policies: z.array(z.int().min(0)).optional(), pods: z.array(z.int().min(0)).optional() })
     .optional(),
   measurements: z.array(measurementSchema).default([]),
-  modes: z.array(modeSchema).default(['none', 'native', 'overlay']),
+  modes: z.array(modeSchema).default(['none', 'native', 'overlay', 'overlay-ebpf']),
 });
 
 export type ScenarioInput = z.input<typeof scenarioSchema>;
