@@ -2,7 +2,7 @@
 // The same control API and config as sap/main.ts (../CONTRACT.md); packets never reach this process: it loads
 // sap.bpf.o, attaches it to the tc ingress hook of every interface of its namespace and renders each config
 // version into the maps (maps.ts). /status reads the per-CPU counters.
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { parseArgs, serveApi } from '../sap/api.ts';
 import { SAP_COUNTERS, type SapConfig, parseSapConfig } from '../sap/config.ts';
 import { nameCounters } from './counters.ts';
@@ -17,6 +17,19 @@ if (!args.api || !args['bpf-dir']) {
 
 let obj: BpfObject | undefined;
 let cfg: SapConfig | undefined;
+
+// The programs forward with the kernel's FIB (bpf_fib_lookup), which answers only for a namespace that forwards
+// IPv4. Node hosts and the router do already; elsewhere (a bare lab namespace) it is turned on for the SaP's
+// lifetime and restored at exit.
+const FORWARD = '/proc/sys/net/ipv4/ip_forward';
+let forwardWas: string | undefined;
+function ensureForwarding(): void {
+  const now = readFileSync(FORWARD, 'utf8').trim();
+  if (now !== '1') {
+    forwardWas = now;
+    writeFileSync(FORWARD, '1');
+  }
+}
 
 // Several SaPs may share a namespace (a cluster's gateways in the router): each takes its own filter priority,
 // from the process number in its pin directory name, and passes on what is not addressed to it.
@@ -36,6 +49,7 @@ const server = await serveApi(args.api, {
       throw new Error(
         'authMode mac is not supported by the eBPF data path (no HMAC in BPF): use mode overlay',
       );
+    ensureForwarding();
     obj ??= new BpfObject('sap', args['bpf-dir']!);
     const o = obj;
     o.program(sapEntries(next, o.nextSlot()), next.version);
@@ -46,6 +60,7 @@ const server = await serveApi(args.api, {
 
 function shutdown(): void {
   obj?.close();
+  if (forwardWas !== undefined) writeFileSync(FORWARD, forwardWas);
   server.close();
   server.closeAllConnections();
   rmSync(args.api!, { force: true });
