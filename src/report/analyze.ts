@@ -209,7 +209,7 @@ export function analyze(run: RunResults, opts: AnalyzeOptions = {}): Analysis {
     .map((r) => versus(r, 'none'))
     .filter((r): r is AddedRow => r !== null);
   const overlayVsNative = latency
-    .filter((r) => r.mode === 'overlay')
+    .filter((r) => r.mode === 'overlay' || r.mode === 'overlay-ebpf')
     .map((r) => versus(r, 'native'))
     .filter((r): r is AddedRow => r !== null);
 
