@@ -25,7 +25,6 @@ if (!args.api || !args['bpf-dir']) {
   process.exit(2);
 }
 
-let obj: BpfObject | undefined;
 let cfg: AgentConfig | undefined;
 let dev = '';
 let route: string[] = [];
@@ -64,25 +63,21 @@ async function apply(body: unknown): Promise<void> {
     throw new ConflictError('listen changed');
   const keyLen = next.keys.find((k) => k.epoch === next.sendEpoch)!.key.length / 2;
   const mtu = next.mtu ?? defaultMtu(keyLen);
-  if (!obj) {
+  if (!dev) {
     const i = interfaces().find((x) => x.addrs.includes(next.listen.ip));
     if (!i) throw new Error(`no interface holds the listen address ${next.listen.ip}`);
-    const o = new BpfObject('agent', args['bpf-dir']!);
-    try {
-      o.program(agentEntries(next, o.nextSlot()), next.version);
-      // A GSO super-packet plus the outer headers must stay within the 64 KB IP limit.
-      ip('link', 'set', 'dev', i.name, 'gso_max_size', '65000');
-      if (!offload) txChecksumOff(i.name);
+    const o = obj;
+    o.program(agentEntries(next, o.nextSlot()), next.version);
+    // A GSO super-packet plus the outer headers must stay within the 64 KB IP limit.
+    ip('link', 'set', 'dev', i.name, 'gso_max_size', '65000');
+    if (!offload) txChecksumOff(i.name);
+    if (!o.isAttached(i.name)) {
       o.attach(i.name, 'ingress', 'agent_ingress');
       o.attach(i.name, 'egress', 'agent_egress');
-      ip('addr', 'replace', `${next.overlayIp}/32`, 'dev', 'lo');
-      route = overlayRoute(next, mtu);
-      ip('route', 'replace', ...route);
-    } catch (e) {
-      o.close();
-      throw e;
     }
-    obj = o;
+    ip('addr', 'replace', `${next.overlayIp}/32`, 'dev', 'lo');
+    route = overlayRoute(next, mtu);
+    ip('route', 'replace', ...route);
     dev = i.name;
   } else {
     obj.program(agentEntries(next, obj.nextSlot()), next.version);
@@ -96,9 +91,22 @@ async function apply(body: unknown): Promise<void> {
   cfg = next;
 }
 
+// Load and attach before answering (the verifier and tc take long on a loaded machine; a config push must stay
+// within the control plane's timeout). Without a config both programs pass everything.
+const obj = new BpfObject('agent', args['bpf-dir']!);
+try {
+  for (const i of interfaces()) {
+    obj.attach(i.name, 'ingress', 'agent_ingress');
+    obj.attach(i.name, 'egress', 'agent_egress');
+  }
+} catch (e) {
+  obj.close();
+  throw e;
+}
+
 const server = await serveApi(args.api, {
   version: () => cfg?.version ?? 0,
-  counters: () => (obj ? nameCounters(obj.counters(), AGENT_COUNTERS) : {}),
+  counters: () => nameCounters(obj.counters(), AGENT_COUNTERS),
   apply,
 });
 
@@ -114,7 +122,7 @@ function shutdown(code = 0): void {
     quiet(() => execFileSync('nft', ['delete', 'table', 'inet', GUARD_TABLE], { stdio: 'ignore' }));
   if (route.length) quiet(() => ip('route', 'del', ...route.slice(0, 1)));
   if (cfg) quiet(() => ip('addr', 'del', `${cfg!.overlayIp}/32`, 'dev', 'lo'));
-  obj?.close();
+  obj.close();
   void dev;
   server.close();
   server.closeAllConnections();

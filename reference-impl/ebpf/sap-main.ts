@@ -15,7 +15,6 @@ if (!args.api || !args['bpf-dir']) {
   process.exit(2);
 }
 
-let obj: BpfObject | undefined;
 let cfg: SapConfig | undefined;
 
 // The programs forward with the kernel's FIB (bpf_fib_lookup), which answers only for a namespace that forwards
@@ -40,17 +39,26 @@ function attachAll(o: BpfObject): void {
   for (const i of interfaces()) if (!o.isAttached(i.name)) o.attach(i.name, 'ingress', 'sap_ingress', prio);
 }
 
+// Load and attach before answering: the verifier and tc take long on a loaded machine, and a config push must
+// stay within the control plane's timeout. Without a config the program passes everything.
+ensureForwarding();
+const obj = new BpfObject('sap', args['bpf-dir']!);
+try {
+  attachAll(obj);
+} catch (e) {
+  obj.close();
+  throw e;
+}
+
 const server = await serveApi(args.api, {
   version: () => cfg?.version ?? 0,
-  counters: () => (obj ? nameCounters(obj.counters(), SAP_COUNTERS) : {}),
+  counters: () => nameCounters(obj.counters(), SAP_COUNTERS),
   apply: async (body) => {
     const next = parseSapConfig(body);
     if (next.authMode === 'mac')
       throw new Error(
         'authMode mac is not supported by the eBPF data path (no HMAC in BPF): use mode overlay',
       );
-    ensureForwarding();
-    obj ??= new BpfObject('sap', args['bpf-dir']!);
     const o = obj;
     o.program(sapEntries(next, o.nextSlot()), next.version);
     attachAll(o);
@@ -59,7 +67,7 @@ const server = await serveApi(args.api, {
 });
 
 function shutdown(): void {
-  obj?.close();
+  obj.close();
   if (forwardWas !== undefined) writeFileSync(FORWARD, forwardWas);
   server.close();
   server.closeAllConnections();
