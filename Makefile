@@ -6,9 +6,9 @@
 APT_PACKAGES := mininet iputils-ping nftables iperf3 sockperf iproute2 fonts-dejavu-core python3 clang llvm libbpf-dev bpftool libelf-dev
 NODE_STAMP := node_modules/.install-stamp
 
-.PHONY: setup apt node addon main test test-unit bench clean-leftovers
+.PHONY: setup apt node addon ebpf main test test-unit bench clean-leftovers
 
-setup: apt node addon
+setup: apt node addon ebpf
 
 apt:
 	@bash scripts/require-root.sh "installing apt packages"
@@ -26,6 +26,12 @@ $(NODE_STAMP): package.json package-lock.json
 addon: node
 	@if [ -f reference-impl/native/binding.gyp ]; then \
 	  npx node-gyp rebuild -C reference-impl/native >/dev/null && echo "built reference-impl/native"; fi
+
+# The kernel data path of mode overlay-ebpf (reference-impl/ebpf/): BPF objects built with Debian's clang.
+ebpf: apt
+	@mkdir -p reference-impl/ebpf/build && for r in sap agent; do \
+	  clang -O2 -g -Wall -target bpf -I/usr/include/x86_64-linux-gnu -c reference-impl/ebpf/$$r.bpf.c \
+	    -o reference-impl/ebpf/build/$$r.bpf.o || exit 1; done; echo "built reference-impl/ebpf"
 
 main: setup
 	@bash scripts/require-root.sh "the Mininet suite"

@@ -1,6 +1,8 @@
 // Overlay control-plane benchmark: policy-programming latency (push until every agent and SaP reports the new
 // version) on Mininet, per update and per key-rotation phase, at a given pod and policy count. Root.
-//   sudo npx tsx bench/overlay-programming.ts [--pods 12] [--updates 20]
+//   sudo npx tsx bench/overlay-programming.ts [--pods 12] [--updates 20] [--policies 0] [--ebpf]
+// --policies N: N policies in force before the timed updates (each update adds or removes one more).
+// --ebpf: mode overlay-ebpf (the same configs rendered into BPF maps, reference-impl/ebpf/).
 import { compileOverlay } from '../reference-impl/control-plane/compile.ts';
 import { newOverlay } from '../reference-impl/control-plane/keys.ts';
 import { OverlayEnforcer } from '../src/enforce/overlay.ts';
@@ -15,6 +17,8 @@ const opt = (k: string, d: number): number => {
 };
 const PODS = opt('pods', 12);
 const UPDATES = opt('updates', 20);
+const BASE = opt('policies', 0);
+const EBPF = argv.includes('--ebpf');
 
 const pods = Array.from(
   { length: PODS },
@@ -55,19 +59,28 @@ for (const n of [10, 100, 1000]) {
 }
 
 const net = await mininetPlatform.up(sc.topology, sc.initial.pods);
-const ov = new OverlayEnforcer(net);
+const ov = new OverlayEnforcer(net, EBPF ? 'ebpf' : 'user');
 try {
-  const first = await ov.apply(sc.initial);
+  const base = Array.from({ length: BASE }, (_, i) => policy(100_000 + i));
+  const first = await ov.apply({ ...sc.initial, policies: base });
   console.log(
     `apply: ${first.detail?.processesStarted} processes started in ${first.detail?.processStartMs} ms; first push ${first.programmingMs.toFixed(1)} ms`,
   );
   const times: number[] = [];
-  let state = sc.initial;
+  let state: ClusterState = { ...sc.initial, policies: base };
   for (let i = 0; i < UPDATES; i++) {
-    state = { ...state, policies: i % 2 === 0 ? [...state.policies, policy(i)] : state.policies.slice(1) };
+    state = {
+      ...state,
+      policies:
+        i % 2 === 0
+          ? [...state.policies, policy(i)]
+          : state.policies.filter((p) => p.metadata.name !== `p${i - 1}`),
+    };
     times.push((await ov.update(state, [])).programmingMs);
   }
-  console.log(`policy update → in force at ${PODS} agents + 4 SaPs: ${fmt(times)}`);
+  console.log(
+    `${ov.mode}: policy update with ${BASE} policies in force → in force at ${PODS} agents + 4 SaPs: ${fmt(times)}`,
+  );
   const rot: Record<string, number[]> = {};
   for (let i = 0; i < 5; i++) for (const p of await ov.cp.rotateKey()) (rot[p.phase] ??= []).push(p.ms);
   for (const [phase, xs] of Object.entries(rot)) console.log(`key rotation ${phase}: ${fmt(xs)}`);

@@ -16,6 +16,8 @@ export interface GuardSpec {
    * NetworkPolicy always allows node → own pod).
    */
   allowFrom?: string[];
+  /** eBPF data path: packets its tc ingress program decapsulated carry this mark (a mark never comes off the wire). */
+  acceptMark?: number;
 }
 
 /** The ruleset text (replaces any previous guard atomically). Pure. */
@@ -37,6 +39,7 @@ export function guardRuleset(g: GuardSpec): string {
     `    type filter hook input priority filter - 10; policy drop;`,
     `    iif "lo" accept`,
     `    iifname "${g.tun}" accept`,
+    g.acceptMark !== undefined ? `    meta mark 0x${g.acceptMark.toString(16)} accept` : '',
     `    ct state established,related accept`,
     saps ? `    meta l4proto udp ip saddr . udp sport { ${saps} } udp dport ${g.agentPort} accept` : '',
     saps6 ? `    meta l4proto udp ip6 saddr . udp sport { ${saps6} } udp dport ${g.agentPort} accept` : '',

@@ -2,6 +2,8 @@
 // harness process recorded in its state file is gone; its recorded processes are ended only if each PID still
 // runs the recorded command. Names are only touched when they carry the project's prefix (`tb` + 4 hex).
 import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { UsageError } from '../errors.ts';
 import { deleteLinks, killPids, pidsWithMarker, rootLinks } from '../platform/mininet/sweep.ts';
@@ -13,7 +15,23 @@ export interface CleanupReport {
   processes: number[];
   links: string[];
   namespaces: string[];
+  /** bpffs pin directories of the eBPF data path (`/sys/fs/bpf/<prefix>-…`). */
+  bpfPins: string[];
   skippedLive: string[];
+}
+
+const BPFFS = '/sys/fs/bpf';
+
+/** Pins of crashed runs: the programs went with their namespaces, the pinned maps and programs stay until unpinned. */
+function bpfPinDirs(leftover: (name: string) => boolean): string[] {
+  try {
+    return fs
+      .readdirSync(BPFFS)
+      .filter(leftover)
+      .map((n) => path.join(BPFFS, n));
+  } catch {
+    return [];
+  }
 }
 
 function namedNamespaces(): string[] {
@@ -29,7 +47,14 @@ function namedNamespaces(): string[] {
 
 /** Removes leftovers; `dryRun` only reports what would go. */
 export function cleanupLeftovers(dryRun = false): CleanupReport {
-  const report: CleanupReport = { runs: [], processes: [], links: [], namespaces: [], skippedLive: [] };
+  const report: CleanupReport = {
+    runs: [],
+    processes: [],
+    links: [],
+    namespaces: [],
+    bpfPins: [],
+    skippedLive: [],
+  };
   const live = new Set<string>();
   for (const st of readRunStates()) {
     if (isOurs(st.owner)) {
@@ -69,6 +94,8 @@ export function cleanupLeftovers(dryRun = false): CleanupReport {
         // gone meanwhile
       }
     }
+  report.bpfPins = bpfPinDirs(leftover);
+  if (!dryRun) for (const d of report.bpfPins) fs.rmSync(d, { recursive: true, force: true });
   return report;
 }
 
@@ -108,7 +135,7 @@ export async function run(argv: string[]): Promise<number> {
   const r = cleanupLeftovers(values['dry-run'] ?? false);
   const verb = values['dry-run'] ? 'would remove' : 'removed';
   console.log(
-    `${verb}: ${r.runs.length} run(s) [${r.runs.join(' ')}], ${r.processes.length} process(es), ${r.links.length} link(s) [${r.links.join(' ')}], ${r.namespaces.length} namespace(s) [${r.namespaces.join(' ')}]`,
+    `${verb}: ${r.runs.length} run(s) [${r.runs.join(' ')}], ${r.processes.length} process(es), ${r.links.length} link(s) [${r.links.join(' ')}], ${r.namespaces.length} namespace(s) [${r.namespaces.join(' ')}], ${r.bpfPins.length} BPF pin dir(s) [${r.bpfPins.join(' ')}]`,
   );
   if (r.skippedLive.length) console.log(`left alone (live runs): ${r.skippedLive.join(' ')}`);
   return 0;

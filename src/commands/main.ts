@@ -11,7 +11,7 @@ import { loadScenario } from '../scenario/load.ts';
 import { modeSchema, type Mode } from '../scenario/schema.ts';
 import { tuneIdle } from '../measure/tuning.ts';
 
-const HELP = `usage: testbed main [--quick] [--tune] [--modes none,native,overlay] [--results DIR] [--suite FILE]...
+const HELP = `usage: testbed main [--quick] [--tune] [--modes none,native,overlay,overlay-ebpf] [--results DIR] [--suite FILE]...
                     [--platform mininet|kind|kubernetes] [--cni NAME] [--kubeconfig FILE] [--context NAME]
                     [--tools-image IMAGE]
 
@@ -31,7 +31,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   let quick = false;
   let tune = false;
-  let modes: Mode[] = ['none', 'native', 'overlay'];
+  let modes: Mode[] = ['none', 'native', 'overlay', 'overlay-ebpf'];
   let resultsDir = 'results';
   const suites: string[] = [];
   const platformOpts: { cni?: string; kubeconfig?: string; context?: string; toolsImage?: string } = {};

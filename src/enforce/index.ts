@@ -4,7 +4,7 @@ import type { EnforcerFactory } from './enforcer.ts';
 import { onKubernetes } from './kubernetes-dispatch.ts';
 import { createNativeEnforcer } from './native/index.ts';
 import { createNoneEnforcer } from './none.ts';
-import { createOverlayEnforcer } from './overlay.ts';
+import { createOverlayEbpfEnforcer, createOverlayEnforcer } from './overlay.ts';
 
 // On a Kubernetes network a mode means posting (or not posting) API objects rather than local rulesets, so each
 // factory looks at the network it is given (onKubernetes); on Mininet it is the factory it always was.
@@ -12,4 +12,5 @@ export const ENFORCERS: Partial<Record<Mode, EnforcerFactory>> = {
   none: onKubernetes('none', createNoneEnforcer),
   native: onKubernetes('native', createNativeEnforcer),
   overlay: onKubernetes('overlay', createOverlayEnforcer),
+  'overlay-ebpf': onKubernetes('overlay-ebpf', createOverlayEbpfEnforcer),
 };

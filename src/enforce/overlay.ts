@@ -2,6 +2,7 @@
 // hosts. SaPs run in node hosts, agents in pod hosts and in external hosts (unmanaged endpoints); the control
 // plane (in this process) compiles each state and pushes it as a new config version to all of them.
 import type { ClusterState, EndpointRef, Flow, IPFamily } from '../policy/model.ts';
+import { UsageError } from '../errors.ts';
 import { familyOf } from '../policy/family.ts';
 import { familyAddress, type Network } from '../platform/platform.ts';
 import type { Action } from '../scenario/types.ts';
@@ -12,10 +13,10 @@ import {
   overlayAddresses,
 } from '../../reference-impl/control-plane/compile.ts';
 import { ControlPlane, getStatus, type ProcessStatus } from '../../reference-impl/control-plane/server.ts';
-import { OverlayProcesses } from './overlay/processes.ts';
+import { OverlayProcesses, type Datapath } from './overlay/processes.ts';
 
 export class OverlayEnforcer implements Enforcer {
-  readonly mode = 'overlay' as const;
+  readonly mode: 'overlay' | 'overlay-ebpf';
   readonly cp: ControlPlane;
   readonly procs: OverlayProcesses;
   private overlayIps = new Map<EndpointRef, string>();
@@ -23,8 +24,16 @@ export class OverlayEnforcer implements Enforcer {
 
   constructor(
     private readonly net: Pick<Network, 'spawn' | 'prefix' | 'address' | 'addresses' | 'topology'>,
+    /** `ebpf`: the same processes and configs, with the kernel data path (reference-impl/ebpf/); or per process. */
+    datapath: Datapath | ((id: string, kind: 'sap' | 'agent') => Datapath) = 'user',
+    opts: { offload?: boolean } = {},
   ) {
-    this.procs = new OverlayProcesses(net);
+    this.mode = datapath === 'ebpf' ? 'overlay-ebpf' : 'overlay';
+    this.procs = new OverlayProcesses(
+      net,
+      typeof datapath === 'function' ? datapath : () => datapath,
+      opts.offload ?? true,
+    );
     this.cp = new ControlPlane({ topology: net.topology });
   }
 
@@ -128,3 +137,14 @@ function round(ms: number): number {
 }
 
 export const createOverlayEnforcer: EnforcerFactory = (net: Network) => new OverlayEnforcer(net);
+/** Mode `overlay-ebpf`: same control plane, configs and wire format; agents and SaPs run in the kernel. */
+export const createOverlayEbpfEnforcer: EnforcerFactory = (net: Network) => {
+  // The BPF programs parse inner and outer IPv4 only (reference-impl/README.md, eBPF section): refuse IPv6 topologies up
+  // front rather than let every IPv6 cell fail as a drop.
+  const v6 = net.topology.clusters.filter((c) => (c.ipFamilies ?? ['IPv4']).includes('IPv6')).map((c) => c.name);
+  if (v6.length > 0)
+    throw new UsageError(
+      `overlay-ebpf: the kernel data path handles IPv4 only; cluster(s) ${v6.join(', ')} use IPv6 (run them under overlay)`,
+    );
+  return new OverlayEnforcer(net, 'ebpf');
+};

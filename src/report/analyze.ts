@@ -98,7 +98,7 @@ export interface AnalyzeOptions {
   cdfPoints?: number;
 }
 
-const MODE_ORDER = ['none', 'native', 'overlay', 'overlay+l7'];
+const MODE_ORDER = ['none', 'native', 'overlay', 'overlay-ebpf', 'overlay+l7'];
 export function modeRank(m: string): number {
   const i = MODE_ORDER.indexOf(m);
   return i < 0 ? MODE_ORDER.length : i;
@@ -209,7 +209,7 @@ export function analyze(run: RunResults, opts: AnalyzeOptions = {}): Analysis {
     .map((r) => versus(r, 'none'))
     .filter((r): r is AddedRow => r !== null);
   const overlayVsNative = latency
-    .filter((r) => r.mode === 'overlay')
+    .filter((r) => r.mode === 'overlay' || r.mode === 'overlay-ebpf')
     .map((r) => versus(r, 'native'))
     .filter((r): r is AddedRow => r !== null);
 

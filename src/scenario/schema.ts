@@ -235,7 +235,7 @@ export const measurementSchema = z.strictObject({
   repetitions: z.int().min(1).optional(),
 });
 
-export const modeSchema = z.enum(['none', 'native', 'overlay', 'overlay+l7']);
+export const modeSchema = z.enum(['none', 'native', 'overlay', 'overlay-ebpf', 'overlay+l7']);
 
 export const scenarioSchema = z.strictObject({
   name: z.string().min(1),
@@ -300,7 +300,7 @@ export const scenarioSchema = z.strictObject({
     .strictObject({ policies: z.array(z.int().min(0)).optional(), pods: z.array(z.int().min(0)).optional() })
     .optional(),
   measurements: z.array(measurementSchema).default([]),
-  modes: z.array(modeSchema).default(['none', 'native', 'overlay']),
+  modes: z.array(modeSchema).default(['none', 'native', 'overlay', 'overlay-ebpf']),
 });
 
 export type ScenarioInput = z.input<typeof scenarioSchema>;

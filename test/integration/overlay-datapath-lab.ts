@@ -240,12 +240,25 @@ export async function startOverlay(
   underlayMtu = 1500,
   tunMtu?: number,
   agentArgs: string[] = [],
+  /** The kernel data path (reference-impl/ebpf/) instead of the user-space processes. */
+  ebpf = false,
 ): Promise<void> {
   await lab.up(underlayMtu);
   for (const h of ['sap', 'a', 'b', 'attacker'] as const) await lab.host(h, UNDERLAY[h]);
-  lab.spawnTs('sap', 'reference-impl/sap/main.ts', ['--api', lab.sock('sap')]);
-  lab.spawnTs('a', 'reference-impl/agent/main.ts', ['--api', lab.sock('a'), ...agentArgs]);
-  lab.spawnTs('b', 'reference-impl/agent/main.ts', ['--api', lab.sock('b'), ...agentArgs]);
+  const dir = ebpf ? 'reference-impl/ebpf' : '';
+  const pins = (n: string) => (ebpf ? ['--bpf-dir', `/sys/fs/bpf/${lab.prefix}-${n}`] : []);
+  lab.spawnTs('sap', ebpf ? `${dir}/sap-main.ts` : 'reference-impl/sap/main.ts', [
+    '--api',
+    lab.sock('sap'),
+    ...pins('sap'),
+  ]);
+  for (const n of ['a', 'b'])
+    lab.spawnTs(n, ebpf ? `${dir}/agent-main.ts` : 'reference-impl/agent/main.ts', [
+      '--api',
+      lab.sock(n),
+      ...pins(n),
+      ...agentArgs,
+    ]);
   await Promise.all(['sap', 'a', 'b'].map((n) => waitApi(lab.sock(n))));
   const pushes = [
     api(lab.sock('sap'), 'PUT', '/config', sapConfig(1)),

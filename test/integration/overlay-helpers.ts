@@ -23,9 +23,13 @@ export interface Lab {
   ov: OverlayEnforcer;
 }
 
-export async function up(sc: Pick<Scenario, 'topology' | 'initial'>): Promise<Lab> {
+export async function up(
+  sc: Pick<Scenario, 'topology' | 'initial'>,
+  datapath: ConstructorParameters<typeof OverlayEnforcer>[1] = 'user',
+  opts: ConstructorParameters<typeof OverlayEnforcer>[2] = {},
+): Promise<Lab> {
   const net = await mininetPlatform.up(sc.topology, sc.initial.pods);
-  const ov = new OverlayEnforcer(net);
+  const ov = new OverlayEnforcer(net, datapath, opts);
   try {
     await ov.apply(sc.initial);
   } catch (e) {

@@ -2,6 +2,7 @@
 //   sink PORT             print "ready", then one line "rx <len> <from>" per datagram received
 //   echo PORT             print "ready", echo every datagram back
 //   send JSON             {ip, port, hex: [...], bindPort?} send each hex datagram, print {"sent": n}
+//   flood JSON            {ip, port, hex: [...], count, bindPort?} send `count` datagrams cycling through hex
 //   stream JSON           {ip, port, rate, ms} send sequence-numbered datagrams at `rate`/s for `ms`, count
 //                         echoes (grace 500 ms after the last), print {"sent", "received", "lost": [seq...]}
 //   tcp JSON              {ip, port, timeoutMs} connect, print {"ok": true|false, "error"?}
@@ -32,6 +33,17 @@ if (mode === 'sink' || mode === 'echo') {
   s.bind(o.bindPort ?? 0, async () => {
     for (const h of o.hex) await new Promise((r) => s.send(Buffer.from(h, 'hex'), o.port, o.ip, r));
     out({ sent: o.hex.length });
+    s.close();
+  });
+} else if (mode === 'flood') {
+  const o = JSON.parse(arg);
+  const s = dgram.createSocket({ type: 'udp4', sendBufferSize: 4 << 20 });
+  const bufs = o.hex.map((h) => Buffer.from(h, 'hex'));
+  s.bind(o.bindPort ?? 0, async () => {
+    let errors = 0;
+    for (let i = 0; i < o.count; i++)
+      await new Promise((r) => s.send(bufs[i % bufs.length], o.port, o.ip, (e) => r(e && errors++)));
+    out({ sent: o.count, errors });
     s.close();
   });
 } else if (mode === 'stream') {

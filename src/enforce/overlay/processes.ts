@@ -12,6 +12,8 @@ import { waitReady } from '../../../reference-impl/control-plane/server.ts';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const SAP_MAIN = path.join(ROOT, 'reference-impl/sap/main.ts');
 export const AGENT_MAIN = path.join(ROOT, 'reference-impl/agent/main.ts');
+export const EBPF_SAP_MAIN = path.join(ROOT, 'reference-impl/ebpf/sap-main.ts');
+export const EBPF_AGENT_MAIN = path.join(ROOT, 'reference-impl/ebpf/agent-main.ts');
 const TSX_LOADER = path.join(ROOT, 'node_modules/tsx/dist/loader.mjs');
 
 export interface OverlayProcess {
@@ -25,14 +27,26 @@ export interface OverlayProcess {
   log: string[];
 }
 
+/** Which data path a process runs: user space (TUN + UDP sockets) or the kernel (reference-impl/ebpf/). */
+export type Datapath = 'user' | 'ebpf';
+
 export class OverlayProcesses {
   readonly dir: string;
+  /** bpffs directory holding the pins of this run's eBPF processes (one subdirectory each). */
+  readonly bpfDir: string;
   private readonly procs = new Map<string, OverlayProcess>();
   private seq = 0;
 
-  constructor(private readonly net: Pick<Network, 'spawn' | 'prefix'>) {
+  constructor(
+    private readonly net: Pick<Network, 'spawn' | 'prefix'>,
+    /** Per process id; a function so one run can mix the two (the interoperability test). */
+    readonly datapath: (id: string, kind: 'sap' | 'agent') => Datapath = () => 'user',
+    /** false: agents without TSO/checksum offload (`--offload off`), as mixing the two data paths requires. */
+    readonly offload = true,
+  ) {
     // Short paths: a unix socket path is limited to 107 bytes.
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), `${net.prefix}-ov-`));
+    this.bpfDir = path.join('/sys/fs/bpf', `${net.prefix}-ov-${path.basename(this.dir).slice(-6)}`);
   }
 
   get(id: string): OverlayProcess | undefined {
@@ -45,18 +59,29 @@ export class OverlayProcesses {
 
   /** Starts the process and resolves once its API answers GET /status. */
   async start(id: string, kind: 'sap' | 'agent', host: string): Promise<OverlayProcess> {
-    const socket = path.join(this.dir, `${kind[0]}${this.seq++}.sock`);
+    const n = this.seq++;
+    const socket = path.join(this.dir, `${kind[0]}${n}.sock`);
+    const ebpf = this.datapath(id, kind) === 'ebpf';
+    const main = ebpf
+      ? kind === 'sap'
+        ? EBPF_SAP_MAIN
+        : EBPF_AGENT_MAIN
+      : kind === 'sap'
+        ? SAP_MAIN
+        : AGENT_MAIN;
     // --lifeline stdin: the process exits when our end of its stdin pipe closes, so a crashed harness leaves no
     // data path behind (network.spawn gives every child a stdin pipe).
     const argv = [
       process.execPath,
       '--import',
       TSX_LOADER,
-      kind === 'sap' ? SAP_MAIN : AGENT_MAIN,
+      main,
       '--api',
       socket,
       '--lifeline',
       'stdin',
+      ...(ebpf ? ['--bpf-dir', path.join(this.bpfDir, `${kind[0]}${n}`)] : []),
+      ...(kind === 'agent' && !this.offload ? ['--offload', 'off'] : []),
     ];
     const child = this.net.spawn(host, argv);
     const p: OverlayProcess = { id, kind, host, socket, child, log: [] };
@@ -99,6 +124,8 @@ export class OverlayProcesses {
   async stopAll(): Promise<void> {
     await Promise.all(this.ids().map((id) => this.stop(id)));
     fs.rmSync(this.dir, { recursive: true, force: true });
+    // Pins of a process that was killed (it could not unpin itself); its programs went with its namespace.
+    fs.rmSync(this.bpfDir, { recursive: true, force: true });
   }
 }
 

@@ -1,0 +1,256 @@
+// The second back end of the overlay compiler: the same SapConfig / AgentConfig the control plane pushes to the
+// user-space processes, rendered into BPF map entries (byte layouts of sap.bpf.c, agent.bpf.c, common.h on a
+// little-endian host). Pure: config in, entries out. Every table is written into one of two slots; the loader
+// fills the inactive slot and then flips `active`, so no packet ever sees half a version.
+import { MAX_AUTH_LEN, PROTO_IPV4, encodeHeader } from '../gue/codec.ts';
+import type { AgentConfig } from '../agent/config.ts';
+import type { AllowEntry, SapConfig } from '../sap/config.ts';
+import { IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, ipToU32, parseCidr } from '../sap/packet.ts';
+
+export type Slot = 0 | 1;
+export interface MapEntry {
+  map: string;
+  key: Buffer;
+  value: Buffer;
+}
+
+export const MAX_KEY = 64;
+export const EP_LOCAL = 1;
+export const EP_ISO_IN = 2;
+export const EP_ISO_OUT = 4;
+export const EP_HAS_HOP = 8;
+export const SENDER_AGENT = 1;
+export const SENDER_SAP = 2;
+export const PORTSET_ALL = 0;
+export const PORTSET_DENY = 0xffffffff;
+const DIR_INGRESS = 0;
+const DIR_EGRESS = 1;
+const PROTO = { TCP: IPPROTO_TCP, UDP: IPPROTO_UDP, SCTP: IPPROTO_SCTP } as const;
+
+function u32le(...vs: number[]): Buffer {
+  const b = Buffer.alloc(vs.length * 4);
+  vs.forEach((v, i) => b.writeUInt32LE(v >>> 0, i * 4));
+  return b;
+}
+function ipBe(ip: string | number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(typeof ip === 'number' ? ip >>> 0 : ipToU32(ip));
+  return b;
+}
+function portBe(p: number): Buffer {
+  const b = Buffer.alloc(2);
+  b.writeUInt16BE(p);
+  return b;
+}
+
+export function activeValue(slot: Slot, gen: number): Buffer {
+  return u32le(slot, gen);
+}
+
+function keyEntries(keys: { epoch: number; key: string }[], slot: Slot): MapEntry[] {
+  return keys.map((k) => {
+    const key = Buffer.from(k.key, 'hex');
+    const v = Buffer.alloc(4 + MAX_KEY);
+    v.writeUInt32LE(key.length);
+    key.copy(v, 4);
+    return { map: 'keys', key: u32le(slot * 256 + k.epoch), value: v };
+  });
+}
+
+interface Prefix {
+  net: number;
+  bits: number;
+}
+function prefixOf(cidr: string): Prefix {
+  const [net, mask] = parseCidr(cidr);
+  let bits = 0;
+  for (let m = mask; m !== 0; m = (m << 1) >>> 0) bits++;
+  return { net, bits };
+}
+/** a ⊇ b */
+function covers(a: Prefix, b: Prefix): boolean {
+  if (a.bits > b.bits) return false;
+  const mask = a.bits === 0 ? 0 : (0xffffffff << (32 - a.bits)) >>> 0;
+  return (b.net & mask) >>> 0 === a.net;
+}
+
+/** Aligned power-of-two blocks covering [from, to], as (value, bits) prefixes of a 16-bit port. */
+export function portPrefixes(from: number, to: number): { port: number; bits: number }[] {
+  const out: { port: number; bits: number }[] = [];
+  let lo = from;
+  while (lo <= to) {
+    let size = 1;
+    while ((lo & (size * 2 - 1)) === 0 && lo + size * 2 - 1 <= to && size < 65536) size *= 2;
+    out.push({ port: lo, bits: 16 - Math.log2(size) });
+    lo += size;
+  }
+  return out;
+}
+
+/**
+ * One direction of one endpoint as longest-prefix-match entries: prefix → port set. For every prefix p named by
+ * some peer or except, the addresses whose longest match is p are exactly those inside p and no longer named
+ * prefix, so "some entry matches" is decided once for p: an entry matches when one of its peers covers p and
+ * none of that peer's excepts does. A prefix that no entry matches is stored as DENY, so a shorter allowing
+ * prefix does not take over inside an `except` hole.
+ */
+export function directionPrefixes(
+  entries: AllowEntry[],
+  portSet: (ranges: string) => number,
+): { net: number; bits: number; set: number }[] {
+  const all = new Map<string, Prefix>();
+  const add = (p: Prefix) => all.set(`${p.net}/${p.bits}`, p);
+  const compiled = entries.map((e) => ({
+    peers:
+      e.peers?.map((p) => {
+        const c = prefixOf(p.cidr);
+        add(c);
+        return { c, except: (p.except ?? []).map((x) => prefixOf(x)) };
+      }) ?? null,
+    ports: e.ports && e.ports.length > 0 ? e.ports : null,
+  }));
+  for (const e of compiled) {
+    if (e.peers === null) add({ net: 0, bits: 0 });
+    else for (const p of e.peers) for (const x of p.except) add(x);
+  }
+  const out: { net: number; bits: number; set: number }[] = [];
+  for (const p of all.values()) {
+    const matched = compiled.filter(
+      (e) => e.peers === null || e.peers.some((q) => covers(q.c, p) && !q.except.some((x) => covers(x, p))),
+    );
+    let set = PORTSET_DENY;
+    if (matched.length > 0) {
+      if (matched.some((e) => e.ports === null)) set = PORTSET_ALL;
+      else {
+        const ranges = matched
+          .flatMap((e) => e.ports!.map((r) => `${PROTO[r.protocol]}:${r.portFrom}-${r.portTo}`))
+          .sort();
+        set = portSet([...new Set(ranges)].join(','));
+      }
+    }
+    out.push({ net: p.net, bits: p.bits, set });
+  }
+  return out;
+}
+
+/** All map entries of one SaP config version, for `slot`. */
+export function sapEntries(cfg: SapConfig, slot: Slot): MapEntry[] {
+  const out: MapEntry[] = [];
+  const sendKey = Buffer.from(cfg.keys.find((k) => k.epoch === cfg.sendEpoch)!.key, 'hex');
+  const c = Buffer.alloc(88);
+  c.writeUInt32LE(cfg.overlayId >>> 0, 0);
+  ipBe(cfg.listen.ip).copy(c, 4);
+  portBe(cfg.listen.port).copy(c, 8);
+  c[10] = cfg.sendEpoch;
+  c[11] = sendKey.length;
+  c.writeBigUInt64LE(BigInt(cfg.flowIdleMs) * 1_000_000n, 16);
+  sendKey.copy(c, 24);
+  out.push({ map: 'sap_cfg', key: u32le(slot), value: c });
+  out.push(...keyEntries(cfg.keys, slot));
+
+  const sapAddr = new Map(cfg.saps.map((s) => [s.id, s.addr]));
+  const via = new Map(cfg.routes.map((r) => [r.sap, r.via]));
+  for (const s of cfg.saps)
+    out.push({
+      map: 'senders',
+      key: Buffer.concat([u32le(slot), ipBe(s.addr.ip), portBe(s.addr.port), Buffer.alloc(2)]),
+      value: u32le(SENDER_SAP),
+    });
+  const portSets = new Map<string, number>();
+  const portSet = (ranges: string): number => {
+    let id = portSets.get(ranges);
+    if (id === undefined) portSets.set(ranges, (id = portSets.size + 1));
+    return id;
+  };
+  for (const e of cfg.endpoints) {
+    const local = e.sap === cfg.sapId;
+    const hop = local ? e.agent : sapAddr.get(via.get(e.sap) ?? e.sap);
+    const flags =
+      (local ? EP_LOCAL : 0) |
+      (e.isolatedIngress ? EP_ISO_IN : 0) |
+      (e.isolatedEgress ? EP_ISO_OUT : 0) |
+      (hop ? EP_HAS_HOP : 0);
+    const v = Buffer.alloc(16);
+    if (local && e.agent) ipBe(e.agent.ip).copy(v, 0);
+    if (hop) ipBe(hop.ip).copy(v, 4);
+    if (local && e.agent) portBe(e.agent.port).copy(v, 8);
+    if (hop) portBe(hop.port).copy(v, 10);
+    v.writeUInt32LE(flags, 12);
+    out.push({ map: 'endpoints', key: Buffer.concat([u32le(slot), ipBe(e.overlayIp)]), value: v });
+    if (local && e.agent)
+      out.push({
+        map: 'senders',
+        key: Buffer.concat([u32le(slot), ipBe(e.agent.ip), portBe(e.agent.port), Buffer.alloc(2)]),
+        value: u32le(SENDER_AGENT),
+      });
+    if (!local) continue;
+    const dirs: [number, boolean, AllowEntry[]][] = [
+      [DIR_INGRESS, e.isolatedIngress, e.ingress],
+      [DIR_EGRESS, e.isolatedEgress, e.egress],
+    ];
+    for (const [dir, iso, entries] of dirs) {
+      if (!iso) continue;
+      for (const p of directionPrefixes(entries, portSet)) {
+        const k = Buffer.alloc(16);
+        k.writeUInt32LE(64 + p.bits, 0);
+        k[4] = slot;
+        k[5] = dir;
+        ipBe(e.overlayIp).copy(k, 8);
+        ipBe(p.net).copy(k, 12);
+        out.push({ map: 'pol_peer', key: k, value: u32le(p.set) });
+      }
+    }
+  }
+  // Stage 2: every port set's ranges as port prefixes.
+  for (const [ranges, id] of portSets)
+    for (const r of ranges.split(',')) {
+      const [proto, span] = r.split(':') as [string, string];
+      const [from, to] = span.split('-').map(Number) as [number, number];
+      for (const p of portPrefixes(from, to)) {
+        const k = Buffer.alloc(16);
+        k.writeUInt32LE(64 + p.bits, 0);
+        k[4] = slot;
+        k[5] = Number(proto);
+        k.writeUInt32LE(id, 8);
+        k.writeUInt16BE(p.port, 12);
+        out.push({ map: 'pol_port', key: k, value: u32le(1) });
+      }
+    }
+  return dedupe(out);
+}
+
+/** LPM prefixes of several ranges can coincide; the map keeps one entry per key anyway. */
+function dedupe(entries: MapEntry[]): MapEntry[] {
+  const seen = new Map<string, MapEntry>();
+  for (const e of entries) seen.set(`${e.map}:${e.key.toString('hex')}`, e);
+  return [...seen.values()];
+}
+
+/** All map entries of one agent config version, for `slot`. */
+export function agentEntries(cfg: AgentConfig, slot: Slot): MapEntry[] {
+  const key = Buffer.from(cfg.keys.find((k) => k.epoch === cfg.sendEpoch)!.key, 'hex');
+  if (key.length > MAX_AUTH_LEN) throw new RangeError('key too long');
+  const c = Buffer.alloc(160);
+  const [net, mask] = parseCidr(cfg.overlayCidr);
+  c.writeUInt32LE(cfg.overlayId >>> 0, 0);
+  ipBe(cfg.overlayIp).copy(c, 4);
+  ipBe(net).copy(c, 8);
+  ipBe(mask).copy(c, 12);
+  ipBe(cfg.listen.ip).copy(c, 16);
+  ipBe(cfg.sap.ip).copy(c, 20);
+  portBe(cfg.listen.port).copy(c, 24);
+  portBe(cfg.sap.port).copy(c, 26);
+  const hl = encodeHeader(c, 32, PROTO_IPV4, cfg.overlayId, cfg.sendEpoch, key);
+  c.writeUInt32LE(hl, 28);
+  const out: MapEntry[] = [{ map: 'agent_cfg', key: u32le(slot), value: c }, ...keyEntries(cfg.keys, slot)];
+  for (const s of [cfg.sap, ...cfg.acceptFrom])
+    out.push({
+      map: 'accept',
+      key: Buffer.concat([u32le(slot), ipBe(s.ip), portBe(s.port), Buffer.alloc(2)]),
+      value: u32le(1),
+    });
+  return dedupe(out);
+}
+
+/** Array maps cannot delete: a stale entry is overwritten with zeros (key len 0 = no key for that epoch). */
+export const ARRAY_MAPS: Record<string, number> = { keys: 4 + MAX_KEY, sap_cfg: 88, agent_cfg: 160 };

@@ -1,0 +1,415 @@
+// Golden vectors for the kernel data path: packets built with the TypeScript codec (gue/codec.ts) are run
+// through the loaded BPF programs with BPF_PROG_TEST_RUN (`bpftool prog run`) and compared byte for byte with
+// what the user-space reference (sap/engine.ts, the codec) produces for the same packet, both ways: the SaP's
+// re-encapsulated output, the agent's encapsulation and decapsulation, and for every dropped packet the same
+// drop reason in the counters. Root: a scratch namespace (for the SaP's FIB lookup) and bpffs pins carrying a
+// run prefix, all removed afterwards.
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseAgentConfig, type AgentConfigInput } from '../../reference-impl/agent/config.ts';
+import { nameCounters } from '../../reference-impl/ebpf/counters.ts';
+import { BpfObject } from '../../reference-impl/ebpf/loader.ts';
+import { agentEntries, sapEntries } from '../../reference-impl/ebpf/maps.ts';
+import { DROP, GueHeader, Keyring, decode, encodeHeader, verify } from '../../reference-impl/gue/codec.ts';
+import { type SapConfigInput, parseSapConfig } from '../../reference-impl/sap/config.ts';
+import { Forward, SapEngine } from '../../reference-impl/sap/engine.ts';
+import { FlowCache } from '../../reference-impl/sap/flowcache.ts';
+import { ipToU32 } from '../../reference-impl/sap/packet.ts';
+
+const PREFIX = `tb${randomBytes(2).toString('hex')}`;
+const NS = `${PREFIX}-gold`;
+const PINS = `/sys/fs/bpf/${PREFIX}-gold`;
+const TMP = fs.mkdtempSync(path.join(os.tmpdir(), `${PREFIX}-gold-`));
+const TC_ACT_UNSPEC = -1;
+const TC_ACT_OK = 0;
+const TC_ACT_SHOT = 2;
+const TC_ACT_REDIRECT = 7;
+
+const K1 = '00112233445566778899aabbccddeeff';
+const K2 = 'ffeeddccbbaa99887766554433221100';
+const LISTEN = '198.18.0.1';
+const AGENT_A = '198.18.0.5';
+const PEER_SAP = '198.18.0.2';
+const PEER_MAC = '020000000002';
+const AGENT_MAC = '020000000005';
+const A = '100.64.0.1';
+const C = '100.64.0.3'; // another local endpoint
+const B = '100.64.0.2'; // behind the peer SaP
+
+const sapInput: SapConfigInput = {
+  version: 3,
+  sapId: 's1',
+  overlayId: 77,
+  keys: [
+    { epoch: 1, key: K1 },
+    { epoch: 2, key: K2 },
+  ],
+  sendEpoch: 2,
+  listen: { ip: LISTEN, port: 6080 },
+  endpoints: [
+    {
+      overlayIp: A,
+      sap: 's1',
+      agent: { ip: AGENT_A, port: 6080 },
+      isolatedEgress: true,
+      egress: [
+        {
+          peers: [{ cidr: '100.64.0.0/24', except: ['100.64.0.9/32'] }],
+          ports: [{ protocol: 'TCP', portFrom: 80, portTo: 80 }],
+        },
+      ],
+    },
+    { overlayIp: C, sap: 's1', agent: { ip: '198.18.0.6', port: 6080 } },
+    { overlayIp: B, sap: 's2' },
+  ],
+  saps: [{ id: 's2', addr: { ip: PEER_SAP, port: 6080 } }],
+};
+const agentInput: AgentConfigInput = {
+  version: 3,
+  overlayId: 77,
+  overlayIp: A,
+  overlayCidr: '100.64.0.0/10',
+  keys: [
+    { epoch: 1, key: K1 },
+    { epoch: 2, key: K2 },
+  ],
+  sendEpoch: 1,
+  listen: { ip: AGENT_A, port: 6080 },
+  sap: { ip: LISTEN, port: 6080 },
+};
+
+const nsx = (...argv: string[]) =>
+  execFileSync('nsenter', [`--net=/run/netns/${NS}`, ...argv], { encoding: 'utf8' });
+let sap: BpfObject;
+let agent: BpfObject;
+let ifindex = 0;
+let ifMac = '';
+
+beforeAll(() => {
+  execFileSync('ip', ['netns', 'add', NS]);
+  nsx('ip', 'link', 'add', 'ga', 'type', 'veth', 'peer', 'name', 'gb');
+  nsx('ip', 'addr', 'add', `${LISTEN}/24`, 'dev', 'ga');
+  nsx('ip', 'link', 'set', 'ga', 'up');
+  nsx('ip', 'link', 'set', 'gb', 'up');
+  nsx('sysctl', '-qw', 'net.ipv4.ip_forward=1');
+  nsx('ip', 'neigh', 'replace', PEER_SAP, 'lladdr', PEER_MAC.replace(/(..)(?!$)/g, '$1:'), 'dev', 'ga');
+  nsx('ip', 'neigh', 'replace', AGENT_A, 'lladdr', AGENT_MAC.replace(/(..)(?!$)/g, '$1:'), 'dev', 'ga');
+  const link = JSON.parse(nsx('ip', '-j', 'link', 'show', 'ga')) as { ifindex: number; address: string }[];
+  ifindex = link[0]!.ifindex;
+  ifMac = link[0]!.address.replace(/:/g, '');
+  sap = new BpfObject('sap', `${PINS}/sap`);
+  sap.program(sapEntries(parseSapConfig(sapInput), sap.nextSlot()), 3);
+  agent = new BpfObject('agent', `${PINS}/agent`);
+  agent.program(agentEntries(parseAgentConfig(agentInput), agent.nextSlot()), 3);
+});
+
+afterAll(() => {
+  sap?.close();
+  agent?.close();
+  fs.rmSync(PINS, { recursive: true, force: true });
+  fs.rmSync(TMP, { recursive: true, force: true });
+  execFileSync('ip', ['netns', 'del', NS]);
+});
+
+interface RunResult {
+  retval: number;
+  out: Buffer;
+  mark: number;
+  counters: Record<string, number>;
+}
+
+/** One BPF_PROG_TEST_RUN of `prog` on `frame`, entering on `ga`; counters are the deltas of this run. */
+function runProg(obj: BpfObject, prog: string, frame: Buffer): RunResult {
+  const before = obj.counters();
+  const din = path.join(TMP, 'in');
+  const dout = path.join(TMP, 'out');
+  // Frames are built with the interface's MAC: only valid once beforeAll ran.
+  if (frame.length < 34) throw new Error('frame too short');
+  const cin = path.join(TMP, 'ctx');
+  const cout = path.join(TMP, 'ctxout');
+  fs.writeFileSync(din, frame);
+  const ctx = Buffer.alloc(48);
+  ctx.writeUInt32LE(ifindex, 36); // ingress_ifindex: the FIB lookup runs from this device
+  fs.writeFileSync(cin, ctx);
+  const r = JSON.parse(
+    nsx(
+      'bpftool',
+      '-j',
+      'prog',
+      'run',
+      'pinned',
+      path.join(obj.progDir, prog),
+      'data_in',
+      din,
+      'data_out',
+      dout,
+      'data_size_out',
+      '4096',
+      'ctx_in',
+      cin,
+      'ctx_out',
+      cout,
+    ),
+  ) as { retval: number };
+  const after = obj.counters();
+  const delta = after.map((v, i) => v - (before[i] ?? 0));
+  const counters = Object.fromEntries(Object.entries(nameCounters(delta, [])).filter(([, v]) => v > 0));
+  return {
+    retval: r.retval,
+    out: fs.readFileSync(dout),
+    mark: fs.readFileSync(cout).readUInt32LE(8),
+    counters,
+  };
+}
+
+function ipv4(src: string, dst: string, proto: number, payload: Buffer, id = 0x1234): Buffer {
+  const h = Buffer.alloc(20);
+  h[0] = 0x45;
+  h.writeUInt16BE(20 + payload.length, 2);
+  h.writeUInt16BE(id, 4);
+  h[8] = 64;
+  h[9] = proto;
+  h.writeUInt32BE(ipToU32(src), 12);
+  h.writeUInt32BE(ipToU32(dst), 16);
+  h.writeUInt16BE(csum(h), 10);
+  return Buffer.concat([h, payload]);
+}
+function csum(b: Buffer): number {
+  let s = 0;
+  for (let i = 0; i < b.length; i += 2) s += b.readUInt16BE(i);
+  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
+  return ~s & 0xffff;
+}
+function tcp(sport: number, dport: number): Buffer {
+  const t = Buffer.alloc(20);
+  t.writeUInt16BE(sport, 0);
+  t.writeUInt16BE(dport, 2);
+  t[12] = 0x50;
+  t[13] = 0x02;
+  return t;
+}
+function udpHdr(sport: number, dport: number, payload: Buffer): Buffer {
+  const u = Buffer.alloc(8);
+  u.writeUInt16BE(sport, 0);
+  u.writeUInt16BE(dport, 2);
+  u.writeUInt16BE(8 + payload.length, 4);
+  return Buffer.concat([u, payload]);
+}
+function eth(dst: string, src: string, payload: Buffer): Buffer {
+  return Buffer.concat([Buffer.from(dst + src + '0800', 'hex'), payload]);
+}
+function gue(inner: Buffer, epoch = 1, key = K1, overlayId = 77): Buffer {
+  const b = Buffer.alloc(128 + inner.length);
+  const hl = encodeHeader(b, 0, 4, overlayId, epoch, Buffer.from(key, 'hex'));
+  inner.copy(b, hl);
+  return b.subarray(0, hl + inner.length);
+}
+/** A GUE datagram as an underlay frame arriving at the SaP from (srcIp, 6080). */
+function toSap(datagram: Buffer, srcIp = AGENT_A): Buffer {
+  return eth(ifMac, AGENT_MAC, ipv4(srcIp, LISTEN, 17, udpHdr(6080, 6080, datagram)));
+}
+
+/** The user-space SaP's decision on the same datagram: forwarded bytes or the drop reason counters. */
+function reference(datagram: Buffer, fromIp = AGENT_A) {
+  const counters: Record<string, number> = {};
+  const e = new SapEngine(parseSapConfig(sapInput), counters, new FlowCache());
+  const out = new Forward();
+  const buf = Buffer.from(datagram);
+  const ok = e.process(buf, buf.length, fromIp, 6080, performance.now(), out);
+  delete counters.rx;
+  return {
+    ok,
+    out: ok ? Buffer.from(out.buf.subarray(out.off, out.off + out.len)) : undefined,
+    out2: out,
+    counters,
+  };
+}
+
+describe('eBPF SaP vs user-space SaP on golden packets (BPF_PROG_TEST_RUN)', () => {
+  it('allowed packet: same re-keyed datagram, re-encapsulated toward the next hop', () => {
+    const dgram = gue(ipv4(A, B, 6, tcp(40000, 80)));
+    const want = reference(dgram);
+    expect(want.ok).toBe(true);
+    const r = runProg(sap, 'sap_ingress', toSap(dgram));
+    expect(r.retval).toBe(TC_ACT_REDIRECT);
+    expect(r.counters).toEqual({ rx: 1, allowed: 1 });
+    // L2 from the FIB, outer IPv4 from this SaP to the hop, UDP without checksum, then the user-space bytes.
+    expect(r.out.subarray(0, 12).toString('hex')).toBe(PEER_MAC + ifMac);
+    const ip = r.out.subarray(14, 34);
+    expect(ip.readUInt32BE(12)).toBe(ipToU32(LISTEN));
+    expect(ip.readUInt32BE(16)).toBe(ipToU32(want.out2.ip));
+    expect(csum(ip)).toBe(0);
+    expect(r.out.readUInt16BE(34)).toBe(6080);
+    expect(r.out.readUInt16BE(36)).toBe(want.out2.port);
+    expect(r.out.readUInt16BE(40)).toBe(0);
+    expect(r.out.subarray(42).toString('hex')).toBe(want.out!.toString('hex'));
+    // And the codec reads it back with the send key (epoch 2).
+    const h = new GueHeader();
+    const back = Buffer.from(r.out.subarray(42));
+    expect(decode(back, 0, back.length, h)).toBe(DROP.ok);
+    expect(h.epoch).toBe(2);
+    expect(verify(back, h, Keyring.fromHex(77, [{ epoch: 2, key: K2 }]))).toBe(DROP.ok);
+  });
+
+  it('the reply of a forwarded flow passes from the flow cache (allowedCached)', () => {
+    runProg(sap, 'sap_ingress', toSap(gue(ipv4(A, B, 6, tcp(40001, 80)))));
+    const r = runProg(sap, 'sap_ingress', toSap(gue(ipv4(B, A, 6, tcp(80, 40001))), PEER_SAP));
+    expect(r.retval).toBe(TC_ACT_REDIRECT);
+    expect(r.counters).toEqual({ rx: 1, allowedCached: 1 });
+    expect(r.out.readUInt32BE(14 + 16)).toBe(ipToU32(AGENT_A));
+  });
+
+  const drops: [string, () => { dgram: Buffer; from?: string }][] = [
+    ['denied port', () => ({ dgram: gue(ipv4(A, B, 6, tcp(40000, 81))) })],
+    ['except hole', () => ({ dgram: gue(ipv4(A, '100.64.0.9', 6, tcp(40000, 80))) })],
+    ['ICMP under a port rule', () => ({ dgram: gue(ipv4(A, B, 1, Buffer.from('0800000000010001', 'hex'))) })],
+    ['forged key', () => ({ dgram: gue(ipv4(A, B, 6, tcp(1, 80)), 1, 'ab'.repeat(16)) })],
+    ['unknown epoch', () => ({ dgram: gue(ipv4(A, B, 6, tcp(1, 80)), 9) })],
+    ['other overlay', () => ({ dgram: gue(ipv4(A, B, 6, tcp(1, 80)), 1, K1, 78) })],
+    ['spoofed source (local agent as another endpoint)', () => ({ dgram: gue(ipv4(C, B, 6, tcp(1, 80))) })],
+    [
+      'peer SaP speaking for a local endpoint',
+      () => ({ dgram: gue(ipv4(A, B, 6, tcp(1, 80))), from: PEER_SAP }),
+    ],
+    ['unknown sender', () => ({ dgram: gue(ipv4(A, B, 6, tcp(1, 80))), from: '198.18.0.77' })],
+    ['no route', () => ({ dgram: gue(ipv4(A, '100.64.0.50', 6, tcp(1, 80))) })],
+    ['truncated', () => ({ dgram: gue(ipv4(A, B, 6, tcp(1, 80))).subarray(0, 10) })],
+    [
+      'bad version',
+      () => {
+        const d = gue(ipv4(A, B, 6, tcp(1, 80)));
+        d[0] = d[0]! | 0x40;
+        return { dgram: d };
+      },
+    ],
+    [
+      'reserved byte set',
+      () => {
+        const d = gue(ipv4(A, B, 6, tcp(1, 80)));
+        d[11] = 1;
+        return { dgram: d };
+      },
+    ],
+    [
+      'auth length disagrees with Hlen',
+      () => {
+        const d = gue(ipv4(A, B, 6, tcp(1, 80)));
+        d[10] = 20;
+        return { dgram: d };
+      },
+    ],
+    ['inner not IPv4', () => ({ dgram: gue(Buffer.from('60000000', 'hex')) })],
+    ['inner IPv4 truncated', () => ({ dgram: gue(ipv4(A, B, 6, tcp(1, 80)).subarray(0, 18)) })],
+  ];
+  for (const [name, make] of drops)
+    it(`drops "${name}" for the same reason as user space`, () => {
+      const { dgram, from } = make();
+      const want = reference(dgram, from);
+      expect(want.ok).toBe(false);
+      const r = runProg(sap, 'sap_ingress', toSap(dgram, from));
+      expect(r.retval).toBe(TC_ACT_SHOT);
+      const { rx, ...reasons } = r.counters;
+      expect(rx).toBe(1);
+      expect(reasons).toEqual(want.counters);
+    });
+
+  it('leaves traffic that is not GUE for this SaP alone', () => {
+    const plain = eth(ifMac, AGENT_MAC, ipv4(AGENT_A, LISTEN, 17, udpHdr(5000, 53, Buffer.alloc(4))));
+    const r = runProg(sap, 'sap_ingress', plain);
+    expect(r.retval | 0).toBe(TC_ACT_UNSPEC);
+    expect(r.out.toString('hex')).toBe(plain.toString('hex'));
+    expect(r.counters).toEqual({});
+  });
+});
+
+describe('eBPF agent vs the codec on golden packets', () => {
+  it('encapsulates overlay-bound IPv4 in exactly the user-space agent header', () => {
+    const inner = ipv4(A, B, 6, tcp(40000, 80));
+    const frame = eth(PEER_MAC, ifMac, inner);
+    const r = runProg(agent, 'agent_egress', frame);
+    expect(r.retval).toBe(TC_ACT_OK);
+    expect(r.counters).toEqual({ encap: 1 });
+    const want = gue(inner, 1, K1); // the agent's send epoch 1
+    const ip = r.out.subarray(14, 34);
+    expect(r.out.subarray(0, 14).toString('hex')).toBe(frame.subarray(0, 14).toString('hex'));
+    expect(ip.readUInt16BE(2)).toBe(20 + 8 + want.length);
+    expect(ip.readUInt32BE(12)).toBe(ipToU32(AGENT_A));
+    expect(ip.readUInt32BE(16)).toBe(ipToU32(LISTEN));
+    expect(csum(ip)).toBe(0);
+    expect(r.out.subarray(34, 42).toString('hex')).toBe(
+      udpHdr(6080, 6080, want).subarray(0, 8).toString('hex'),
+    );
+    expect(r.out.subarray(42).toString('hex')).toBe(want.toString('hex'));
+  });
+
+  it('passes traffic outside the overlay prefix unchanged', () => {
+    const frame = eth(PEER_MAC, ifMac, ipv4(AGENT_A, '198.18.0.2', 6, tcp(1, 2)));
+    const r = runProg(agent, 'agent_egress', frame);
+    expect(r.retval).toBe(TC_ACT_OK);
+    expect(r.out.toString('hex')).toBe(frame.toString('hex'));
+  });
+
+  it('decapsulates GUE from its SaP to the inner packet, marked for the pod guard', () => {
+    const inner = ipv4(B, A, 6, tcp(80, 40000));
+    const frame = eth(ifMac, PEER_MAC, ipv4(LISTEN, AGENT_A, 17, udpHdr(6080, 6080, gue(inner, 2, K2))));
+    const r = runProg(agent, 'agent_ingress', frame);
+    expect(r.retval).toBe(TC_ACT_OK);
+    expect(r.counters).toEqual({ rx: 1, decap: 1 });
+    expect(r.out.subarray(14).toString('hex')).toBe(inner.toString('hex'));
+    expect(r.mark).toBe(0x6080);
+  });
+
+  const agentDrops: [string, () => Buffer, string][] = [
+    [
+      'GUE from a sender that is not its SaP',
+      () =>
+        eth(
+          ifMac,
+          PEER_MAC,
+          ipv4('198.18.0.66', AGENT_A, 17, udpHdr(6080, 6080, gue(ipv4(B, A, 6, tcp(80, 1))))),
+        ),
+      'unknownSender',
+    ],
+    [
+      'forged key',
+      () =>
+        eth(
+          ifMac,
+          PEER_MAC,
+          ipv4(LISTEN, AGENT_A, 17, udpHdr(6080, 6080, gue(ipv4(B, A, 6, tcp(80, 1)), 1, 'cd'.repeat(16)))),
+        ),
+      'badKey',
+    ],
+    [
+      'other overlay',
+      () =>
+        eth(
+          ifMac,
+          PEER_MAC,
+          ipv4(LISTEN, AGENT_A, 17, udpHdr(6080, 6080, gue(ipv4(B, A, 6, tcp(80, 1)), 1, K1, 5))),
+        ),
+      'unknownOverlay',
+    ],
+    [
+      'inner packet for another address',
+      () =>
+        eth(ifMac, PEER_MAC, ipv4(LISTEN, AGENT_A, 17, udpHdr(6080, 6080, gue(ipv4(B, C, 6, tcp(80, 1)))))),
+      'notForMe',
+    ],
+    [
+      'plain packet to the overlay address',
+      () => eth(ifMac, PEER_MAC, ipv4(B, A, 6, tcp(80, 1))),
+      'plainToOverlay',
+    ],
+  ];
+  for (const [name, frame, reason] of agentDrops)
+    it(`drops ${name} (${reason})`, () => {
+      const r = runProg(agent, 'agent_ingress', frame());
+      expect(r.retval).toBe(TC_ACT_SHOT);
+      expect(r.counters[reason]).toBe(1);
+    });
+});
