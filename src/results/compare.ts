@@ -10,7 +10,7 @@
 // unless the caller allows it, and then every row carries the caveat.
 import { bootstrapAddedChange, percentile, pool, prng, quantileOfNumbers, type Interval } from '../measure/stats.ts';
 import { modeRank, samplesOf } from '../report/analyze.ts';
-import { describeEnvDiff, diffEnv, type EnvDiff } from './env-diff.ts';
+import { diffEnv, type EnvDiff } from './env-diff.ts';
 import type { ResultRecord, RunResults } from './schema.ts';
 
 export type Metric = 'p50' | 'p99' | 'throughput';
@@ -181,6 +181,16 @@ function throughputRow(
   return { ...id, metric: 'throughput', unit: 'ratio', baseline, current: side(rc), change, limit, verdict: verdictOf(change, limit, false) };
 }
 
+/** The same comparison judged at another threshold (the CIs do not depend on it; bench/compare-aa.ts). */
+export function rethreshold(c: Comparison, threshold: number): Comparison {
+  if (!c.rows.length) return { ...c, threshold };
+  const rows = c.rows.map((r) => {
+    const limit = threshold * (r.unit === 'µs' ? r.baseline.mode : r.baseline.added);
+    return { ...r, limit, verdict: verdictOf(r.change, limit, r.unit === 'µs') };
+  });
+  return { ...c, threshold, rows, status: rows.some((r) => r.verdict === 'regressed') ? 'regressed' : 'ok' };
+}
+
 export function compareRuns(baseline: RunResults, current: RunResults, opts: CompareOptions = {}): Comparison {
   const threshold = opts.threshold ?? DEFAULT_THRESHOLD;
   const b = groups(baseline);
@@ -210,8 +220,9 @@ export function compareRuns(baseline: RunResults, current: RunResults, opts: Com
   // Nothing measured in both runs is the more basic failure: say that, not which fields differ.
   if (!pairs.length) return { ...base, status: 'nothing', rows: [] };
   if (env.mustMatch.length && !opts.allowEnvDiff) return { ...base, status: 'env-mismatch', rows: [] };
+  // Short on purpose (it is repeated on every row); the values are listed once with the environment.
   const caveat = env.mustMatch.length
-    ? `environments differ: ${env.mustMatch.map(describeEnvDiff).join('; ')}`
+    ? `environment differs in ${env.mustMatch.map((d) => d.key).join(', ')}`
     : undefined;
 
   const rows: CompareRow[] = [];

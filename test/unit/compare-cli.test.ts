@@ -80,7 +80,9 @@ describe('testbed compare (in process)', () => {
     expect(code).toBe(1);
     const verdicts = out.split('\n').filter((l) => l.includes(' | baseline: '));
     expect(verdicts.length).toBe(10);
-    expect(verdicts.every((l) => l.includes('caveat: environments differ: idle.haltPollNs'))).toBe(true);
+    expect(
+      verdicts.every((l) => l.includes('caveat: environment differs in idle.haltPollNs, idle.tuned')),
+    ).toBe(true);
   });
 
   it('--format markdown is a table a PR comment can carry', async () => {

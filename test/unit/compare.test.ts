@@ -161,7 +161,10 @@ describe('compare: environments', () => {
     const cmp = compareRuns(base, cur, { ...FAST, allowEnvDiff: true });
     expect(cmp.status).toBe('regressed');
     expect(cmp.rows.length).toBeGreaterThan(0);
-    expect(cmp.rows.every((r) => r.caveat?.includes('cores: 2 → 4'))).toBe(true);
+    expect(cmp.rows.every((r) => r.caveat === 'environment differs in cores')).toBe(true);
+    expect(cmp.env.mustMatch).toEqual([
+      expect.objectContaining({ key: 'cores', baseline: '2', current: '4' }),
+    ]);
   });
 
   it('notes (kernel, commit, load average) do not block and add no caveat', () => {
