@@ -8,7 +8,9 @@
 import { mkdirSync } from 'node:fs';
 import {
   compareRuns,
+  DEFAULT_GATE,
   DEFAULT_THRESHOLD,
+  METRICS,
   parseThreshold,
   rethreshold,
   type Comparison,
@@ -46,18 +48,29 @@ const blocked = pairs.filter((p) => p.c.status === 'env-mismatch' || p.c.status 
 for (const p of blocked)
   console.log(`pair ${p.i}→${p.j}: ${p.c.status}: ${p.c.env.mustMatch.map((d) => d.key).join(', ')}`);
 const judged = pairs.filter((p) => !blocked.includes(p));
-for (const t of [...new Set([0.05, THRESHOLD, 0.2])].sort()) {
-  const at = judged.map((p) => ({ ...p, c: rethreshold(p.c, t) }));
-  const flagged = at.filter((p) => p.c.status === 'regressed');
-  const rows = at.flatMap((p) => p.c.rows);
-  const bad = rows.filter((r) => r.verdict === 'regressed');
-  console.log(
-    `threshold ${(t * 100).toFixed(0)}%: false-regression rate ${flagged.length}/${at.length} pairs ` +
-      `(${((100 * flagged.length) / Math.max(1, at.length)).toFixed(1)}%), rows ${bad.length}/${rows.length}` +
-      `${t === THRESHOLD ? ' (default)' : ''}`,
-  );
-  if (t === THRESHOLD)
-    for (const p of flagged) console.log(`  pair ${p.i}→${p.j}: ${regressedRows(p.c).join('; ')}`);
+// The same pairs judged with other gates, to show what the default gate protects against.
+const gated =
+  (gate: readonly string[]) =>
+  (c: Comparison): Comparison => ({
+    ...c,
+    gate: METRICS.filter((m) => gate.includes(m)),
+    rows: c.rows.map((r) => ({ ...r, gated: gate.includes(r.metric) })),
+  });
+for (const gate of [DEFAULT_GATE, ['p50', 'throughput'], METRICS]) {
+  console.log(`\ngate ${gate.join(', ')}${gate === DEFAULT_GATE ? ' (default)' : ''}:`);
+  for (const t of [...new Set([0.05, THRESHOLD, 0.2])].sort()) {
+    const at = judged.map((p) => ({ ...p, c: rethreshold(gated(gate)(p.c), t) }));
+    const flagged = at.filter((p) => p.c.status === 'regressed');
+    const rows = at.flatMap((p) => p.c.rows.filter((r) => r.gated));
+    const bad = rows.filter((r) => r.verdict === 'regressed');
+    console.log(
+      `  threshold ${(t * 100).toFixed(0)}%: false-regression rate ${flagged.length}/${at.length} pairs ` +
+        `(${((100 * flagged.length) / Math.max(1, at.length)).toFixed(1)}%), gated rows ${bad.length}/${rows.length}` +
+        `${t === THRESHOLD ? ' (default threshold)' : ''}`,
+    );
+    if (t === THRESHOLD)
+      for (const p of flagged) console.log(`    pair ${p.i}→${p.j}: ${regressedRows(p.c).join('; ')}`);
+  }
 }
 
 // Per cell: the median CI half-width of the added-p50 change and the threshold's limit; a change must beat both.

@@ -78,7 +78,7 @@ export function regressedRows(c: Comparison): string[] {
     .filter((r) => r.verdict === 'regressed')
     .map(
       (r) =>
-        `${r.path} ${r.kind} ${r.mode} ${r.metric} ${r.change.estimate.toFixed(r.unit === 'µs' ? 0 : 2)}`,
+        `${r.path} ${r.kind} ${r.mode} ${r.metric} ${r.change.estimate.toFixed(r.unit === 'µs' ? 0 : 2)}${r.gated ? '' : ' (not gated)'}`,
     );
 }
 

@@ -34,6 +34,12 @@ function fmtLimit(r: CompareRow): string {
   return r.unit === 'µs' ? `${Math.round(r.limit)} µs` : r.limit.toFixed(2);
 }
 
+/** "REGRESSED" only where it fails the comparison; an ungated row says so. */
+function verdictText(r: CompareRow, strong: (s: string) => string): string {
+  if (!r.gated) return `${r.verdict} (not gated)`;
+  return r.verdict === 'regressed' ? strong(r.verdict) : r.verdict;
+}
+
 function what(r: CompareRow): string {
   return r.metric === 'throughput' ? 'throughput ratio to none' : `added ${r.metric}`;
 }
@@ -45,9 +51,15 @@ export function summaryLine(c: Comparison): string {
     case 'env-mismatch':
       return `cannot compare: the environments differ in ${c.env.mustMatch.length} field(s) that change what is measured (exit 2; --allow-env-diff to compare anyway)`;
     default: {
-      const n = (v: string) => c.rows.filter((r) => r.verdict === v).length;
+      const gated = c.rows.filter((r) => r.gated);
+      const n = (v: string) => gated.filter((r) => r.verdict === v).length;
       const head = c.status === 'regressed' ? `${n('regressed')} regressed` : 'no regression';
-      return `${head}: ${n('regressed')} regressed, ${n('improved')} improved, ${n('same')} same of ${c.rows.length} (exit ${exitCodeOf(c.status)})`;
+      const other = c.rows.filter((r) => !r.gated && r.verdict === 'regressed').length;
+      return (
+        `${head}: ${n('regressed')} regressed, ${n('improved')} improved, ${n('same')} same of ${gated.length} gated ` +
+        `rows (${c.gate.join(', ')})${other ? `; ${other} regressed among the ${c.rows.length - gated.length} not gated` : ''} ` +
+        `(exit ${exitCodeOf(c.status)})`
+      );
     }
   }
 }
@@ -55,7 +67,8 @@ export function summaryLine(c: Comparison): string {
 function criterion(c: Comparison): string {
   return (
     `regressed = the change in what a mode adds over \`none\` in the same run has a 95% CI above 0 and exceeds ` +
-    `${(c.threshold * 100).toFixed(1)}% of the baseline mode's figure (throughput: ratio to none, CI below 0)`
+    `${(c.threshold * 100).toFixed(1)}% of the baseline mode's figure (throughput: ratio to none, CI below 0); ` +
+    `gated: ${c.gate.join(', ')}`
   );
 }
 
@@ -71,7 +84,7 @@ export function formatText(c: Comparison): string {
         what(r).padEnd(26),
         `change ${fmtChange(r)}`.padEnd(36),
         `limit ${fmtLimit(r)}`.padEnd(12),
-        r.verdict === 'regressed' ? 'REGRESSED' : r.verdict,
+        verdictText(r, (v) => v.toUpperCase()),
         ` | baseline: ${fmtSide(r, r.baseline)}; current: ${fmtSide(r, r.current)}`,
         r.caveat ? ` | caveat: ${r.caveat}` : '',
       ].join(' '),
@@ -97,7 +110,7 @@ export function formatMarkdown(c: Comparison): string {
       '| --- | --- | --- | --- | --- | --- | --- | --- |',
     );
     for (const r of c.rows) {
-      const v = r.verdict === 'regressed' ? '**regressed**' : r.verdict;
+      const v = verdictText(r, (x) => `**${x}**`);
       out.push(
         `| ${[r.path, r.kind, r.mode, what(r), fmtSide(r, r.baseline), fmtSide(r, r.current), fmtChange(r), r.caveat ? `${v} ⚠ ${r.caveat}` : v].map(cell).join(' | ')} |`,
       );

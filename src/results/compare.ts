@@ -39,6 +39,8 @@ export interface CompareRow {
   /** How large the change must be (in `unit`) to count, besides its CI excluding 0. */
   limit: number;
   verdict: Verdict;
+  /** Whether this row's verdict decides the exit status (CompareOptions.gate); other rows are context. */
+  gated: boolean;
   /** Set on every row when the environments differ in a must-match field and the caller allowed it. */
   caveat?: string;
 }
@@ -50,6 +52,8 @@ export interface Comparison {
   baselineRunId: string;
   currentRunId: string;
   threshold: number;
+  /** Metrics whose regression fails the comparison. */
+  gate: Metric[];
   rows: CompareRow[];
   /** Environment differences: must-match ones block the comparison unless allowed; notes are context. */
   env: { mustMatch: EnvDiff[]; notes: EnvDiff[] };
@@ -62,16 +66,35 @@ export interface CompareOptions {
   threshold?: number;
   /** Compare even when a must-match environment field differs (every row then carries a caveat). */
   allowEnvDiff?: boolean;
+  /** Metrics whose regression fails the comparison (default DEFAULT_GATE); the others are reported only. */
+  gate?: readonly Metric[];
   iterations?: number;
   seed?: number;
 }
 
 export const DEFAULT_THRESHOLD = 0.1;
+/**
+ * Only p50 fails a comparison by default; p99 and throughput are reported with their verdicts. Why, at the quick
+ * suite's size on a shared 2-vCPU machine (A/A experiment, bench/compare-aa.ts, README "Regression checks"):
+ * p99 of 3 × 1,000 requests is about the 30th-largest of 3,000 latencies, and a burst of load from another
+ * process moves it by milliseconds; throughput has 3 one-second iperf3 repetitions per mode, so even between
+ * identical runs all three of one run fall below all three of the other 1 time in 20 per row, and the ratio to
+ * `none` swings by tens of percent with load. Gate on them (--gate p50,p99,throughput) with more repetitions.
+ */
+export const DEFAULT_GATE: readonly Metric[] = ['p50'];
+export const METRICS: readonly Metric[] = ['p50', 'p99', 'throughput'];
 const BASE_MODE = 'none';
 
 /** Exit code of `testbed compare` for a comparison: 0 no regression, 1 a regression, 2 cannot compare. */
 export function exitCodeOf(status: CompareStatus): 0 | 1 | 2 {
   return status === 'ok' ? 0 : status === 'regressed' ? 1 : 2;
+}
+
+type RowId = Pick<CompareRow, 'scenario' | 'measurement' | 'path' | 'kind' | 'mode'>;
+type Judged = Omit<CompareRow, 'gated'>;
+
+function statusOf(rows: readonly CompareRow[]): CompareStatus {
+  return !rows.length ? 'nothing' : rows.some((r) => r.gated && r.verdict === 'regressed') ? 'regressed' : 'ok';
 }
 
 type Groups = Map<string, Map<string, ResultRecord[]>>;
@@ -97,12 +120,12 @@ function verdictOf(change: Interval, limit: number, worseIsUp: boolean): Verdict
 }
 
 function latencyRows(
-  id: Omit<CompareRow, 'metric' | 'unit' | 'baseline' | 'current' | 'change' | 'limit' | 'verdict'>,
+  id: RowId,
   b: { none: ResultRecord[]; mode: ResultRecord[] },
   c: { none: ResultRecord[]; mode: ResultRecord[] },
   threshold: number,
   opts: CompareOptions,
-): CompareRow[] {
+): Judged[] {
   const sides = {
     baseNone: samplesOf(b.none),
     baseMode: samplesOf(b.mode),
@@ -161,12 +184,12 @@ function medianDiffCI(base: number[], cur: number[], opts: CompareOptions): Inte
 }
 
 function throughputRow(
-  id: Omit<CompareRow, 'metric' | 'unit' | 'baseline' | 'current' | 'change' | 'limit' | 'verdict'>,
+  id: RowId,
   b: { none: ResultRecord[]; mode: ResultRecord[] },
   c: { none: ResultRecord[]; mode: ResultRecord[] },
   threshold: number,
   opts: CompareOptions,
-): CompareRow | null {
+): Judged | null {
   const rb = ratios(b.none, b.mode);
   const rc = ratios(c.none, c.mode);
   if (!rb.ratios.length || !rc.ratios.length) return null;
@@ -188,7 +211,7 @@ export function rethreshold(c: Comparison, threshold: number): Comparison {
     const limit = threshold * (r.unit === 'µs' ? r.baseline.mode : r.baseline.added);
     return { ...r, limit, verdict: verdictOf(r.change, limit, r.unit === 'µs') };
   });
-  return { ...c, threshold, rows, status: rows.some((r) => r.verdict === 'regressed') ? 'regressed' : 'ok' };
+  return { ...c, threshold, rows, status: statusOf(rows) };
 }
 
 export function compareRuns(baseline: RunResults, current: RunResults, opts: CompareOptions = {}): Comparison {
@@ -216,7 +239,8 @@ export function compareRuns(baseline: RunResults, current: RunResults, opts: Com
   const compared = new Set(pairs.map((p) => (JSON.parse(p.key) as string[])[0]!));
   const diffs = diffEnv(baseline.env, current.env, compared);
   const env = { mustMatch: diffs.filter((d) => d.class === 'must-match'), notes: diffs.filter((d) => d.class === 'note') };
-  const base = { baselineRunId: baseline.runId, currentRunId: current.runId, threshold, env, warnings };
+  const gate = [...(opts.gate ?? DEFAULT_GATE)];
+  const base = { baselineRunId: baseline.runId, currentRunId: current.runId, threshold, gate, env, warnings };
   // Nothing measured in both runs is the more basic failure: say that, not which fields differ.
   if (!pairs.length) return { ...base, status: 'nothing', rows: [] };
   if (env.mustMatch.length && !opts.allowEnvDiff) return { ...base, status: 'env-mismatch', rows: [] };
@@ -225,7 +249,7 @@ export function compareRuns(baseline: RunResults, current: RunResults, opts: Com
     ? `environment differs in ${env.mustMatch.map((d) => d.key).join(', ')}`
     : undefined;
 
-  const rows: CompareRow[] = [];
+  const judged: Judged[] = [];
   for (const { bm, cm } of pairs) {
     for (const [mode, cur] of cm) {
       const bas = bm.get(mode);
@@ -234,12 +258,12 @@ export function compareRuns(baseline: RunResults, current: RunResults, opts: Com
       const id = { scenario: first.scenario, measurement: first.measurement, path: first.path, kind: first.kind, mode };
       const bSides = { none: bm.get(BASE_MODE)!, mode: bas };
       const cSides = { none: cm.get(BASE_MODE)!, mode: cur };
-      rows.push(...latencyRows(id, bSides, cSides, threshold, opts));
+      judged.push(...latencyRows(id, bSides, cSides, threshold, opts));
       const t = throughputRow(id, bSides, cSides, threshold, opts);
-      if (t) rows.push(t);
+      if (t) judged.push(t);
     }
   }
-  if (caveat) for (const r of rows) r.caveat = caveat;
+  const rows: CompareRow[] = judged.map((r) => ({ ...r, gated: gate.includes(r.metric), ...(caveat ? { caveat } : {}) }));
   rows.sort(
     (x, y) =>
       x.scenario.localeCompare(y.scenario) ||
@@ -248,12 +272,7 @@ export function compareRuns(baseline: RunResults, current: RunResults, opts: Com
       x.mode.localeCompare(y.mode) ||
       x.metric.localeCompare(y.metric),
   );
-  const status: CompareStatus = !rows.length
-    ? 'nothing'
-    : rows.some((r) => r.verdict === 'regressed')
-      ? 'regressed'
-      : 'ok';
-  return { ...base, status, rows };
+  return { ...base, status: statusOf(rows), rows };
 }
 
 /** Parses "10%", "10" (percent) or "0.1". */

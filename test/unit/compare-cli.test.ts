@@ -88,7 +88,9 @@ describe('testbed compare (in process)', () => {
   it('--format markdown is a table a PR comment can carry', async () => {
     const { code, out } = await captured([at('base'), at('slow'), '--format', 'markdown']);
     expect(code).toBe(1);
-    expect(out.split('\n')[0]).toMatch(/^\*\*testbed compare\*\*: 4 regressed/);
+    expect(out.split('\n')[0]).toMatch(
+      /^\*\*testbed compare\*\*: 2 regressed: .* of 4 gated rows \(p50\); 2 regressed among the 6 not gated/,
+    );
     expect(out).toContain(
       '| path | workload | mode | metric | baseline | current | change [95% CI] | verdict |',
     );
@@ -122,8 +124,9 @@ describe('testbed compare (in process)', () => {
     await expect(compareCommand([at('base'), at('same'), '--format', 'html'])).rejects.toThrow(UsageError);
     await expect(compareCommand([at('base'), at('same'), '--bogus'])).rejects.toThrow(UsageError);
     await expect(compareCommand([at('base')])).rejects.toThrow(UsageError);
+    await expect(compareCommand([at('base'), at('same'), '--gate', 'p95'])).rejects.toThrow(/--gate expects/);
     expect(HELP).toMatch(/0 {2}no regression/);
-    expect(HELP).toMatch(/1 {2}at least one row regressed/);
+    expect(HELP).toMatch(/1 {2}at least one gated row regressed/);
     expect(HELP).toMatch(/2 {2}cannot compare/);
   });
 });

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { compareRuns, exitCodeOf, parseThreshold } from '../../src/results/compare.ts';
+import { createHistogram, encodeHistogram, recordUs, summarize } from '../../src/measure/histogram.ts';
+import { prng } from '../../src/measure/stats.ts';
+import { compareRuns, exitCodeOf, parseThreshold, rethreshold } from '../../src/results/compare.ts';
 import type { RunResults } from '../../src/results/schema.ts';
 import { syntheticRun } from './results.fixture.ts';
 
@@ -80,6 +82,11 @@ describe('compare: added latency over none in the same run', () => {
     expect(native.baseline.added).toBeCloseTo(1, 1);
     expect(native.current.added).toBeCloseTo(0.5, 1);
     expect(rows.find((r) => r.mode === 'overlay')!.verdict).toBe('same');
+    // Reported, but only a gate that names throughput fails on it (DEFAULT_GATE is p50).
+    expect(compareRuns(syntheticRun({ seed: 1 }), cur, FAST).status).toBe('ok');
+    expect(compareRuns(syntheticRun({ seed: 1 }), cur, { ...FAST, gate: ['p50', 'throughput'] }).status).toBe(
+      'regressed',
+    );
 
     const halfSpeed = syntheticRun({ seed: 1 });
     for (const r of halfSpeed.records) if (r.throughput) r.throughput.bitsPerSecond /= 2;
@@ -115,6 +122,47 @@ describe('compare: added latency over none in the same run', () => {
       FAST,
     );
     expect(new Set(regressed(cmp.rows).map((r) => r.mode))).toEqual(new Set(['overlay-ebpf+l7']));
+  });
+});
+
+/** Overlay's latencies with a 5% tail 2 ms out: p99 moves, p50 hardly. */
+function withOverlayTail(run: RunResults): RunResults {
+  let seed = 9000;
+  for (const r of run.records) {
+    if (r.mode !== 'overlay' || !r.latency || r.policies !== undefined) continue;
+    const h = createHistogram();
+    const rand = prng(seed++);
+    for (let i = 0; i < 2000; i++)
+      recordUs(
+        h,
+        (r.path === 'cross-node' ? 100 : 90) + -Math.log(1 - rand()) * 10 + (i % 20 === 0 ? 2000 : 0),
+      );
+    r.latency = { unit: 'us', histogram: encodeHistogram(h), summary: summarize(h) };
+  }
+  return run;
+}
+
+describe('compare: which metrics gate', () => {
+  it('p99 is reported but does not fail by default; --gate p99 makes it fail', () => {
+    const cur = withOverlayTail(syntheticRun({ seed: 500 }));
+    const byDefault = compareRuns(syntheticRun({ seed: 1 }), cur, FAST);
+    const p99 = byDefault.rows.filter((r) => r.mode === 'overlay' && r.metric === 'p99');
+    expect(p99.map((r) => [r.verdict, r.gated])).toEqual([
+      ['regressed', false],
+      ['regressed', false],
+    ]);
+    expect(
+      byDefault.rows.filter((r) => r.metric === 'p50').every((r) => r.verdict === 'same' && r.gated),
+    ).toBe(true);
+    expect(byDefault.status).toBe('ok');
+    const gated = compareRuns(syntheticRun({ seed: 1 }), cur, {
+      ...FAST,
+      gate: ['p50', 'p99', 'throughput'],
+    });
+    expect(gated.status).toBe('regressed');
+    // Re-judging at another threshold keeps the gate.
+    expect(rethreshold(byDefault, 0.01).status).toBe('ok');
+    expect(rethreshold(gated, 0.5).status).toBe('regressed');
   });
 });
 
