@@ -1,6 +1,7 @@
 // True positives for `testbed compare` (issue 13): quick runs with an injected slowdown (a test knob,
 // src/measure/test-knobs.ts), each compared against every clean run (e.g. the A/A runs of bench/compare-aa.ts)
-// as the baseline. A pair counts as detected when compare exits 1 with a regressed row of the expected mode.
+// as the baseline. A pair counts as detected when compare exits 1 with a regressed gated row of the expected
+// mode.
 // The knob is removed from the injected run's recorded environment before comparing: a real regression does
 // not announce itself, and with the knob recorded compare refuses the pair (exit 2), as it should. Root.
 //   sudo npx tsx bench/compare-detect.ts --inject TB_SAP_DELAY_US=25 [--runs 3] [--clean /tmp/compare-aa]
@@ -48,10 +49,10 @@ for (const inj of injected) {
   delete cur.env.testKnobs;
   for (const base of clean) {
     const c = compareRuns(base.run, cur, { threshold: THRESHOLD });
-    const hit =
-      c.status === 'regressed' && c.rows.some((r) => r.verdict === 'regressed' && r.mode === expect);
+    const flagged = c.rows.filter((r) => r.gated && r.verdict === 'regressed');
+    const hit = c.status === 'regressed' && flagged.some((r) => r.mode === expect);
     if (hit) detected++;
-    if (c.rows.some((r) => r.verdict === 'regressed' && r.mode !== expect)) collateral++;
+    if (flagged.some((r) => r.mode !== expect)) collateral++;
     lines.push(
       `  ${base.run.runId} → ${inj.run.runId}: ${c.status}${hit ? '' : ' (MISSED)'}: ${regressedRows(c).join('; ')}`,
     );
@@ -72,9 +73,9 @@ console.log(
   `load average at each injected run's start: ${recordedLoads(injected)}; clean: ${recordedLoads(clean)}; now ${load()}`,
 );
 console.log(
-  `detected (exit 1 with a regressed ${expect} row): ${detected}/${pairs} (${((100 * detected) / pairs).toFixed(0)}%)`,
+  `detected (exit 1 with a regressed gated ${expect} row): ${detected}/${pairs} (${((100 * detected) / pairs).toFixed(0)}%)`,
 );
-console.log(`pairs that also flagged another mode: ${collateral}/${pairs}`);
+console.log(`pairs that also failed on a gated row of another mode: ${collateral}/${pairs}`);
 console.log(
   `\nadded-p50 change of ${expect} per cell (median over pairs) and how often that row was flagged:`,
 );
