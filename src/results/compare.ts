@@ -204,6 +204,23 @@ function throughputRow(
   return { ...id, metric: 'throughput', unit: 'ratio', baseline, current: side(rc), change, limit, verdict: verdictOf(change, limit, false) };
 }
 
+/**
+ * Load average is a note, not a must-match field (it is taken once, at the start), but a large difference on a
+ * busy machine is worth a warning: a user-space mode's added latency grows with load (its processes compete for
+ * the CPUs; `none` has none), so on this 2-vCPU machine a baseline at load 15 against a run at load 45 flagged
+ * the unchanged overlay (README, "Regression checks").
+ */
+function loadWarning(baseline: RunResults, current: RunResults): string | undefined {
+  const b = baseline.env.loadAverage?.[0];
+  const c = current.env.loadAverage?.[0];
+  const cores = Math.max(baseline.env.cores, current.env.cores);
+  if (b === undefined || c === undefined || Math.max(b, c) <= cores || Math.max(b, c) < 2 * Math.min(b, c)) return undefined;
+  return (
+    `load average at the start differs: ${b.toFixed(1)} → ${c.toFixed(1)} on ${cores} cores; the added latency of ` +
+    'user-space modes grows with load, so re-run on a quieter machine before trusting a verdict on them'
+  );
+}
+
 /** The same comparison judged at another threshold (the CIs do not depend on it; bench/compare-aa.ts). */
 export function rethreshold(c: Comparison, threshold: number): Comparison {
   if (!c.rows.length) return { ...c, threshold };
@@ -237,6 +254,8 @@ export function compareRuns(baseline: RunResults, current: RunResults, opts: Com
     pairs.push({ key: k, bm, cm });
   }
   const compared = new Set(pairs.map((p) => (JSON.parse(p.key) as string[])[0]!));
+  const load = loadWarning(baseline, current);
+  if (load) warnings.push(load);
   const diffs = diffEnv(baseline.env, current.env, compared);
   const env = { mustMatch: diffs.filter((d) => d.class === 'must-match'), notes: diffs.filter((d) => d.class === 'note') };
   const gate = [...(opts.gate ?? DEFAULT_GATE)];

@@ -224,6 +224,25 @@ describe('compare: environments', () => {
     expect(cmp.rows.some((r) => r.caveat)).toBe(false);
   });
 
+  it('warns (without blocking) when the load average differs a lot on a busy machine', () => {
+    const withLoad = (l: number, seed: number) => {
+      const r = syntheticRun({ seed });
+      r.env.loadAverage = [l, l, l];
+      return r;
+    };
+    const busy = compareRuns(withLoad(15, 1), withLoad(45, 7), FAST);
+    expect(busy.status).toBe('ok');
+    expect(busy.warnings).toContainEqual(
+      expect.stringMatching(/^load average at the start differs: 15\.0 → 45\.0 on 2 cores/),
+    );
+    expect(
+      compareRuns(withLoad(0.1, 1), withLoad(1.5, 7), FAST).warnings.some((w) => w.startsWith('load')),
+    ).toBe(false);
+    expect(
+      compareRuns(withLoad(20, 1), withLoad(30, 7), FAST).warnings.some((w) => w.startsWith('load')),
+    ).toBe(false);
+  });
+
   it('a test knob set in one run is a must-match difference', () => {
     const cur = syntheticRun({ seed: 7 });
     cur.env.testKnobs = { TB_SAP_DELAY_US: '25' };
