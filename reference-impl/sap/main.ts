@@ -12,6 +12,16 @@ if (!args.api) {
   process.exit(2);
 }
 
+// Test knob TB_SAP_DELAY_US (off by default; src/measure/test-knobs.ts in the harness records it): a fixed busy-wait
+// per forwarded packet, so the harness's regression check can be shown to catch a known slowdown. A busy-wait,
+// because a timer cannot wait less than about a millisecond; it also costs CPU, like real extra work would.
+const delayText = process.env.TB_SAP_DELAY_US?.trim() ?? '';
+if (delayText !== '' && !/^\d+(\.\d+)?$/.test(delayText)) {
+  process.stderr.write(`sap: TB_SAP_DELAY_US='${delayText}': expected a non-negative number of µs\n`);
+  process.exit(2);
+}
+const delayMs = delayText === '' ? 0 : Number(delayText) / 1000;
+
 const counters: Counters = Object.fromEntries(SAP_COUNTERS.map((n) => [n, 0]));
 const cache = new FlowCache();
 const out = new Forward();
@@ -28,6 +38,7 @@ function onMessage(msg: Buffer, rinfo: dgram.RemoteInfo): void {
   // Nothing a packet carries may take the process down: an unforeseen throw is counted, the packet dropped.
   try {
     if (engine.process(msg, msg.length, rinfo.address, rinfo.port, performance.now(), out)) {
+      if (delayMs > 0) for (const until = performance.now() + delayMs; performance.now() < until;);
       const s = out.ip.includes(':') ? sock6 : sock4;
       if (s) s.send(out.buf, out.off, out.len, out.port, out.ip);
       else counters.txError!++;

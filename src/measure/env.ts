@@ -4,6 +4,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import type { EnvFingerprint } from '../results/schema.ts';
+import { readTestKnobs } from './test-knobs.ts';
 import { readIdleState } from './tuning.ts';
 
 function run(cmd: string, args: string[], cwd?: string): Promise<string | null> {
@@ -78,5 +79,7 @@ export async function collectEnv(ctx: EnvContext): Promise<EnvFingerprint> {
     loadAverage: os.loadavg().map((x) => Math.round(x * 100) / 100),
     idle: readIdleState(),
     ...(ctx.kubernetes ? { kubernetes: ctx.kubernetes } : {}),
+    // Injected slowdowns (src/measure/test-knobs.ts): recorded so they can never pass unnoticed.
+    testKnobs: readTestKnobs(),
   };
 }

@@ -200,6 +200,45 @@ export function bootstrapPercentileDiffs(
   }));
 }
 
+/**
+ * Bootstrap CIs of the change in added latency between two runs, for each p in ps:
+ * (P(curMode) − P(curNone)) − (P(baseMode) − P(baseNone)). Each of the four sides is resampled on both levels
+ * (repetitions, then requests) independently, as bootstrapPercentileDiffs does for one pair. What this measures
+ * is what an enforcer changed: a machine that got slower moves `none` and the mode together and cancels out.
+ */
+export function bootstrapAddedChange(
+  sides: {
+    baseNone: readonly WeightedSample[];
+    baseMode: readonly WeightedSample[];
+    curNone: readonly WeightedSample[];
+    curMode: readonly WeightedSample[];
+  },
+  ps: readonly number[],
+  opts: BootstrapOptions = {},
+): Interval[] {
+  const iterations = opts.iterations ?? 1000;
+  const alpha = 1 - (opts.confidence ?? 0.95);
+  const rand = prng(opts.seed ?? 0x5eed);
+  const order = [sides.baseNone, sides.baseMode, sides.curNone, sides.curMode];
+  const preps = order.map(prepare);
+  if (preps.some((p) => !p.reps.length)) return ps.map(() => NO_INTERVAL);
+  const bufs = preps.map((p) => new Float64Array(p.grid.length));
+  const pooled = order.map(pool);
+  const diffs: number[][] = ps.map(() => []);
+  for (let i = 0; i < iterations; i++) {
+    const [bn, bm, cn, cm] = preps.map((p, k) => replicate(p, ps, rand, bufs[k]!));
+    ps.forEach((_, j) => diffs[j]!.push(cm![j]! - cn![j]! - (bm![j]! - bn![j]!)));
+  }
+  return ps.map((p, j) => {
+    const [bn, bm, cn, cm] = pooled.map((s) => percentile(s, p));
+    return {
+      estimate: cm! - cn! - (bm! - bn!),
+      lo: quantileOfNumbers(diffs[j]!, alpha / 2),
+      hi: quantileOfNumbers(diffs[j]!, 1 - alpha / 2),
+    };
+  });
+}
+
 export function bootstrapPercentileDiff(
   a: readonly WeightedSample[],
   b: readonly WeightedSample[],

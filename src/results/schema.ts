@@ -5,7 +5,9 @@ import { z } from 'zod';
 
 export const RESULTS_SCHEMA_VERSION = 1;
 
-export const envSchema = z.strictObject({
+// Loose, unlike the records: a run written by a newer version (or another platform) may carry fingerprint fields
+// this one does not know; `compare` classifies those as notes instead of refusing the file.
+export const envSchema = z.looseObject({
   kernel: z.string(),
   cpuModel: z.string(),
   cores: z.int().min(1),
@@ -43,6 +45,8 @@ export const envSchema = z.strictObject({
       tuned: z.boolean(),
     })
     .optional(),
+  /** Test knobs set for the run (src/measure/test-knobs.ts); absent in runs older than the knobs = none set. */
+  testKnobs: z.record(z.string(), z.string()).optional(),
 });
 
 export const latencySummarySchema = z.strictObject({

@@ -54,14 +54,25 @@ export function latencyRecord(
 /** Pods in force at the pod-count sweep's points (2 of the scenario's own + 0, 10, 50 idle pods). */
 export const POD_SWEEP = [2, 12, 52];
 
-/** none = base, native = base + nativeShift, overlay = base + overlayShift; 3 repetitions each. */
+/**
+ * none = base, native = base + nativeShift, overlay = base + overlayShift; 3 repetitions each. baseShift moves
+ * every mode (a slower machine), noneShift only `none`.
+ */
 export function syntheticRun(
-  opts: { nativeShift?: number; overlayShift?: number; seed?: number; runId?: string } = {},
+  opts: {
+    nativeShift?: number;
+    overlayShift?: number;
+    baseShift?: number;
+    noneShift?: number;
+    seed?: number;
+    runId?: string;
+  } = {},
 ): RunResults {
+  const b = opts.baseShift ?? 0;
   const shifts: Record<string, number> = {
-    none: 0,
-    native: opts.nativeShift ?? 5,
-    overlay: opts.overlayShift ?? 60,
+    none: b + (opts.noneShift ?? 0),
+    native: b + (opts.nativeShift ?? 5),
+    overlay: b + (opts.overlayShift ?? 60),
   };
   const records: ResultRecord[] = [];
   let seed = opts.seed ?? 1;
@@ -111,7 +122,7 @@ export function syntheticRun(
     startedAt: '2026-11-26T00:00:00.000Z',
     finishedAt: '2026-11-26T00:01:00.000Z',
     quick: true,
-    env: ENV,
+    env: structuredClone(ENV),
     scenarios: [{ name: 'suite', file: 'scenarios/paper/suite.yaml', hash: 'deadbeef' }],
     modes: { requested: ['none', 'native', 'overlay'], ran: ['none', 'native', 'overlay'], missing: [] },
     records,

@@ -45,16 +45,21 @@ export function compileNftRuleset(state: ClusterState, node: string, table = DEF
   return compileNodeRuleset(state, node, table).text;
 }
 
-export function compileNodeRuleset(state: ClusterState, node: string, table = DEFAULT_TABLE): NodeRuleset {
+export function compileNodeRuleset(
+  state: ClusterState,
+  node: string,
+  table = DEFAULT_TABLE,
+  padRules = 0,
+): NodeRuleset {
   const cs = compileState(state);
   const plan = planNode(cs, node, policyChainName);
-  return { node, ...renderNode(plan, { table, podChain: podChainName }) };
+  return { node, ...renderNode(plan, { table, podChain: podChainName, padRules }) };
 }
 
 /** Every node's ruleset; selection, peers and policy chains are resolved once and shared across nodes. */
-export function compileAllNodes(state: ClusterState, table = DEFAULT_TABLE): NodeRuleset[] {
+export function compileAllNodes(state: ClusterState, table = DEFAULT_TABLE, padRules = 0): NodeRuleset[] {
   return [...state.nodes]
     .map((n) => n.name)
     .sort()
-    .map((n) => compileNodeRuleset(state, n, table));
+    .map((n) => compileNodeRuleset(state, n, table, padRules));
 }

@@ -3,6 +3,7 @@ import type { ClusterState, EndpointRef, IPFamily } from '../../policy/model.ts'
 import { familyAddress, type Network } from '../../platform/platform.ts';
 import type { Action } from '../../scenario/types.ts';
 import type { ApplyReport, Enforcer, EnforcerFactory } from '../enforcer.ts';
+import { knobNumber } from '../../measure/test-knobs.ts';
 import { applyAll, deleteTable, type Exec } from './apply.ts';
 import { compileAllNodes, DEFAULT_TABLE, type NodeRuleset } from './compile.ts';
 
@@ -19,6 +20,8 @@ export class NativeEnforcer implements Enforcer {
   constructor(
     private readonly net: Pick<Network, 'exec' | 'address' | 'addresses'>,
     private readonly table = DEFAULT_TABLE,
+    /** Test knob TB_NATIVE_PAD_RULES (src/measure/test-knobs.ts); 0 in every real run. */
+    private readonly padRules = 0,
   ) {
     this.exec = (host, argv, opts) => net.exec(host, argv, opts);
   }
@@ -35,7 +38,7 @@ export class NativeEnforcer implements Enforcer {
 
   private async program(state: ClusterState, all: boolean): Promise<ApplyReport> {
     const t0 = performance.now();
-    const rulesets = compileAllNodes(state, this.table);
+    const rulesets = compileAllNodes(state, this.table, this.padRules);
     const compileMs = performance.now() - t0;
     const changed = rulesets.filter((r) => all || this.inForce.get(r.node) !== r.text);
     for (const r of changed) this.touched.add(r.node);
@@ -90,4 +93,5 @@ function round(ms: number): number {
   return Math.round(ms * 1000) / 1000;
 }
 
-export const createNativeEnforcer: EnforcerFactory = (net) => new NativeEnforcer(net);
+export const createNativeEnforcer: EnforcerFactory = (net) =>
+  new NativeEnforcer(net, DEFAULT_TABLE, knobNumber('TB_NATIVE_PAD_RULES'));

@@ -258,6 +258,20 @@ export interface Rendered {
 export interface RenderNames {
   table: string;
   podChain: (dir: PolicyType, pod: PodPlan) => string;
+  /**
+   * Test knob (TB_NATIVE_PAD_RULES, src/measure/test-knobs.ts): this many never-matching linear rules at the
+   * top of the forward hook, ahead of conntrack, so every forwarded packet walks them: a known per-packet
+   * slowdown for proving the regression check. 0 or absent in every real run.
+   */
+  padRules?: number;
+}
+
+/** Linear rules no packet matches (TEST-NET-1 source to TEST-NET-2 destination). */
+export function padRuleLines(n: number): string[] {
+  return Array.from(
+    { length: n },
+    (_, i) => `ip saddr 192.0.2.${i % 256} ip daddr 198.51.100.${(i >> 8) % 256} drop`,
+  );
 }
 
 /**
@@ -331,7 +345,10 @@ export function renderNode(plan: NodePlan, names: RenderNames): Rendered {
   // destination pod's ingress, each on the node hosting that pod. A forwarded packet whose source is one of this
   // node's own addresses is node traffic (kubelet probes): exempt, like node-originated traffic, which leaves
   // through the output hook that this table leaves alone.
-  const forward = dispatch([...head, 'fib saddr type local accept'], true);
+  const forward = dispatch(
+    [...padRuleLines(names.padRules ?? 0), ...head, 'fib saddr type local accept'],
+    true,
+  );
   out.push(chainBlock('forward', 'pod traffic routed by this node', forward, 'forward'));
   ruleCount += forward.length;
   // A pod talking to its own node is delivered locally (input), not forwarded; its egress policy still applies.
