@@ -23,6 +23,7 @@ const MUST_MATCH: { test: RegExp; why: string }[] = [
   { test: /^cores$/, why: 'core count' },
   { test: /^arch$/, why: 'CPU architecture' },
   { test: /^platform$/, why: 'platform' },
+  { test: /^kubernetes\.platform$/, why: 'platform (kind or an existing cluster)' },
   { test: /^node$/, why: 'Node.js runs the probes and the user-space overlay' },
   { test: /^tools\.(iperf3|sockperf|nft|mininet|autocannon)$/, why: 'tool that generates or carries the traffic' },
   { test: /^idle\./, why: 'CPU idle / guest halt-poll tuning moves every hop' },

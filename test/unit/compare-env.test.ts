@@ -98,19 +98,38 @@ describe('environment classification', () => {
     const dir = mkdtempSync(join(tmpdir(), 'compare-env-'));
     try {
       const run = syntheticRun();
-      Object.assign(run.env, { kubernetes: { serverVersion: 'v1.31.0' } });
+      Object.assign(run.env, { futurePlatform: { serverVersion: 'v1.31.0' } });
       writeResults(dir, run);
-      expect(JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')).env.kubernetes).toEqual({
+      expect(JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')).env.futurePlatform).toEqual({
         serverVersion: 'v1.31.0',
       });
       const back = readResults(dir);
-      const other = { ...structuredClone(back.env), kubernetes: { serverVersion: 'v1.32.0' } };
+      const other = { ...structuredClone(back.env), futurePlatform: { serverVersion: 'v1.32.0' } };
       expect(diffEnv(back.env, other, SUITE)).toEqual([
-        expect.objectContaining({ key: 'kubernetes.serverVersion', class: 'note' }),
+        expect.objectContaining({ key: 'futurePlatform.serverVersion', class: 'note' }),
       ]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('the Kubernetes block: platform and CNI must match, the server version is a note', () => {
+    const k = (platform: string, cni: string, serverVersion: string) => ({
+      platform,
+      cni,
+      cniVersion: 'v3.29.3',
+      cniEnforced: true,
+      serverVersion,
+      kindVersion: null,
+    });
+    const a = { ...syntheticRun().env, kubernetes: k('kind', 'calico', 'v1.31.0') };
+    const b = { ...syntheticRun().env, kubernetes: k('kubernetes', 'cilium', 'v1.32.0') };
+    const byKey = Object.fromEntries(diffEnv(a, b, SUITE).map((d) => [d.key, d.class]));
+    expect(byKey).toEqual({
+      'kubernetes.platform': 'must-match',
+      'kubernetes.cni': 'must-match',
+      'kubernetes.serverVersion': 'note',
+    });
   });
 
   it('still rejects a fingerprint field of the wrong type', () => {
