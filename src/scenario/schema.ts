@@ -179,7 +179,8 @@ export const measurementSchema = z.strictObject({
   repetitions: z.int().min(1).optional(),
 });
 
-export const modeSchema = z.enum(['none', 'native', 'overlay', 'overlay+l7']);
+// `+l7` adds a sidecar per pod enforcing Istio AuthorizationPolicy on top of the mode's L3 enforcement.
+export const modeSchema = z.enum(['none', 'native', 'overlay', 'none+l7', 'native+l7', 'overlay+l7']);
 
 export const scenarioSchema = z.strictObject({
   name: z.string().min(1),
