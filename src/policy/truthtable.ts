@@ -1,12 +1,14 @@
 // Truth tables: ingress, egress and combined verdicts over sources × destinations for one (port, protocol),
 // computed from row/column bitsets (no per-cell selector work), rendered like cyclonus (`.` allowed, `X`
 // denied, `-` undefined: a pod reaching itself), as JSON, and parsed back from a scenario's `expected` text.
+// With AuthorizationPolicy (src/policy/authz/table.ts) `X` means denied at L3 (no connection) and `7` denied at
+// L7 (the destination's sidecar answers HTTP 403, or closes a TCP connection it accepted).
 import type { ClusterState, EndpointRef, Protocol } from './model.ts';
 import { bitHas, type Bitset } from './bitset.ts';
 import { compileState, type CompiledState } from './compile.ts';
 import { egressAllowed, ingressAllowed, verdict, type Verdict } from './engine.ts';
 
-export type Cell = '.' | 'X' | '-';
+export type Cell = '.' | 'X' | '-' | '7';
 export type TableKind = 'ingress' | 'egress' | 'combined';
 
 export interface TruthTable {
@@ -117,7 +119,8 @@ function index(cs: CompiledState, ref: EndpointRef): number {
 export function renderTable(t: Pick<TruthTable, 'from' | 'to' | 'cells'>): string {
   const w0 = Math.max(1, ...t.from.map((r) => r.length));
   const widths = t.to.map((r) => Math.max(1, r.length));
-  const line = (first: string, cols: string[]) => [first.padEnd(w0), ...cols.map((c, j) => c.padEnd(widths[j]!))].join(' ').trimEnd();
+  const line = (first: string, cols: string[]) =>
+    [first.padEnd(w0), ...cols.map((c, j) => c.padEnd(widths[j]!))].join(' ').trimEnd();
   return [line('-', t.to), ...t.from.map((f, i) => line(f, t.cells[i]!))].join('\n');
 }
 
@@ -132,7 +135,14 @@ export interface TableJSON {
 }
 
 export function tableToJSON(t: TruthTable): TableJSON {
-  return { kind: t.kind, port: t.port, protocol: t.protocol, from: t.from, to: t.to, rows: t.cells.map((r) => r.join('')) };
+  return {
+    kind: t.kind,
+    port: t.port,
+    protocol: t.protocol,
+    from: t.from,
+    to: t.to,
+    rows: t.cells.map((r) => r.join('')),
+  };
 }
 
 export interface ExpectedMatrix {
@@ -153,14 +163,15 @@ export class MatrixError extends Error {
 
 /**
  * Parses the text form: whitespace-separated tokens; the first non-blank line is `-` then destination refs; each
- * further non-blank line is a source ref then one of `.` `X` `-` per destination.
+ * further non-blank line is a source ref then one of `.` `X` `7` `-` per destination.
  */
 export function parseExpectedMatrix(text: string): ExpectedMatrix {
   const lines = text.split('\n').map((l, i) => ({ n: i + 1, tokens: l.trim().split(/\s+/).filter(Boolean) }));
   const nonBlank = lines.filter((l) => l.tokens.length > 0);
   const header = nonBlank[0];
   if (!header) throw new MatrixError(1, 'empty matrix');
-  if (header.tokens[0] !== '-') throw new MatrixError(header.n, `the header row must start with '-' (found '${header.tokens[0]}')`);
+  if (header.tokens[0] !== '-')
+    throw new MatrixError(header.n, `the header row must start with '-' (found '${header.tokens[0]}')`);
   const to = header.tokens.slice(1);
   if (to.length === 0) throw new MatrixError(header.n, 'the header row names no destinations');
   const dupTo = to.find((r, i) => to.indexOf(r) !== i);
@@ -170,10 +181,14 @@ export function parseExpectedMatrix(text: string): ExpectedMatrix {
   for (const l of nonBlank.slice(1)) {
     const [src, ...vals] = l.tokens as [string, ...string[]];
     if (vals.length !== to.length)
-      throw new MatrixError(l.n, `row '${src}' has ${vals.length} cells, the header names ${to.length} destinations`);
+      throw new MatrixError(
+        l.n,
+        `row '${src}' has ${vals.length} cells, the header names ${to.length} destinations`,
+      );
     if (from.includes(src)) throw new MatrixError(l.n, `source '${src}' appears twice`);
-    const bad = vals.find((v) => v !== '.' && v !== 'X' && v !== '-');
-    if (bad !== undefined) throw new MatrixError(l.n, `cell '${bad}' in row '${src}' is not one of '.', 'X', '-'`);
+    const bad = vals.find((v) => v !== '.' && v !== 'X' && v !== '7' && v !== '-');
+    if (bad !== undefined)
+      throw new MatrixError(l.n, `cell '${bad}' in row '${src}' is not one of '.', 'X', '7', '-'`);
     from.push(src);
     cells.push(vals as Cell[]);
   }
@@ -196,9 +211,15 @@ export interface CellMismatch {
 export function compareWithExpected(actual: TruthTable, expected: ExpectedMatrix): CellMismatch[] {
   const sameSet = (a: string[], b: string[]) => a.length === b.length && a.every((x) => b.includes(x));
   if (!sameSet(actual.from, expected.from))
-    throw new MatrixError(1, `rows name ${fmt(expected.from)} but the probe's sources are ${fmt(actual.from)}`);
+    throw new MatrixError(
+      1,
+      `rows name ${fmt(expected.from)} but the probe's sources are ${fmt(actual.from)}`,
+    );
   if (!sameSet(actual.to, expected.to))
-    throw new MatrixError(1, `the header names ${fmt(expected.to)} but the probe's destinations are ${fmt(actual.to)}`);
+    throw new MatrixError(
+      1,
+      `the header names ${fmt(expected.to)} but the probe's destinations are ${fmt(actual.to)}`,
+    );
   const out: CellMismatch[] = [];
   const col = new Map(actual.to.map((r, j) => [r, j]));
   const row = new Map(actual.from.map((r, i) => [r, i]));
@@ -207,7 +228,13 @@ export function compareWithExpected(actual: TruthTable, expected: ExpectedMatrix
       const exp = expected.cells[ei]![ej]!;
       const act = actual.cells[row.get(f)!]![col.get(t)!]!;
       if (f === t || exp === '-' || act === '-' || exp === act) return;
-      out.push({ from: f, to: t, expected: exp, actual: act, reason: actual.reason ? actual.reason(f, t) : '' });
+      out.push({
+        from: f,
+        to: t,
+        expected: exp,
+        actual: act,
+        reason: actual.reason ? actual.reason(f, t) : '',
+      });
     }),
   );
   return out;

@@ -3,6 +3,7 @@
 // addresses) live in validate.ts.
 import { z } from 'zod';
 import ipaddr from 'ipaddr.js';
+import { authorizationPolicySchema, authorizationPolicySource, httpProbeSchema } from './authz-schema.ts';
 
 export const cidrSchema = z.string().refine((s) => {
   try {
@@ -17,7 +18,10 @@ export const ipSchema = z.string().refine((s) => ipaddr.isValid(s), 'not a valid
 
 const labelKey = z
   .string()
-  .regex(/^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/, 'not a valid label key')
+  .regex(
+    /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/,
+    'not a valid label key',
+  )
   .max(316);
 const labelValue = z
   .string()
@@ -33,7 +37,10 @@ const portNumber = z.int().min(1).max(65535);
 // IANA_SVC_NAME, as Kubernetes validates named ports.
 const portName = z
   .string()
-  .regex(/^(?=.*[a-z])[a-z0-9]([a-z0-9-]*[a-z0-9])?$/, 'not a valid port name (lowercase, digits, -, at least one letter)')
+  .regex(
+    /^(?=.*[a-z])[a-z0-9]([a-z0-9-]*[a-z0-9])?$/,
+    'not a valid port name (lowercase, digits, -, at least one letter)',
+  )
   .max(15);
 
 const selectorRequirement = z
@@ -45,8 +52,16 @@ const selectorRequirement = z
   .superRefine((req, ctx) => {
     const hasValues = req.values !== undefined && req.values.length > 0;
     if ((req.operator === 'In' || req.operator === 'NotIn') && !hasValues)
-      ctx.addIssue({ code: 'custom', path: ['values'], message: `operator ${req.operator} needs a non-empty values list` });
-    if ((req.operator === 'Exists' || req.operator === 'DoesNotExist') && req.values !== undefined && req.values.length > 0)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['values'],
+        message: `operator ${req.operator} needs a non-empty values list`,
+      });
+    if (
+      (req.operator === 'Exists' || req.operator === 'DoesNotExist') &&
+      req.values !== undefined &&
+      req.values.length > 0
+    )
       ctx.addIssue({ code: 'custom', path: ['values'], message: `operator ${req.operator} takes no values` });
   });
 
@@ -69,7 +84,11 @@ const ipBlock = z
       try {
         const [addr, bits] = ipaddr.parseCIDR(e);
         if (addr.kind() !== net[0].kind() || bits <= net[1] || !addr.match(net))
-          ctx.addIssue({ code: 'custom', path: ['except', i], message: `must be a strict subset of cidr ${b.cidr}` });
+          ctx.addIssue({
+            code: 'custom',
+            path: ['except', i],
+            message: `must be a strict subset of cidr ${b.cidr}`,
+          });
       } catch {
         // reported by cidrSchema
       }
@@ -84,7 +103,10 @@ const peer = z
   })
   .superRefine((p, ctx) => {
     if (p.ipBlock && (p.podSelector || p.namespaceSelector))
-      ctx.addIssue({ code: 'custom', message: 'ipBlock cannot be combined with podSelector or namespaceSelector in one peer' });
+      ctx.addIssue({
+        code: 'custom',
+        message: 'ipBlock cannot be combined with podSelector or namespaceSelector in one peer',
+      });
     if (!p.ipBlock && !p.podSelector && !p.namespaceSelector)
       ctx.addIssue({ code: 'custom', message: 'a peer needs podSelector, namespaceSelector or ipBlock' });
   });
@@ -100,7 +122,11 @@ const policyPort = z
       if (typeof p.port !== 'number')
         ctx.addIssue({ code: 'custom', path: ['endPort'], message: 'endPort needs a numeric port' });
       else if (p.endPort < p.port)
-        ctx.addIssue({ code: 'custom', path: ['endPort'], message: `endPort ${p.endPort} is below port ${p.port}` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['endPort'],
+          message: `endPort ${p.endPort} is below port ${p.port}`,
+        });
     }
   });
 
@@ -116,15 +142,23 @@ export const networkPolicySchema = z.strictObject({
   spec: z.strictObject({
     podSelector: labelSelectorSchema,
     policyTypes: z.array(z.enum(['Ingress', 'Egress'])).optional(),
-    ingress: z.array(z.strictObject({ from: z.array(peer).optional(), ports: z.array(policyPort).optional() })).optional(),
-    egress: z.array(z.strictObject({ to: z.array(peer).optional(), ports: z.array(policyPort).optional() })).optional(),
+    ingress: z
+      .array(z.strictObject({ from: z.array(peer).optional(), ports: z.array(policyPort).optional() }))
+      .optional(),
+    egress: z
+      .array(z.strictObject({ to: z.array(peer).optional(), ports: z.array(policyPort).optional() }))
+      .optional(),
   }),
 });
 
 /** A policy given inline, or a file (multi-document YAML allowed) relative to the scenario file. */
 const policySource = z.union([networkPolicySchema, z.strictObject({ file: z.string().min(1) })]);
 
-const containerPort = z.strictObject({ port: portNumber, protocol: protocol.default('TCP'), name: portName.optional() });
+const containerPort = z.strictObject({
+  port: portNumber,
+  protocol: protocol.default('TCP'),
+  name: portName.optional(),
+});
 
 export const podSchema = z.strictObject({
   namespace: dnsName,
@@ -133,12 +167,19 @@ export const podSchema = z.strictObject({
   node: dnsName,
   ports: z.array(containerPort).default([]),
   ip: ipSchema.optional(),
+  /** Service account (default `default`): the pod's mesh identity is cluster.local/ns/<ns>/sa/<sa>. */
+  serviceAccount: dnsName.optional(),
+  /** false: no sidecar under +l7 modes (a plaintext client, and no L7 enforcement at this pod). */
+  sidecar: z.boolean().optional(),
 });
 
 /** Endpoint reference: `ns/pod`, `ext:name` or `node:name`. */
 export const endpointRefSchema = z
   .string()
-  .regex(/^([a-z0-9-]+\/[a-z0-9-]+|ext:[a-z0-9-]+|node:[a-z0-9-]+)$/, "expected 'namespace/pod', 'ext:name' or 'node:name'");
+  .regex(
+    /^([a-z0-9-]+\/[a-z0-9-]+|ext:[a-z0-9-]+|node:[a-z0-9-]+)$/,
+    "expected 'namespace/pod', 'ext:name' or 'node:name'",
+  );
 
 const action = z.union([
   z.strictObject({ createPolicy: policySource }),
@@ -148,17 +189,27 @@ const action = z.union([
   z.strictObject({ setNamespaceLabels: z.strictObject({ namespace: dnsName, labels }) }),
   z.strictObject({ addPod: podSchema }),
   z.strictObject({ removePod: z.strictObject({ pod: endpointRefSchema }) }),
+  z.strictObject({ createAuthorizationPolicy: authorizationPolicySource }),
+  z.strictObject({ updateAuthorizationPolicy: authorizationPolicySchema }),
+  z.strictObject({ deleteAuthorizationPolicy: z.strictObject({ namespace: dnsName, name: dnsName }) }),
 ]);
 
-export const probeSchema = z.strictObject({
-  port: z.union([portNumber, portName]),
-  protocol: protocol.default('TCP'),
-  /** Sources and destinations; default: every pod. */
-  from: z.array(endpointRefSchema).optional(),
-  to: z.array(endpointRefSchema).optional(),
-  /** Expected combined reachability matrix (see src/policy/truthtable.ts for the text form). */
-  expected: z.string().optional(),
-});
+export const probeSchema = z
+  .strictObject({
+    port: z.union([portNumber, portName]),
+    protocol: protocol.default('TCP'),
+    /** Sources and destinations; default: every pod. */
+    from: z.array(endpointRefSchema).optional(),
+    to: z.array(endpointRefSchema).optional(),
+    /** An HTTP request instead of a bare connection (src/scenario/authz-schema.ts). */
+    http: httpProbeSchema.optional(),
+    /** Expected combined reachability matrix (see src/policy/truthtable.ts for the text form). */
+    expected: z.string().optional(),
+  })
+  .refine((p) => !p.http || p.protocol === 'TCP', {
+    path: ['http'],
+    message: 'an HTTP probe runs over TCP (protocol must be TCP)',
+  });
 
 export const measurementSchema = z.strictObject({
   name: dnsName,
@@ -208,6 +259,10 @@ export const scenarioSchema = z.strictObject({
   namespaces: z.array(z.strictObject({ name: dnsName, labels: labels.default({}) })).min(1),
   pods: z.array(podSchema).default([]),
   policies: z.array(policySource).default([]),
+  /** Istio AuthorizationPolicies (security.istio.io/v1), enforced by the sidecars of the +l7 modes. */
+  authorizationPolicies: z.array(authorizationPolicySource).default([]),
+  /** Istio's root namespace (policies there apply to every namespace); default istio-system. */
+  meshRootNamespace: dnsName.optional(),
   steps: z
     .array(
       z.strictObject({

@@ -3,6 +3,7 @@
 import type { ClusterState, NetworkPolicy, Labels } from '../policy/model.ts';
 import type { MeasurementSpec, Mode, ProbeSpec } from './schema.ts';
 import type { Pod } from '../policy/model.ts';
+import type { AuthorizationPolicy } from '../policy/authz/model.ts';
 
 export interface TopologyNode {
   name: string;
@@ -37,7 +38,10 @@ export type Action =
   | { setPodLabels: { pod: string; labels: Labels } }
   | { setNamespaceLabels: { namespace: string; labels: Labels } }
   | { addPod: Pod }
-  | { removePod: { pod: string } };
+  | { removePod: { pod: string } }
+  | { createAuthorizationPolicy: AuthorizationPolicy }
+  | { updateAuthorizationPolicy: AuthorizationPolicy }
+  | { deleteAuthorizationPolicy: { namespace: string; name: string } };
 
 export interface Step {
   name: string;
