@@ -78,7 +78,7 @@ export async function runScenarioMode(
       net,
       serverHosts(scenario, state).map((h) => plan.forHost(h, state)),
     );
-    enforcer = factory(net);
+    enforcer = factory(net, { httpPorts: plan.http });
     out.initialProgrammingMs = (await enforcer.apply(state)).programmingMs;
     for (const step of scenario.steps) {
       const next = step.actions.reduce<ClusterState>((s, a) => applyAction(s, a), state);

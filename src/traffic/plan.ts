@@ -4,6 +4,7 @@ import type { ClusterState, EndpointRef, Protocol } from '../policy/model.ts';
 import { resolveFlowPort } from '../policy/ports.ts';
 import type { Cell, TruthTable } from '../policy/truthtable.ts';
 import type { Scenario } from '../scenario/types.ts';
+import { InputError } from '../errors.ts';
 import type { ProbeSpec } from '../scenario/schema.ts';
 import type { ProbeResult, ProbeTarget } from './reachability.ts';
 import type { ServerSpec } from './servers.ts';
@@ -18,28 +19,43 @@ export interface ServerPlan {
   /** Ports every host serves because the scenario probes or measures them. */
   tcp: number[];
   udp: number[];
+  /** TCP ports some probe sends HTTP to: every host serves HTTP there (and not the banner protocol). */
+  http: number[];
   forHost(ref: EndpointRef, state: ClusterState): ServerSpec;
 }
 
 export function serverPlan(scenario: Scenario): ServerPlan {
   const probed = { TCP: new Set<number>(), UDP: new Set<number>() };
+  const http = new Set<number>();
   for (const st of scenario.steps)
-    for (const p of st.probes)
-      if (typeof p.port === 'number' && p.protocol !== 'SCTP') probed[p.protocol].add(p.port);
+    for (const p of st.probes) {
+      if (typeof p.port !== 'number' || p.protocol === 'SCTP') continue;
+      if (p.http) http.add(p.port);
+      else probed[p.protocol].add(p.port);
+    }
+  // One server per port: a port probed both ways would answer one of them wrongly, so the file is refused.
+  for (const port of http)
+    if (probed.TCP.has(port))
+      throw new InputError(
+        scenario.file,
+        'steps.probes',
+        `TCP port ${port} is probed both with and without http (one server per port); use separate ports`,
+      );
   for (const m of scenario.measurements) probed[m.kind === 'udp-rr' ? 'UDP' : 'TCP'].add(m.port);
   const sorted = (s: Set<number>) => [...s].sort((a, b) => a - b);
   return {
     tcp: sorted(probed.TCP),
     udp: sorted(probed.UDP),
+    http: sorted(http),
     forHost(ref, state) {
       const pod = state.pods.find((p) => podRef(p) === ref);
       const tcp = new Set(probed.TCP);
       const udp = new Set(probed.UDP);
       for (const cp of pod?.ports ?? []) {
-        if (cp.protocol === 'TCP') tcp.add(cp.port);
+        if (cp.protocol === 'TCP' && !http.has(cp.port)) tcp.add(cp.port);
         if (cp.protocol === 'UDP') udp.add(cp.port);
       }
-      return { host: ref, tcp: sorted(tcp), udp: sorted(udp) };
+      return { host: ref, tcp: sorted(tcp), udp: sorted(udp), http: sorted(http) };
     },
   };
 }
@@ -84,7 +100,14 @@ export function probeCells(
         skipped.push({ from: f, to: t, why: `named port '${probe.port}' not declared by ${t}` });
         continue;
       }
-      targets.push({ from: f, to: t, address: address(f, t), port, protocol: probe.protocol as Protocol });
+      targets.push({
+        from: f,
+        to: t,
+        address: address(f, t),
+        port,
+        protocol: probe.protocol as Protocol,
+        ...(probe.http ? { http: probe.http } : {}),
+      });
     }
   return { from, to, targets, skipped };
 }
