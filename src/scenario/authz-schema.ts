@@ -35,19 +35,10 @@ const patterns = z.array(pattern);
 const ipBlock = z
   .string()
   .refine(validIpBlock, 'not a valid IP address or CIDR (e.g. 10.1.0.0/16 or 10.1.1.10)');
-const portString = z.union([
-  z
-    .string()
-    .regex(/^[0-9]+$/, 'must be a port number as a string, e.g. "8080"')
-    .refine((s) => Number(s) >= 1 && Number(s) <= 65535, 'port out of range 1-65535'),
-  z.number().transform((_n, ctx) => {
-    ctx.addIssue({
-      code: 'custom',
-      message: 'AuthorizationPolicy ports are strings: write "8080", not 8080',
-    });
-    return z.NEVER;
-  }),
-]);
+const portString = z
+  .string({ error: 'AuthorizationPolicy ports are strings: quote the number, e.g. "8080"' })
+  .regex(/^[0-9]+$/, 'must be a port number as a string, e.g. "8080"')
+  .refine((s) => Number(s) >= 1 && Number(s) <= 65535, 'port out of range 1-65535');
 const path = pattern.refine(
   (s) => s === '*' || s.startsWith('/') || s.startsWith('*'),
   "a path must start with '/' (or be a *suffix pattern)",
@@ -177,12 +168,18 @@ export const httpProbeSchema = z.strictObject({
     .regex(/^[\x21-\x7e]+$/, 'a host is printable ASCII without spaces')
     .optional(),
   headers: z
-    .record(
-      z
-        .string()
-        .regex(HEADER_NAME, 'not a valid header name')
-        .refine((h) => h.toLowerCase() !== 'host', 'set the Host header with `host`, not in headers'),
-      z.string().regex(/^[\x20-\x7e\t]*$/, 'a header value is printable ASCII (no CR/LF)'),
-    )
+    .record(z.string(), z.string().regex(/^[\x20-\x7e\t]*$/, 'a header value is printable ASCII (no CR/LF)'))
+    .superRefine((h, ctx) => {
+      for (const name of Object.keys(h)) {
+        if (!HEADER_NAME.test(name))
+          ctx.addIssue({ code: 'custom', path: [name], message: `'${name}' is not a valid header name` });
+        else if (name.toLowerCase() === 'host')
+          ctx.addIssue({
+            code: 'custom',
+            path: [name],
+            message: 'set the Host header with `host`, not in headers',
+          });
+      }
+    })
     .optional(),
 });
