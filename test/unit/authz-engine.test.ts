@@ -333,7 +333,7 @@ describe('properties', () => {
                 maxLength: 2,
               }),
             }),
-            fc.record({ notNamespaces: fc.constant(['x']) }),
+            fc.record({ notNamespaces: fc.constant<string[]>(['x']) }),
           ),
         }),
         { maxLength: 2 },
@@ -341,9 +341,9 @@ describe('properties', () => {
       to: fc.array(
         fc.record({
           operation: fc.oneof(
-            fc.record({ paths: fc.constant(['/admin*']) }),
-            fc.record({ methods: fc.constant(['GET']) }),
-            fc.record({ ports: fc.constant(['80']) }),
+            fc.record({ paths: fc.constant<string[]>(['/admin*']) }),
+            fc.record({ methods: fc.constant<string[]>(['GET']) }),
+            fc.record({ ports: fc.constant<string[]>(['80']) }),
           ),
         }),
         { maxLength: 2 },
