@@ -5,7 +5,12 @@
 // the version: that interval is the programming latency, recorded like the L3 one).
 import type { ClusterState, EndpointRef, Pod } from '../../src/policy/model.ts';
 import { applicablePolicies } from '../../src/policy/authz/engine.ts';
-import { DEFAULT_MESH_ROOT_NAMESPACE, spiffeId } from '../../src/policy/authz/model.ts';
+import { ipMatches } from '../../src/policy/authz/match.ts';
+import {
+  DEFAULT_MESH_ROOT_NAMESPACE,
+  spiffeId,
+  type AuthorizationPolicy,
+} from '../../src/policy/authz/model.ts';
 import { MeshCA, type KeyAndCert } from '../mesh/ca.ts';
 import type { SidecarConfigInput } from '../mesh/config.ts';
 import { getStatus, unixRequest } from './server.ts';
@@ -29,6 +34,46 @@ export interface MeshCompileOptions {
   addresses: (ref: EndpointRef) => string[];
   /** Inbound ports of a pod that carry HTTP. */
   httpPorts: (pod: Pod) => number[];
+  /**
+   * Source addresses the sidecars see instead of the scenario's (under the overlay: real → overlay address).
+   * Address-valued policy fields (ipBlocks, notIpBlocks, source.ip) are widened with the seen address of every
+   * endpoint they cover, so a policy written against pod IPs means the same under every L3 mode.
+   */
+  seenAddresses?: () => { real: string; seen: string }[];
+}
+
+/**
+ * A copy of `policy` whose address fields also cover the seen (e.g. overlay) address of every endpoint whose
+ * real address they cover. Pure.
+ */
+export function translatePolicyAddresses(
+  policy: AuthorizationPolicy,
+  seen: { real: string; seen: string }[],
+): AuthorizationPolicy {
+  if (seen.length === 0) return policy;
+  const widen = (blocks: string[] | undefined) =>
+    blocks === undefined
+      ? undefined
+      : [
+          ...new Set([
+            ...blocks,
+            ...blocks.flatMap((b) => seen.filter((e) => ipMatches(b, e.real)).map((e) => e.seen)),
+          ]),
+        ];
+  const rules = policy.spec.rules?.map((r) => ({
+    ...r,
+    from: r.from?.map((f) => ({
+      source: {
+        ...f.source,
+        ...(f.source.ipBlocks ? { ipBlocks: widen(f.source.ipBlocks) } : {}),
+        ...(f.source.notIpBlocks ? { notIpBlocks: widen(f.source.notIpBlocks) } : {}),
+      },
+    })),
+    when: r.when?.map((c) =>
+      c.key === 'source.ip' ? { ...c, values: widen(c.values), notValues: widen(c.notValues) } : c,
+    ),
+  }));
+  return { ...policy, spec: { ...policy.spec, ...(rules ? { rules } : {}) } };
 }
 
 export interface SidecarPlan {
@@ -43,7 +88,8 @@ export function compileMesh(state: ClusterState, o: MeshCompileOptions): Sidecar
   const meshPeers: Record<string, string> = {};
   for (const p of pods)
     for (const a of o.addresses(podRef(p))) meshPeers[a] = spiffeId(p.namespace, serviceAccountOf(p));
-  const all = state.authorizationPolicies ?? [];
+  const seen = o.seenAddresses?.() ?? [];
+  const all = (state.authorizationPolicies ?? []).map((p) => translatePolicyAddresses(p, seen));
   return pods.map((p) => {
     const ref = podRef(p);
     const cert = o.certs.get(ref);

@@ -10,5 +10,7 @@ export const ENFORCERS: Partial<Record<Mode, EnforcerFactory>> = {
   none: createNoneEnforcer,
   native: createNativeEnforcer,
   overlay: createOverlayEnforcer,
+  'none+l7': withL7('none+l7', createNoneEnforcer),
+  'native+l7': withL7('native+l7', createNativeEnforcer),
   'overlay+l7': withL7('overlay+l7', createOverlayEnforcer),
 };

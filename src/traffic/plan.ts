@@ -112,7 +112,11 @@ export function probeCells(
   return { from, to, targets, skipped };
 }
 
-/** The observed table: `.` reached the right server, `X` not, `-` itself or not probed. */
+/**
+ * The observed table: `.` reached the right server, `7` a proxy answered instead (HTTP 403/400, or a TCP
+ * connection accepted and closed without the app's banner: denied at L7), `X` no connection (denied at L3, or a
+ * wrong peer), `-` itself or not probed.
+ */
 export function observedTable(cells: ProbeCells, probe: ProbeSpec, results: ProbeResult[]): TruthTable {
   const byCell = new Map(results.map((r) => [`${r.from}\u0000${r.to}`, r]));
   const skipped = new Map(cells.skipped.map((s) => [`${s.from}\u0000${s.to}`, s.why]));
@@ -120,6 +124,7 @@ export function observedTable(cells: ProbeCells, probe: ProbeSpec, results: Prob
     cells.to.map((t): Cell => {
       const r = byCell.get(`${f}\u0000${t}`);
       if (!r || r.outcome === 'unsupported') return '-';
+      if (r.outcome === 'denied-l7') return '7';
       return r.outcome === 'reached' ? '.' : 'X';
     }),
   );

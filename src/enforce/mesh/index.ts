@@ -49,10 +49,24 @@ export class MeshEnforcer implements Enforcer {
     return out;
   }
 
+  /** Endpoints whose connections arrive from another address than their own (the overlay's). */
+  private seenAddresses(): { real: string; seen: string }[] {
+    const st = this.state;
+    const inner = this.inner as OverlayLike;
+    if (!st || !inner.overlayAddress) return [];
+    const refs = [...st.pods.map(podRef), ...st.externals.map((e) => `ext:${e.name}`)];
+    return refs.flatMap((ref) => {
+      const seen = inner.overlayAddress!(ref, st);
+      const real = this.net.address(ref);
+      return seen && seen !== real ? [{ real, seen }] : [];
+    });
+  }
+
   private async controlPlane(): Promise<MeshControlPlane> {
     this.cp ??= await MeshControlPlane.create({
       addresses: (ref) => this.addresses(ref),
       httpPorts: (p) => [...new Set([...this.httpPorts, ...declaredHttpPorts(p)])].sort((a, b) => a - b),
+      seenAddresses: () => this.seenAddresses(),
     });
     return this.cp;
   }
