@@ -55,7 +55,7 @@ export function serverPlan(scenario: Scenario): ServerPlan {
         if (cp.protocol === 'TCP' && !http.has(cp.port)) tcp.add(cp.port);
         if (cp.protocol === 'UDP') udp.add(cp.port);
       }
-      return { host: ref, tcp: sorted(tcp), udp: sorted(udp), http: sorted(http) };
+      return { host: ref, tcp: sorted(tcp), udp: sorted(udp), ...(http.size ? { http: sorted(http) } : {}) };
     },
   };
 }
