@@ -213,7 +213,7 @@ export const probeSchema = z
 
 export const measurementSchema = z.strictObject({
   name: dnsName,
-  kind: z.enum(['udp-rr', 'tcp-rr', 'tcp-crr', 'http', 'iperf3', 'sockperf']),
+  kind: z.enum(['udp-rr', 'tcp-rr', 'tcp-crr', 'http', 'http-crr', 'iperf3', 'sockperf']),
   /** Path label for reports, e.g. same-node, cross-node, cross-cluster, external. */
   path: z.string().min(1),
   from: endpointRefSchema,
