@@ -9,6 +9,11 @@ import { compileState, type CompiledState } from './compile.ts';
 import { egressAllowed, ingressAllowed, verdict, type Verdict } from './engine.ts';
 
 export type Cell = '.' | 'X' | '-' | '7';
+
+/** Words for a cell, for diffs and mismatch listings. */
+export function describeCell(c: Cell): string {
+  return { '.': 'allowed', X: 'denied at L3', '7': 'denied at L7', '-': 'undefined (self)' }[c];
+}
 export type TableKind = 'ingress' | 'egress' | 'combined';
 
 export interface TruthTable {

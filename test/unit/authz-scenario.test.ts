@@ -296,3 +296,66 @@ ${ap('{ selector: { matchLabels: { app: b } }, rules: [{ to: [{ operation: { met
     expect(r2.status).toBe(1);
   });
 });
+
+describe('tallyByLayer', () => {
+  it('counts agreement per expected verdict, skipping self cells and cells the caller leaves out', async () => {
+    const { tallyByLayer } = await import('../../src/policy/diff.ts');
+    const t = (rows: string[]) => ({
+      kind: 'combined' as const,
+      port: 80,
+      protocol: 'TCP' as const,
+      from: ['a', 'b', 'c'],
+      to: ['a', 'b', 'c'],
+      cells: rows.map((r) => [...r] as ('.' | 'X' | '7' | '-')[]),
+    });
+    const expected = t(['-X7', '.-7', '..-']);
+    const observed = t(['-.7', '.-X', '..-']);
+    expect(tallyByLayer(expected, observed)).toEqual({
+      allowed: { passed: 3, failed: 0 },
+      l3: { passed: 0, failed: 1 },
+      l7: { passed: 1, failed: 1 },
+    });
+    expect(tallyByLayer(expected, observed, undefined, (f, to) => f === 'b' && to === 'c').l7).toEqual({
+      passed: 1,
+      failed: 0,
+    });
+  });
+});
+
+describe('report: conformance by layer', () => {
+  it('adds allowed / L3 / L7 columns when a record carries byLayer, and keeps the old table otherwise', async () => {
+    const { buildTables } = await import('../../src/report/tables.ts');
+    const { analyze } = await import('../../src/report/analyze.ts');
+    const { syntheticRun } = await import('./results.fixture.ts');
+    const run = syntheticRun();
+    const plain = buildTables(run, analyze(run, { iterations: 50 })).find((t) => t.id === 'conformance')!;
+    expect(plain.columns).toEqual(['mode', 'passed', 'failed', 'unsupported', 'total', 'source']);
+    run.conformance.push({
+      mode: 'native+l7',
+      passed: 9,
+      failed: 1,
+      unsupported: 0,
+      total: 10,
+      source: 'l7',
+      byLayer: {
+        allowed: { passed: 5, failed: 0 },
+        l3: { passed: 2, failed: 0 },
+        l7: { passed: 2, failed: 1 },
+      },
+    });
+    const t = buildTables(run, analyze(run, { iterations: 50 })).find((t) => t.id === 'conformance')!;
+    expect(t.columns).toEqual([
+      'mode',
+      'passed',
+      'failed',
+      'unsupported',
+      'total',
+      'allowed',
+      'denied at L3',
+      'denied at L7',
+      'source',
+    ]);
+    expect(t.rows.at(-1)).toEqual(['native+l7', '9', '1', '0', '10', '5/5', '2/2', '2/3', 'l7']);
+    expect(t.rows[0]!.slice(5, 8)).toEqual(['', '', '']);
+  });
+});
