@@ -24,7 +24,7 @@ import {
 import { loadScenario } from '../scenario/load.ts';
 import { combinedVerdict, requestFor } from '../policy/authz/combined.ts';
 import { l7TruthTable, needsL7 } from '../policy/authz/table.ts';
-import { describeCell, type Cell } from '../policy/truthtable.ts';
+import type { Cell } from '../policy/truthtable.ts';
 import { endpointRefSchema } from '../scenario/schema.ts';
 import { statesPerStep } from '../scenario/state.ts';
 
@@ -222,9 +222,7 @@ function printText(r: ScenarioResult, quiet: boolean, verbose: boolean): void {
         show(p.tables.egress, 'egress');
       }
       for (const m of p.mismatches ?? [])
-        lines.push(
-          `    mismatch ${m.from} -> ${m.to}: expected ${m.expected} got ${m.actual} (${describeCell(m.actual)}): ${m.reason}`,
-        );
+        lines.push(`    mismatch ${m.from} -> ${m.to}: expected ${m.expected} got ${m.actual}: ${m.reason}`);
     });
     if (s.explain) lines.push(`  explain ${s.explain.flow}: ${s.explain.text.replace(/\n/g, '\n  ')}`);
     if (lines.length) {
