@@ -10,18 +10,23 @@
 // - A rule (R): "A match occurs when at least one source, one operation and all conditions matches the
 //   request. An empty rule is always matched." Within a source/operation fields are ANDed; values of one field
 //   ORed; a `notX` field matches when none of its values match.
-// - Empty policies (C): an ALLOW policy without rules "matches nothing" (allow-nothing: with no other ALLOW
-//   policy everything is denied); `rules: [{}]` matches everything (allow-all, or deny-all with DENY); a DENY
-//   policy without rules matches nothing, so it denies nothing.
-// - Scope (R): the selector picks workloads in the policy's namespace; a policy in the root namespace
-//   (meshConfig rootNamespace, `istio-system` by default) applies to all namespaces; no selector = all
-//   workloads of that scope.
+// - Empty policies (C, "allow-nothing, deny-all and allow-all policy"): an ALLOW policy whose rules field is
+//   not set "will never match" ("If there are no other ALLOW policies, requests will always be denied because of
+//   the 'deny by default' behavior"); `rules: [{}]` "will always match" (allow-all, or deny-all with DENY); a DENY
+//   policy without rules never matches, so it denies nothing.
+// - Scope (C, "Policy Target"): a policy applies to its namespace, or to all namespaces when it lives in the root
+//   namespace ("configurable, and the default is istio-system"); the selector's labels restrict it to workloads;
+//   no selector = every workload of that scope.
+// - Value matching (C): exact, `prefix*`, `*suffix`, and "`*` is used to specify anything but not empty";
+//   "the ipBlocks under the source section" and "the ports field under the to section" only support exact match.
 // - Identity (C, "Dependency on mutual TLS"): principals and namespaces come from the peer's mTLS certificate; a
 //   plaintext request has none, so `principals`/`namespaces` (and source.principal/source.namespace values)
-//   never match it, while the `not` forms do.
-// - TCP (C, T): on TCP traffic HTTP-only fields cannot be evaluated: in an ALLOW policy a rule that uses one
-//   is ignored (it never matches, so the ALLOW may end up denying everything); in a DENY (and AUDIT) policy the
-//   HTTP-only fields are ignored (the rule matches as if they were absent: the deny widens).
+//   never match it, while the `not` forms do (the policy-bypass risk the page warns about under PERMISSIVE mTLS).
+// - TCP (C): "If you use any HTTP only fields for a TCP workload, Istio will ignore HTTP-only fields in the
+//   authorization policy." T spells out what that means per action: in an ALLOW policy "the rule becomes invalid
+//   ... Istio ignores the invalid ALLOW rule" (it never matches); in a DENY policy the HTTP-only fields drop out
+//   and the rule matches on what is left ("due to it's restrictive nature it denies all the traffic to the tcp
+//   ports" when nothing is left). AUDIT is treated like DENY (it never decides anyway).
 import { headerValue, ipMatches, matchAny, normalizePath } from './match.ts';
 import {
   DEFAULT_MESH_ROOT_NAMESPACE,
