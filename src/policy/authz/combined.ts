@@ -7,7 +7,7 @@
 // the proxy); both allow → allowed. L7 applies only when the destination is a pod with a sidecar; the client's
 // identity exists only when the source is a pod with a sidecar (then mTLS carries it); external hosts, nodes and
 // pods with `sidecar: false` are plaintext clients.
-import type { ClusterState, Flow } from '../model.ts';
+import type { ClusterState, Flow, Pod } from '../model.ts';
 import { verdict as l3Verdict } from '../engine.ts';
 import { resolveFlowPort } from '../ports.ts';
 import { evaluateAuthz } from './engine.ts';
@@ -52,6 +52,36 @@ export interface RequestOptions {
   sourceIp?: string;
 }
 
+/** The source attributes a server sidecar sees from `src` (a pod, or undefined for a node / external host). */
+export function sourceOf(src: Pod | undefined, ip: string): L7Request['source'] {
+  return src && src.sidecar !== false
+    ? {
+        principal: workloadPrincipal(src.namespace, src.serviceAccount ?? 'default'),
+        namespace: src.namespace,
+        ip,
+      }
+    : { ip };
+}
+
+/** The request for a resolved port, source and destination address (the pieces requestFor looks up). */
+export function buildRequest(
+  source: L7Request['source'],
+  port: number,
+  dstIp: string,
+  http?: HttpProbeSpec,
+): L7Request {
+  if (!http) return { source, port, protocol: 'TCP' };
+  return {
+    source,
+    port,
+    protocol: 'HTTP',
+    method: http.method,
+    path: http.path,
+    host: http.host ?? (port === 80 ? dstIp : `${dstIp}:${port}`),
+    headers: { ...(http.headers ?? {}) },
+  };
+}
+
 /**
  * The request the destination's sidecar sees for a probe: identity from the source pod's service account when
  * the source has a sidecar (mTLS), none otherwise; TCP unless `http` is given. The port is the flow's port,
@@ -63,29 +93,10 @@ export function requestFor(
   http?: HttpProbeSpec,
   opts: RequestOptions = {},
 ): L7Request | undefined {
-  const dst = podOf(state, flow.to);
-  const port = resolveFlowPort(flow.port, flow.protocol, dst);
+  const port = resolveFlowPort(flow.port, flow.protocol, podOf(state, flow.to));
   if (port === undefined) return undefined;
-  const src = podOf(state, flow.from);
-  const identity =
-    src && src.sidecar !== false
-      ? {
-          principal: workloadPrincipal(src.namespace, src.serviceAccount ?? 'default'),
-          namespace: src.namespace,
-        }
-      : {};
-  const source = { ...identity, ip: opts.sourceIp ?? addressOf(state, flow.from) };
-  if (!http) return { source, port, protocol: 'TCP' };
-  const dstIp = addressOf(state, flow.to);
-  return {
-    source,
-    port,
-    protocol: 'HTTP',
-    method: http.method,
-    path: http.path,
-    host: http.host ?? (port === 80 ? dstIp : `${dstIp}:${port}`),
-    headers: { ...(http.headers ?? {}) },
-  };
+  const source = sourceOf(podOf(state, flow.from), opts.sourceIp ?? addressOf(state, flow.from));
+  return buildRequest(source, port, addressOf(state, flow.to), http);
 }
 
 /**

@@ -27,7 +27,7 @@
 //   ... Istio ignores the invalid ALLOW rule" (it never matches); in a DENY policy the HTTP-only fields drop out
 //   and the rule matches on what is left ("due to it's restrictive nature it denies all the traffic to the tcp
 //   ports" when nothing is left). AUDIT is treated like DENY (it never decides anyway).
-import { headerValue, ipMatches, matchAny, normalizePath } from './match.ts';
+import { headerValue, ipMatches, matchAny, normalizePath, type NormalizedPath } from './match.ts';
 import {
   DEFAULT_MESH_ROOT_NAMESPACE,
   type AuthorizationPolicy,
@@ -177,8 +177,20 @@ export function malformedRequest(req: L7Request): string | undefined {
   if (req.protocol !== 'HTTP') return undefined;
   if (req.method !== undefined && req.method !== req.method.toUpperCase())
     return `method '${req.method}' is not in upper case (Istio rejects it with 400)`;
-  const n = normalizePath(req.path ?? '/');
+  const n = normalizedPath(req.path ?? '/');
   return n.ok ? undefined : n.reason;
+}
+
+// The last path normalized: a sidecar or a table sees the same path many times in a row, and normalization is
+// pure, so one remembered result saves the work without changing any answer.
+let lastRaw: string | undefined;
+let lastNorm: NormalizedPath | undefined;
+function normalizedPath(raw: string): NormalizedPath {
+  if (raw !== lastRaw) {
+    lastNorm = normalizePath(raw);
+    lastRaw = raw;
+  }
+  return lastNorm!;
 }
 
 /**
@@ -201,7 +213,7 @@ export function evaluateAuthz(
       reason: { text: `rejected before authorization: ${bad}` },
       audited: [],
     };
-  const n = request.protocol === 'HTTP' ? normalizePath(request.path ?? '/') : undefined;
+  const n = request.protocol === 'HTTP' ? normalizedPath(request.path ?? '/') : undefined;
   const path = n?.ok ? n.path : undefined;
   const applicable = applicablePolicies(policies, destination, opts);
   const byAction = (a: AuthzAction) => applicable.filter((p) => policyAction(p) === a);

@@ -5,8 +5,9 @@
 import type { ClusterState, EndpointRef } from '../model.ts';
 import { compileState, type CompiledState } from '../compile.ts';
 import { truthTables, type Cell, type ProbeSelection, type TruthTable } from '../truthtable.ts';
-import { combinedVerdict, requestFor } from './combined.ts';
-import { evaluateAuthz } from './engine.ts';
+import { resolveFlowPort } from '../ports.ts';
+import { buildRequest, combinedVerdict, requestFor, sourceOf } from './combined.ts';
+import { applicablePolicies, evaluateAuthz } from './engine.ts';
 import { DEFAULT_MESH_ROOT_NAMESPACE, type HttpProbeSpec, type LayerSelection } from './model.ts';
 
 export interface L7ProbeSelection extends ProbeSelection {
@@ -42,20 +43,28 @@ export function l7TruthTable(
   const refine = layers.l7 && (needsL7(st, probe) || opts.sourceIp !== undefined);
   const root = st.meshRootNamespace ?? DEFAULT_MESH_ROOT_NAMESPACE;
   const policies = st.authorizationPolicies ?? [];
-  const pods = new Map(st.pods.map((p) => [`${p.namespace}/${p.name}`, p]));
+  // Per destination once: its pod, the policies that apply to it and the resolved port; per source once: what
+  // its sidecar presents. Each cell then costs one evaluation over that destination's policies only.
+  const cols = base.to.map((to) => {
+    const dst = cs.endpoints[cs.byRef.get(to)!]!;
+    const pod = dst.pod;
+    if (!pod || pod.sidecar === false) return undefined;
+    const port = resolveFlowPort(probe.port, probe.protocol, pod);
+    return { pod, ip: dst.ip, port, policies: applicablePolicies(policies, pod, { rootNamespace: root }) };
+  });
+  const rows = base.from.map((from) => {
+    const src = cs.endpoints[cs.byRef.get(from)!]!;
+    return sourceOf(src.pod, opts.sourceIp ? opts.sourceIp(from) : src.ip);
+  });
   const cells: Cell[][] = base.cells.map((row, i) =>
     row.map((c, j): Cell => {
       if (c === '-') return c;
       if (layers.l3 && c === 'X') return 'X';
-      if (!refine) return '.';
-      const from = base.from[i]!;
-      const to = base.to[j]!;
-      const dst = pods.get(to);
-      if (!dst || dst.sidecar === false) return '.';
-      const flow = { from, to, port: probe.port, protocol: probe.protocol };
-      const req = requestFor(st, flow, probe.http, opts.sourceIp ? { sourceIp: opts.sourceIp(from) } : {});
-      if (!req) return layers.l3 ? 'X' : '.';
-      return evaluateAuthz(policies, dst, req, { rootNamespace: root }).allowed ? '.' : '7';
+      const col = cols[j];
+      if (!refine || !col) return '.';
+      if (col.port === undefined) return layers.l3 ? 'X' : '.';
+      const req = buildRequest(rows[i]!, col.port, col.ip, probe.http);
+      return evaluateAuthz(col.policies, col.pod, req, { rootNamespace: root }).allowed ? '.' : '7';
     }),
   );
   const reason = (from: EndpointRef, to: EndpointRef) => {
