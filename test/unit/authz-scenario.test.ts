@@ -291,6 +291,23 @@ ${ap('{ selector: { matchLabels: { app: b } }, rules: [{ to: [{ operation: { met
         '          -   x/a x/b y/c\n          x/a -   .   .\n          x/b .   -   .\n          y/c .   X   -\n',
       ),
     );
+    const ex = spawnSync(
+      'npx',
+      ['tsx', 'src/cli.ts', 'verify', good, '--explain', 'x/a->x/b:80', '--http', 'POST /x'],
+      { encoding: 'utf8' },
+    );
+    expect(ex.stdout).toMatch(
+      /L3 x L7 \(POST \/x\): DENIED at L7: allowed at L3; denied at L7: ALLOW policies x\/p/,
+    );
+    const tcp = spawnSync('npx', ['tsx', 'src/cli.ts', 'verify', good, '--explain', 'y/c->x/b:81'], {
+      encoding: 'utf8',
+    });
+    expect(tcp.stdout).toMatch(/L3 x L7 \(TCP\): DENIED at L3/);
+    const usage = spawnSync('npx', ['tsx', 'src/cli.ts', 'verify', good, '--http', 'GET /'], {
+      encoding: 'utf8',
+    });
+    expect(usage.status).toBe(2);
+    expect(usage.stderr).toMatch(/--http needs --explain/);
     const r2 = spawnSync('npx', ['tsx', 'src/cli.ts', 'verify', bad], { encoding: 'utf8' });
     expect(r2.stdout).toMatch(/mismatch x\/a -> x\/b: expected \. got 7/);
     expect(r2.status).toBe(1);
