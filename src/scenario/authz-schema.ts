@@ -39,10 +39,18 @@ const portString = z
   .string({ error: 'AuthorizationPolicy ports are strings: quote the number, e.g. "8080"' })
   .regex(/^[0-9]+$/, 'must be a port number as a string, e.g. "8080"')
   .refine((s) => Number(s) >= 1 && Number(s) <= 65535, 'port out of range 1-65535');
-const path = pattern.refine(
-  (s) => s === '*' || s.startsWith('/') || s.startsWith('*'),
-  "a path must start with '/' (or be a *suffix pattern)",
-);
+const path = z
+  .string()
+  .min(1, 'must not be empty')
+  .refine((s) => !/[{}]/.test(s), 'path templates ({*}, {**}) are not supported by the testbed')
+  .refine(
+    (s) => s === '*' || !s.slice(1, -1).includes('*'),
+    "'*' is supported only as the first or last character (exact, prefix*, *suffix or *)",
+  )
+  .refine(
+    (s) => s === '*' || s.startsWith('/') || s.startsWith('*'),
+    "a path must start with '/' (or be a *suffix pattern)",
+  );
 
 const nonEmpty = (o: Record<string, unknown[] | undefined>) =>
   Object.values(o).some((v) => v !== undefined && v.length > 0);

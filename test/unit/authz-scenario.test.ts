@@ -78,6 +78,11 @@ describe('AuthorizationPolicy validation', () => {
       /first or last/,
     ],
     [
+      '{ rules: [{ to: [{ operation: { paths: ["/foo/{*}"] } }] }] }',
+      'authorizationPolicies[0].spec.rules[0].to[0].operation.paths[0]',
+      /templates/,
+    ],
+    [
       '{ rules: [{ to: [{ operation: {} }] }] }',
       'authorizationPolicies[0].spec.rules[0].to[0].operation',
       /at least one field/,
