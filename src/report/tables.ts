@@ -1,6 +1,7 @@
 // The report's tables as plain rows of strings, rendered by both markdown.ts and html.ts so the two agree.
 import type { RunResults } from '../results/schema.ts';
 import type { Analysis } from './analyze.ts';
+import { l7AddedTable } from './l7.ts';
 import { fmtCi, fmtUs, paperClaims } from './paper.ts';
 
 export interface Table {
@@ -63,6 +64,8 @@ export function buildTables(run: RunResults, a: Analysis): Table[] {
       }),
     });
   }
+  const l7 = l7AddedTable(a);
+  if (l7) tables.push(l7);
   if (a.latency.length)
     tables.push({
       id: 'latency',
