@@ -5,7 +5,6 @@ import { InputError } from '../../src/errors.ts';
 import { parseScenario } from '../../src/scenario/load.ts';
 import { observedTable, probeCells, serverPlan } from '../../src/traffic/plan.ts';
 import { classifyProbe, type ProbeTarget } from '../../src/traffic/reachability.ts';
-import { declaredHttpPorts } from '../../src/enforce/mesh/index.ts';
 
 const yaml = (probes: string) => `
 name: t
@@ -35,7 +34,6 @@ describe('serverPlan with HTTP probes', () => {
     });
     const cells = probeCells(sc.initial, sc.steps[0]!.probes[0]!, () => '10.0.0.1', []);
     expect(cells.targets.every((t) => t.http?.path === '/')).toBe(true);
-    expect(declaredHttpPorts(sc.initial.pods[0]!)).toEqual([8081]);
   });
   it('refuses a port probed both with and without http', () => {
     const sc = parseScenario(

@@ -3,7 +3,7 @@
 // `overlay+l7` the paper's design (the overlay enforcing L3 under the mesh), `none+l7` the mesh alone. The L3
 // enforcer is wrapped, not changed: it programs its data path, the mesh control plane programs the sidecars
 // from the same state, both in parallel; a step is in force when both are.
-import type { ClusterState, EndpointRef, Flow, Pod } from '../../policy/model.ts';
+import type { ClusterState, EndpointRef, Flow } from '../../policy/model.ts';
 import type { Network } from '../../platform/platform.ts';
 import type { Mode } from '../../scenario/schema.ts';
 import type { Action } from '../../scenario/types.ts';
@@ -13,13 +13,6 @@ import { getStatus, type ProcessStatus } from '../../../reference-impl/control-p
 import { Sidecars } from './sidecars.ts';
 
 const podRef = (p: { namespace: string; name: string }) => `${p.namespace}/${p.name}`;
-
-/** Istio's port naming convention: a container port named `http` or `http-*` carries HTTP. */
-export function declaredHttpPorts(p: Pod): number[] {
-  return p.ports
-    .filter((cp) => cp.protocol === 'TCP' && /^http(-|$)/.test(cp.name ?? ''))
-    .map((cp) => cp.port);
-}
 
 interface OverlayLike {
   overlayAddress?(ref: EndpointRef, state?: ClusterState): string | undefined;
@@ -65,7 +58,9 @@ export class MeshEnforcer implements Enforcer {
   private async controlPlane(): Promise<MeshControlPlane> {
     this.cp ??= await MeshControlPlane.create({
       addresses: (ref) => this.addresses(ref),
-      httpPorts: (p) => [...new Set([...this.httpPorts, ...declaredHttpPorts(p)])].sort((a, b) => a - b),
+      // Only ports the scenario speaks HTTP on: a container port *named* http (Istio's convention) may carry
+      // the probes' banner protocol here, and parsing it as HTTP would stall a server-first protocol.
+      httpPorts: () => [...this.httpPorts].sort((a, b) => a - b),
       seenAddresses: () => this.seenAddresses(),
     });
     return this.cp;
