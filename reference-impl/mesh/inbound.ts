@@ -4,7 +4,6 @@
 // connection), other TCP ports once per connection. Allowed traffic goes to the app on 127.0.0.1:<port> from
 // the proxy's uid (not redirected again); denied HTTP gets Envoy's `403 RBAC: access denied`, denied TCP is
 // closed.
-import http from 'node:http';
 import net from 'node:net';
 import tls from 'node:tls';
 import { evaluateAuthz } from '../../src/policy/authz/engine.ts';
@@ -13,6 +12,13 @@ import { originalDst } from '../native/origdst.ts';
 import { namespaceOfPrincipal, principalFromSan } from './ca.ts';
 import type { SidecarConfig } from './config.ts';
 import type { Counters } from './counters.ts';
+import {
+  BodyScanner,
+  parseRequestHead,
+  parseResponseHead,
+  serializeHead,
+  type RequestHead,
+} from './http1.ts';
 
 /** What the sidecar knows about one inbound connection. */
 interface ConnInfo {
@@ -31,9 +37,7 @@ export function plainAddress(a: string | undefined): string {
 export class Inbound {
   private cfg: SidecarConfig | undefined;
   private readonly tlsServer: tls.Server;
-  private readonly httpServer: http.Server;
   private readonly info = new WeakMap<net.Socket, ConnInfo>();
-  private readonly upstream = new http.Agent({ keepAlive: true, maxFreeSockets: 64 });
   readonly server: net.Server;
 
   constructor(private readonly counters: Counters) {
@@ -43,12 +47,6 @@ export class Inbound {
     this.tlsServer.on('tlsClientError', (e: Error, s: tls.TLSSocket) => {
       this.counters.inc(`tlsRejected:${tlsReason(e)}`);
       s.destroy();
-    });
-    this.httpServer = http.createServer({ keepAliveTimeout: 60_000 }, (req, res) => this.onRequest(req, res));
-    this.httpServer.on('clientError', (_e, s: net.Socket) => {
-      this.counters.inc('httpMalformed');
-      if (s.writable) s.end('HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
-      else s.destroy();
     });
     this.server = net.createServer({ noDelay: true }, (s) => this.onConnection(s));
   }
@@ -111,7 +109,7 @@ export class Inbound {
     const cfg = this.cfg!;
     this.info.set(s, c);
     if (cfg.httpPorts.includes(c.port)) {
-      this.httpServer.emit('connection', s);
+      this.serveHttp(s, c);
       return;
     }
     const v = this.authorize({ source: this.source(c), port: c.port, protocol: 'TCP' });
@@ -128,6 +126,186 @@ export class Inbound {
     up.on('close', () => s.destroy());
     s.pipe(up);
     up.pipe(s);
+  }
+
+  /**
+   * HTTP/1.1 on one connection, authorized per request: the request head is parsed (what the engine needs),
+   * bodies and responses are forwarded as bytes with only their ends counted (http1.ts), over one upstream
+   * connection to the app. One request at a time: a pipelined request waits until the response before it has
+   * been forwarded, so a 403 is always written in order.
+   */
+  private serveHttp(s: net.Socket, c: ConnInfo): void {
+    let buf: Buffer = Buffer.alloc(0);
+    let up: net.Socket | undefined;
+    let reqBody: BodyScanner | undefined;
+    let forwardBody = false;
+    let inflight: { isHead: boolean; answered: boolean } | undefined;
+    let respBuf: Buffer = Buffer.alloc(0);
+    let respBody: BodyScanner | undefined;
+    let closeAfter = false;
+    let closing = false;
+
+    const finishResponse = (close: boolean) => {
+      inflight = undefined;
+      respBody = undefined;
+      if (close || closeAfter) {
+        closing = true;
+        s.end();
+        up?.end();
+        return;
+      }
+      pump();
+    };
+    const onUpData = (d: Buffer) => {
+      respBuf = respBuf.length ? Buffer.concat([respBuf, d]) : d;
+      while (respBuf.length && inflight) {
+        if (!respBody) {
+          const r = parseResponseHead(respBuf, inflight.isHead);
+          if ('need' in r) return;
+          if ('error' in r) {
+            this.counters.inc('upstreamError');
+            s.destroy();
+            up?.destroy();
+            return;
+          }
+          inflight.answered = true;
+          s.write(respBuf.subarray(0, r.used));
+          respBuf = respBuf.subarray(r.used);
+          if (r.status >= 100 && r.status < 200) continue; // interim (100 Continue): the final one follows
+          respBody = new BodyScanner(r.framing);
+          if (r.close) closeAfter = true;
+        }
+        let end: number;
+        try {
+          end = respBody.feed(respBuf);
+        } catch {
+          this.counters.inc('upstreamError');
+          s.destroy();
+          return;
+        }
+        const part = end < 0 ? respBuf : respBuf.subarray(0, end);
+        if (part.length) s.write(part);
+        respBuf = end < 0 ? Buffer.alloc(0) : respBuf.subarray(end);
+        if (end < 0 && !respBody.done) return;
+        finishResponse(false);
+      }
+    };
+    const upstream = (): net.Socket => {
+      if (up && !up.destroyed) return up;
+      const u = net.connect({ host: '127.0.0.1', port: c.port, noDelay: true });
+      u.on('data', onUpData);
+      u.on('error', () => this.counters.inc('upstreamError'));
+      u.on('close', () => {
+        if (up === u) up = undefined;
+        respBuf = Buffer.alloc(0);
+        if (!inflight) return;
+        if (respBody && !respBody.done && !respBody.toClose) {
+          s.destroy();
+          return;
+        }
+        if (respBody) {
+          // Read-until-close body: the close is its end.
+          finishResponse(true);
+          return;
+        }
+        if (!inflight.answered)
+          s.write('HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
+        closing = true;
+        s.end();
+      });
+      up = u;
+      return u;
+    };
+    const reply = (code: 400 | 403, close: boolean) => {
+      const body = code === 400 ? 'Bad Request' : 'RBAC: access denied';
+      s.write(
+        `HTTP/1.1 ${code} ${code === 400 ? 'Bad Request' : 'Forbidden'}\r\ncontent-type: text/plain\r\ncontent-length: ${body.length}\r\n${close ? 'connection: close\r\n' : ''}\r\n${body}`,
+      );
+    };
+    const pump = (): void => {
+      for (;;) {
+        if (closing) return;
+        if (reqBody) {
+          if (!buf.length) return;
+          let end: number;
+          try {
+            end = reqBody.feed(buf);
+          } catch {
+            this.counters.inc('httpMalformed');
+            reply(400, true);
+            closing = true;
+            s.end();
+            return;
+          }
+          const part = end < 0 ? buf : buf.subarray(0, end);
+          if (forwardBody && part.length) upstream().write(part);
+          buf = end < 0 ? Buffer.alloc(0) : buf.subarray(end);
+          if (end < 0 && !reqBody.done) return;
+          reqBody = undefined;
+          continue;
+        }
+        if (inflight || !buf.length) return;
+        const r = parseRequestHead(buf);
+        if ('need' in r) return;
+        if ('error' in r) {
+          this.counters.inc('httpMalformed');
+          reply(400, true);
+          closing = true;
+          s.end();
+          return;
+        }
+        buf = buf.subarray(r.used);
+        const h = r.head;
+        const headers: Record<string, string> = {};
+        for (const [k, v] of h.headers) headers[k] = headers[k] === undefined ? v : `${headers[k]},${v}`;
+        const host = h.headers.find(([k]) => k.toLowerCase() === 'host')?.[1];
+        const v = this.authorize({
+          source: this.source(c),
+          port: c.port,
+          protocol: 'HTTP',
+          method: h.method,
+          path: h.target,
+          host,
+          headers,
+        });
+        const scanner = new BodyScanner(h.body);
+        reqBody = scanner.done ? undefined : scanner;
+        if (!v.allowed) {
+          forwardBody = false;
+          reply(v.denial === 400 ? 400 : 403, h.close);
+          if (h.close) {
+            closing = true;
+            s.end();
+            return;
+          }
+          continue;
+        }
+        forwardBody = true;
+        inflight = { isHead: h.method === 'HEAD', answered: false };
+        closeAfter = h.close;
+        upstream().write(serializeHead(this.forwardedHead(h, c)));
+      }
+    };
+    s.on('data', (d: Buffer) => {
+      buf = buf.length ? Buffer.concat([buf, d]) : d;
+      pump();
+    });
+    s.on('end', () => {
+      if (inflight) closeAfter = true;
+      else {
+        closing = true;
+        up?.end();
+        s.end();
+      }
+    });
+    s.on('close', () => up?.destroy());
+  }
+
+  /** The head the app receives: forged identity headers dropped, the verified identity added (XFCC). */
+  private forwardedHead(h: RequestHead, c: ConnInfo): RequestHead {
+    const headers = h.headers.filter(([k]) => !IDENTITY_HEADERS.includes(k.toLowerCase()));
+    if (c.principal) headers.push(['x-forwarded-client-cert', `URI=spiffe://${c.principal}`]);
+    return { ...h, headers };
   }
 
   private source(c: ConnInfo): L7Request['source'] {
@@ -153,66 +331,8 @@ export class Inbound {
     return v;
   }
 
-  private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
-    const c = this.info.get(req.socket);
-    if (!c || !this.cfg) {
-      res.writeHead(503).end();
-      return;
-    }
-    const headers: Record<string, string> = {};
-    for (let i = 0; i < req.rawHeaders.length; i += 2) {
-      const k = req.rawHeaders[i]!;
-      const prev = headers[k];
-      headers[k] = prev === undefined ? req.rawHeaders[i + 1]! : `${prev},${req.rawHeaders[i + 1]!}`;
-    }
-    const v = this.authorize({
-      source: this.source(c),
-      port: c.port,
-      protocol: 'HTTP',
-      method: req.method,
-      path: req.url,
-      host: req.headers.host,
-      headers,
-    });
-    if (!v.allowed) {
-      const body = v.denial === 400 ? 'Bad Request' : 'RBAC: access denied';
-      res.writeHead(v.denial === 400 ? 400 : 403, {
-        'content-type': 'text/plain',
-        'content-length': Buffer.byteLength(body),
-      });
-      res.end(body);
-      req.resume();
-      return;
-    }
-    const out = { ...req.headers };
-    for (const h of IDENTITY_HEADERS) delete out[h];
-    // What the app may trust: set by the proxy from the verified certificate (Envoy's XFCC, `URI=` part).
-    if (c.principal) out['x-forwarded-client-cert'] = `URI=spiffe://${c.principal}`;
-    const up = http.request(
-      {
-        host: '127.0.0.1',
-        port: c.port,
-        method: req.method,
-        path: req.url,
-        headers: out,
-        agent: this.upstream,
-      },
-      (ur) => {
-        res.writeHead(ur.statusCode ?? 502, ur.headers);
-        ur.pipe(res);
-      },
-    );
-    up.on('error', () => {
-      this.counters.inc('upstreamError');
-      if (!res.headersSent) res.writeHead(503, { 'content-length': 0 }).end();
-      else res.destroy();
-    });
-    req.pipe(up);
-  }
-
   close(): void {
     this.server.close();
-    this.upstream.destroy();
   }
 }
 
