@@ -21,13 +21,14 @@ import {
   stageBaseline,
 } from '../results/baseline.ts';
 
-const HELP = `usage: testbed main [--quick] [--tune] [--modes none,native,overlay,overlay-ebpf] [--results DIR] [--suite FILE]...
+const HELP = `usage: testbed main [--quick] [--tune] [--modes LIST] [--results DIR] [--suite FILE]...
                     [--platform mininet|kind|kubernetes] [--cni NAME] [--kubeconfig FILE] [--context NAME]
                     [--tools-image IMAGE]
                     [--baseline NAME]
 
-Runs the paper suite (scenarios/paper/suite.yaml) on Mininet under each mode, interleaving modes across
-repetitions, then the conformance probes of scenarios/paper/paths-*.yaml per mode, and writes
+Runs the paper suite (scenarios/paper/suite.yaml) on Mininet under each mode (default: none, native, overlay,
+overlay-ebpf, and none, native, overlay each also +l7), interleaving modes across repetitions, then the conformance probes of
+scenarios/paper/paths-*.yaml and of a sample of scenarios/conformance-l7/ per mode, and writes
 results/<run-id>/report.html. --quick: suite-quick.yaml, 3 repetitions, native sweeps only (policies to
 1,000; pods as the suite lists), conformance on paths-cross-node only. --tune: for the run, set the VM's
 guest halt-polling window to 200 µs (restored at exit; recorded in the results) so idle vCPUs do not halt
@@ -37,6 +38,13 @@ how it was made); refused while a test knob (${Object.keys(TEST_KNOBS).join(', '
 On --platform kind|kubernetes (see README, "Kubernetes"): measurements run in the pods' tools container
 (--tools-image, default policy-testbed/tools:0.1.0, built from docker/tools.Dockerfile; kubectl on PATH).`;
 
+/** Combined L3 × L7 cases: L3 allows and L7 denies, L3 denies and L7 would allow, both. */
+const L7_CONFORMANCE = [
+  '43-l3-and-l7-combined.yaml',
+  '41-l3-allows-l7-denies.yaml',
+  '42-l3-denies-l7-would-allow.yaml',
+];
+
 export async function run(argv: string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
     console.log(HELP);
@@ -44,7 +52,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   let quick = false;
   let tune = false;
-  let modes: Mode[] = ['none', 'native', 'overlay', 'overlay-ebpf'];
+  let modes: Mode[] = ['none', 'native', 'overlay', 'overlay-ebpf', 'none+l7', 'native+l7', 'overlay+l7'];
   let resultsDir = 'results';
   const suites: string[] = [];
   const platformOpts: { cni?: string; kubeconfig?: string; context?: string; toolsImage?: string } = {};
@@ -104,9 +112,14 @@ export async function run(argv: string[]): Promise<number> {
     .filter((f) => /^paths-.*\.yaml$/.test(f))
     .sort()
     .map((f) => join('scenarios/paper', f));
-  const conformance = (quick ? pathFiles.filter((f) => f.endsWith('paths-cross-node.yaml')) : pathFiles).map(
-    loadScenario,
+  // The L3 × L7 cases behind the paper table's "L3–L7 end to end" row (the full set: test/integration).
+  const l7Files = (quick ? L7_CONFORMANCE.slice(0, 1) : L7_CONFORMANCE).map((f) =>
+    join('scenarios/conformance-l7', f),
   );
+  const conformance = [
+    ...(quick ? pathFiles.filter((f) => f.endsWith('paths-cross-node.yaml')) : pathFiles),
+    ...(modes.some((m) => m.endsWith('+l7')) ? l7Files : []),
+  ].map(loadScenario);
   const t0 = Date.now();
   const log = (l: string) =>
     process.stderr.write(`[${((Date.now() - t0) / 1000).toFixed(0).padStart(4)} s] ${l}\n`);
@@ -128,8 +141,9 @@ export async function run(argv: string[]): Promise<number> {
       quick,
       repetitions: quick ? 3 : undefined,
       sweepMax: quick ? 1000 : undefined,
-      // The overlay restarts its processes for every sweep point; in --quick only native gets a curve.
-      sweepModes: quick ? ['native'] : undefined,
+      // The overlay restarts its processes for every sweep point; in --quick only native gets a curve. The sweeps
+      // scale NetworkPolicy, so the +l7 modes (sidecars on top of the same L3) are left out of them.
+      sweepModes: quick ? ['native'] : modes.filter((m) => m !== 'none' && !m.endsWith('+l7')),
       resultsDir,
       progress: log,
     });

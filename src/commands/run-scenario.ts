@@ -5,7 +5,9 @@ import type { ClusterState, IPFamily } from '../policy/model.ts';
 import { diffTables, type TableDiff } from '../policy/diff.ts';
 import { truthTables, type TruthTable } from '../policy/truthtable.ts';
 import type { Network, Platform } from '../platform/platform.ts';
-import type { Mode } from '../scenario/schema.ts';
+import type { Mode, ProbeSpec } from '../scenario/schema.ts';
+import { layersOf } from '../policy/authz/combined.ts';
+import { l7TruthTable } from '../policy/authz/table.ts';
 import { applyAction } from '../scenario/state.ts';
 import type { Action, Scenario } from '../scenario/types.ts';
 import { allAllowedTable, observedTable, probeCells, serverHosts, serverPlan } from '../traffic/plan.ts';
@@ -82,7 +84,7 @@ export async function runScenarioMode(
       net,
       serverHosts(scenario, state).map((h) => plan.forHost(h, state)),
     );
-    enforcer = factory(net);
+    enforcer = factory(net, { httpPorts: plan.http });
     out.initialProgrammingMs = (await enforcer.apply(state)).programmingMs;
     for (const step of scenario.steps) {
       const next = step.actions.reduce<ClusterState>((s, a) => applyAction(s, a), state);
@@ -102,16 +104,7 @@ export async function runScenarioMode(
           (f, t, family) => enforcer!.targetAddress(f, t, family),
           enforcer.unsupportedProtocols(),
         );
-        const expected =
-          mode === 'none'
-            ? allAllowedTable(cells.from, cells.to, probe)
-            : truthTables(state, {
-                port: probe.port,
-                protocol: probe.protocol,
-                from: cells.from,
-                to: cells.to,
-                ...(probe.family ? { family: probe.family } : {}),
-              }).combined;
+        const expected = expectedTable(mode, state, probe, cells);
         const p0 = performance.now();
         const agents = {
           agent: (h: string) => servers?.agent(h) ?? laterServers.map((s) => s.agent(h)).find(Boolean),
@@ -178,6 +171,34 @@ export async function runScenarioMode(
     await net.down();
   }
   return out;
+}
+
+/**
+ * What a mode must show for a probe: `none` every cell allowed; L3 modes the NetworkPolicy table; `+l7` modes
+ * the combined L3 × L7 table (src/policy/authz/table.ts). Sidecars intercept TCP only (as Istio's do), so a
+ * UDP probe under `+l7` is judged by its L3 layer alone.
+ */
+function expectedTable(
+  mode: Mode,
+  state: ClusterState,
+  probe: ProbeSpec,
+  cells: { from: string[]; to: string[] },
+): TruthTable {
+  if (mode === 'none') return allAllowedTable(cells.from, cells.to, probe);
+  const sel = {
+    port: probe.port,
+    protocol: probe.protocol,
+    from: cells.from,
+    to: cells.to,
+    ...(probe.family ? { family: probe.family } : {}),
+  };
+  const layers = layersOf(mode);
+  if (!layers.l7) return truthTables(state, sel).combined;
+  if (probe.protocol !== 'TCP') {
+    if (!layers.l3) return allAllowedTable(cells.from, cells.to, probe);
+    return truthTables(state, sel).combined;
+  }
+  return l7TruthTable(state, { ...sel, http: probe.http }, { layers });
 }
 
 /** Pod churn on the platform: removed pods lose their server first, added pods get one. */

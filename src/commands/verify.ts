@@ -1,5 +1,6 @@
 // `testbed verify`: runs only the semantics engine over scenario files, prints each probe's truth table, checks
-// the scenario's expected matrices and ends with `N passed, N failed`. Exit 0 all passed, 1 any mismatch,
+// the scenario's expected matrices and ends with `N passed, N failed`. Scenarios with AuthorizationPolicies or
+// HTTP probes are checked against the combined L3 × L7 verdict (cells `.`, `X` = L3, `7` = L7). Exit 0 all passed, 1 any mismatch,
 // 2 bad input (any file that fails to load or has a malformed expected matrix).
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -22,6 +23,9 @@ import {
   type TableJSON,
 } from '../policy/truthtable.ts';
 import { loadScenario } from '../scenario/load.ts';
+import { combinedVerdict, requestFor } from '../policy/authz/combined.ts';
+import { l7TruthTable, needsL7 } from '../policy/authz/table.ts';
+import type { Cell } from '../policy/truthtable.ts';
 import { endpointRefSchema } from '../scenario/schema.ts';
 import { statesPerStep } from '../scenario/state.ts';
 
@@ -33,7 +37,9 @@ scenario's expected matrices. A directory means every *.yaml under it (recursive
 options:
   --explain FLOW   print both directions' reasons for one flow at every step,
                    FLOW = ns/pod->ns/pod:port[/proto][@IPv4|@IPv6] (endpoints may also be ext:name or
-                   node:name; the family defaults to the first both ends have)
+                   node:name; the family defaults to the first both ends have); with AuthorizationPolicies
+                   also the L7 verdict
+  --http 'M PATH'  with --explain: explain an HTTP request (e.g. 'GET /admin?x=1') instead of a TCP connection
   --verbose, -v    also print the ingress and egress tables
   --json           machine-readable output on stdout (the summary line goes to stderr)
   --quiet, -q      print only mismatches, errors and the summary line`;
@@ -43,6 +49,8 @@ interface ProbeResult {
   protocol: Protocol;
   /** Set when the scenario has more than one address family. */
   family?: IPFamily;
+  /** `METHOD path` of an HTTP probe. */
+  http?: string;
   tables: { combined: TableJSON; ingress?: TableJSON; egress?: TableJSON };
   expected: boolean;
   pass?: boolean;
@@ -114,7 +122,17 @@ function isPolicyOnlyFile(path: string): boolean {
   }
 }
 
-function verifyScenario(file: string, opts: { explain?: Flow; verbose: boolean }): ScenarioResult {
+/** `GET /path` → method and path. */
+export function parseHttpRequestLine(text: string): { method: string; path: string } {
+  const m = /^([A-Za-z]+)\s+(\/\S*)$/.exec(text.trim());
+  if (!m) throw new UsageError(`--http: expected 'METHOD /path', got '${text}'`);
+  return { method: m[1]!, path: m[2]! };
+}
+
+function verifyScenario(
+  file: string,
+  opts: { explain?: Flow; http?: { method: string; path: string }; verbose: boolean },
+): ScenarioResult {
   const scenario = loadScenario(file);
   const states = statesPerStep(scenario.initial, scenario.steps);
   const result: ScenarioResult = { file, name: scenario.name, steps: [] };
@@ -123,11 +141,13 @@ function verifyScenario(file: string, opts: { explain?: Flow; verbose: boolean }
     const sr: StepResult = { name: step.name, probes: [] };
     step.probes.forEach((probe, pi) => {
       const tables = truthTables(cs, probe);
+      const combined = needsL7(cs.state, probe) ? l7TruthTable(cs, probe) : tables.combined;
       const pr: ProbeResult = {
         port: probe.port,
         protocol: probe.protocol,
         ...(probe.family ? { family: probe.family } : {}),
-        tables: { combined: tableToJSON(tables.combined) },
+        ...(probe.http ? { http: `${probe.http.method} ${probe.http.path}` } : {}),
+        tables: { combined: tableToJSON(combined) },
         expected: probe.expected !== undefined,
       };
       if (opts.verbose) {
@@ -136,7 +156,7 @@ function verifyScenario(file: string, opts: { explain?: Flow; verbose: boolean }
       }
       if (probe.expected !== undefined) {
         try {
-          pr.mismatches = compareWithExpected(tables.combined, parseExpectedMatrix(probe.expected));
+          pr.mismatches = compareWithExpected(combined, parseExpectedMatrix(probe.expected));
         } catch (e) {
           if (e instanceof MatrixError)
             throw new InputError(file, `steps[${si}].probes[${pi}].expected`, e.message);
@@ -161,15 +181,19 @@ function verifyScenario(file: string, opts: { explain?: Flow; verbose: boolean }
           result.steps.push(sr);
           return;
         }
-        sr.explain = {
-          flow: label,
-          verdict: v,
-          text: [
-            `${v.allowed === 'undefined' ? 'UNDEFINED (pod to itself)' : v.allowed ? 'ALLOWED' : 'DENIED'}`,
-            `  egress  (${v.egress.allowed ? 'allow' : 'deny'}): ${v.egress.reason}`,
-            `  ingress (${v.ingress.allowed ? 'allow' : 'deny'}): ${v.ingress.reason}`,
-          ].join('\n'),
-        };
+        const lines = [
+          `${v.allowed === 'undefined' ? 'UNDEFINED (pod to itself)' : v.allowed ? 'ALLOWED' : 'DENIED'}`,
+          `  egress  (${v.egress.allowed ? 'allow' : 'deny'}): ${v.egress.reason}`,
+          `  ingress (${v.ingress.allowed ? 'allow' : 'deny'}): ${v.ingress.reason}`,
+        ];
+        if (opts.http || (cs.state.authorizationPolicies?.length ?? 0) > 0) {
+          const http = opts.http ? { method: opts.http.method, path: opts.http.path } : undefined;
+          const c = combinedVerdict(cs.state, f, requestFor(cs.state, f, http));
+          const head =
+            c.allowed === 'undefined' ? 'UNDEFINED' : c.allowed ? 'ALLOWED' : `DENIED at ${c.layer}`;
+          lines.push(`  L3 x L7 ${http ? `(${http.method} ${http.path})` : '(TCP)'}: ${head}: ${c.reason}`);
+        }
+        sr.explain = { flow: label, verdict: v, text: lines.join('\n') };
       }
     }
     result.steps.push(sr);
@@ -197,17 +221,11 @@ function printText(r: ScenarioResult, quiet: boolean, verbose: boolean): void {
           : p.pass
             ? 'PASS'
             : `FAIL (${p.mismatches!.length} cells)`;
-      lines.push(`  probe ${probeLabel(p, true)}: ${status}`);
+      lines.push(`  probe ${probeLabel(p, true)}${p.http ? ` HTTP ${p.http}` : ''}: ${status}`);
       const show = (t: TableJSON, title: string) => {
         lines.push(`   ${title}:`);
         lines.push(
-          indent(
-            renderTable({
-              from: t.from,
-              to: t.to,
-              cells: t.rows.map((row) => [...row] as ('.' | 'X' | '-')[]),
-            }),
-          ),
+          indent(renderTable({ from: t.from, to: t.to, cells: t.rows.map((row) => [...row] as Cell[]) })),
         );
       };
       if (!quiet || failed) show(p.tables.combined, 'combined');
@@ -235,6 +253,7 @@ export async function run(argv: string[]): Promise<number> {
       allowPositionals: true,
       options: {
         explain: { type: 'string' },
+        http: { type: 'string' },
         json: { type: 'boolean', default: false },
         quiet: { type: 'boolean', short: 'q', default: false },
         verbose: { type: 'boolean', short: 'v', default: false },
@@ -251,6 +270,8 @@ export async function run(argv: string[]): Promise<number> {
   }
   if (positionals.length === 0) throw new UsageError(`verify: no scenario given\n\n${HELP}`);
   const explain = values.explain !== undefined ? parseFlow(values.explain) : undefined;
+  if (values.http !== undefined && !explain) throw new UsageError('verify: --http needs --explain');
+  const http = values.http !== undefined ? parseHttpRequestLine(values.http) : undefined;
 
   let passed = 0;
   let failed = 0;
@@ -270,7 +291,7 @@ export async function run(argv: string[]): Promise<number> {
   for (const file of files) {
     let r: ScenarioResult;
     try {
-      r = verifyScenario(file, { explain, verbose: values.verbose });
+      r = verifyScenario(file, { explain, http, verbose: values.verbose });
     } catch (e) {
       if (!(e instanceof InputError)) throw e;
       inputErrors++;

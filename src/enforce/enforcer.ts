@@ -31,4 +31,10 @@ export interface Enforcer {
   teardown(): Promise<void>;
 }
 
-export type EnforcerFactory = (net: Network) => Enforcer;
+/** What an enforcer may need to know beyond the cluster state: how the scenario uses ports. */
+export interface EnforcerOptions {
+  /** TCP ports the scenario's probes and measurements speak HTTP on (the mesh authorizes them per request). */
+  httpPorts?: number[];
+}
+
+export type EnforcerFactory = (net: Network, opts?: EnforcerOptions) => Enforcer;

@@ -5,7 +5,7 @@ import type { Enforcer } from '../enforce/enforcer.ts';
 import type { Network } from '../platform/platform.ts';
 import type { ResultRecord } from '../results/schema.ts';
 import type { MeasurementSpec } from '../scenario/schema.ts';
-import { runCrr, runOpenLoop } from '../traffic/crr.ts';
+import { runCrr, runHttpCrr, runOpenLoop } from '../traffic/crr.ts';
 import { runHttp } from '../traffic/http.ts';
 import { runIperf3 } from '../traffic/iperf3.ts';
 import { runRr } from '../traffic/rr.ts';
@@ -21,7 +21,7 @@ export interface Effort {
 
 /** Requests/warm-up/duration for a measurement; --quick caps them so the whole suite fits in two minutes. */
 export function effortFor(m: MeasurementSpec, quick: boolean): Effort {
-  const crr = m.kind === 'tcp-crr';
+  const crr = m.kind === 'tcp-crr' || m.kind === 'http-crr';
   const defRequests = crr ? 2000 : m.kind === 'http' ? 5000 : 10000;
   const requests = Math.min(m.requests ?? defRequests, quick ? (crr ? 400 : 1500) : Infinity);
   const warmup = Math.min(m.warmup ?? Math.ceil(requests / 10), quick ? 300 : Infinity);
@@ -92,6 +92,10 @@ export async function measureOnce(
     case 'tcp-crr': {
       const r = await runCrr(net, base);
       return { latency: latency(r), errors: r.lost, tool: 'crr' };
+    }
+    case 'http-crr': {
+      const r = await runHttpCrr(net, base);
+      return { latency: latency(r), errors: r.lost, tool: 'http-crr' };
     }
     case 'http': {
       const r = await runHttp(net, { ...base, connections: m.connections, rate: m.rate });

@@ -63,7 +63,15 @@ export async function runScenario(scenario: Scenario, opts: RunnerOptions): Prom
   const ran = new Set<Mode>();
   try {
     probe = await startProbeServers(net, serverSpecs(ms));
-    for (const m of ms.filter((x) => x.kind === 'http')) http.push(await startHttpServer(net, m.to, m.port));
+    const httpCells = ms.filter((x) => x.kind === 'http' || x.kind === 'http-crr');
+    const served = new Set<string>();
+    for (const m of httpCells) {
+      if (served.has(`${m.to}:${m.port}`)) continue;
+      served.add(`${m.to}:${m.port}`);
+      http.push(await startHttpServer(net, m.to, m.port));
+    }
+    // The mesh authorizes these per request (the +l7 modes); other enforcers ignore the hint.
+    const enforcerOpts = { httpPorts: [...new Set(httpCells.map((m) => m.port))] };
 
     // A mode whose apply failed once is not retried: a half-applied enforcer can leave state behind, and a
     // retry per repetition would only repeat the failure (and its timeouts).
@@ -72,7 +80,7 @@ export async function runScenario(scenario: Scenario, opts: RunnerOptions): Prom
       for (const mode of modes) {
         const todo = ms.filter((m) => rep < reps(m));
         if (!todo.length || broken.has(mode)) continue;
-        const enforcer: Enforcer = opts.enforcers[mode]!(net);
+        const enforcer: Enforcer = opts.enforcers[mode]!(net, enforcerOpts);
         try {
           const applied = await enforcer.apply(scenario.initial);
           ran.add(mode);

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { runScenarioMode } from '../commands/run-scenario.ts';
 import type { EnforcerFactory } from '../enforce/enforcer.ts';
 import { collectEnv } from '../measure/env.ts';
+import { emptyTally, tallyByLayer } from '../policy/diff.ts';
 import type { Platform } from '../platform/platform.ts';
 import { RESULTS_SCHEMA_VERSION, type ConformanceRecord, type RunResults } from '../results/schema.ts';
 import { newRunId, writeResults } from '../results/store.ts';
@@ -110,6 +111,16 @@ async function conformance(opts: SuiteOptions, modes: Mode[]): Promise<Conforman
             rec.failed += p.mismatched;
             rec.unsupported += p.unsupported;
             rec.total += p.compared + p.unsupported;
+            // Per expected verdict (allowed / denied at L3 / denied at L7); cells the mode declares
+            // inexpressible are left out, as they are of passed/failed.
+            const inexpressible = new Set(
+              p.diff.cells
+                .filter((c) => c.reasonB.startsWith('inexpressible'))
+                .map((c) => `${c.from}\u0000${c.to}`),
+            );
+            rec.byLayer = tallyByLayer(p.expected, p.observed, rec.byLayer ?? emptyTally(), (f, t) =>
+              inexpressible.has(`${f}\u0000${t}`),
+            );
           }
         opts.progress(
           `conformance ${s.name} [${mode}]: ${rec.passed}/${rec.passed + rec.failed} cells agree so far`,

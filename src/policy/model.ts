@@ -1,6 +1,8 @@
 // Kubernetes networking.k8s.io/v1 NetworkPolicy and the cluster state the engine reasons about.
 // Plain data only: the scenario loader produces it, the engine, compilers and enforcers consume it.
 
+import type { AuthorizationPolicy } from './authz/model.ts';
+
 export type Protocol = 'TCP' | 'UDP' | 'SCTP';
 export const PROTOCOLS: readonly Protocol[] = ['TCP', 'UDP', 'SCTP'];
 
@@ -90,6 +92,10 @@ export interface Pod {
    */
   ips?: string[];
   ports: ContainerPort[];
+  /** Kubernetes service account (absent means `default`); the mesh identity is cluster.local/ns/<ns>/sa/<sa>. */
+  serviceAccount?: string;
+  /** false: no sidecar is injected (under +l7 modes the pod sends plaintext and nothing enforces L7 for it). */
+  sidecar?: boolean;
 }
 
 export interface NodeInfo {
@@ -122,6 +128,10 @@ export interface ClusterState {
   nodes: NodeInfo[];
   externals: ExternalHost[];
   policies: NetworkPolicy[];
+  /** Istio AuthorizationPolicies (src/policy/authz/); absent means none. */
+  authorizationPolicies?: AuthorizationPolicy[];
+  /** Istio's root namespace, whose policies apply to every namespace; absent means `istio-system`. */
+  meshRootNamespace?: string;
 }
 
 /** Endpoint references: `ns/pod`, `ext:name` (unmanaged host) or `node:name`. */

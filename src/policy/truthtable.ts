@@ -1,14 +1,30 @@
 // Truth tables: ingress, egress and combined verdicts over sources × destinations for one (port, protocol),
 // computed from row/column bitsets (no per-cell selector work), rendered like cyclonus (`.` allowed, `X`
 // denied, `-` undefined: a pod reaching itself), as JSON, and parsed back from a scenario's `expected` text.
+// With AuthorizationPolicy (src/policy/authz/table.ts) `X` means denied at L3 (no connection) and `7` denied at
+// L7 (the destination's sidecar answers HTTP 403, or closes a TCP connection it accepted).
 import type { ClusterState, EndpointRef, IPFamily, Protocol } from './model.ts';
 import { bitHas, type Bitset } from './bitset.ts';
 import { compileState, type CompiledState } from './compile.ts';
 import { egressAllowed, ingressAllowed, verdict, type Verdict } from './engine.ts';
 import { familyOf } from './family.ts';
 
-/** `E` appears only in observed tables: the probe could not run (its reason says why); it never matches a verdict. */
-export type Cell = '.' | 'X' | '-' | 'E';
+/**
+ * `7`: denied at L7 (see above). `E` appears only in observed tables: the probe could not run (its reason says
+ * why); it never matches a verdict.
+ */
+export type Cell = '.' | 'X' | '-' | '7' | 'E';
+
+/** Words for a cell, for diffs and mismatch listings. */
+export function describeCell(c: Cell): string {
+  return {
+    '.': 'allowed',
+    X: 'denied at L3',
+    '7': 'denied at L7',
+    '-': 'undefined (self)',
+    E: 'error (the probe could not run)',
+  }[c];
+}
 export type TableKind = 'ingress' | 'egress' | 'combined';
 
 export interface TruthTable {
@@ -194,7 +210,7 @@ export class MatrixError extends Error {
 
 /**
  * Parses the text form: whitespace-separated tokens; the first non-blank line is `-` then destination refs; each
- * further non-blank line is a source ref then one of `.` `X` `-` per destination.
+ * further non-blank line is a source ref then one of `.` `X` `7` `-` per destination.
  */
 export function parseExpectedMatrix(text: string): ExpectedMatrix {
   const lines = text.split('\n').map((l, i) => ({ n: i + 1, tokens: l.trim().split(/\s+/).filter(Boolean) }));
@@ -217,9 +233,9 @@ export function parseExpectedMatrix(text: string): ExpectedMatrix {
         `row '${src}' has ${vals.length} cells, the header names ${to.length} destinations`,
       );
     if (from.includes(src)) throw new MatrixError(l.n, `source '${src}' appears twice`);
-    const bad = vals.find((v) => v !== '.' && v !== 'X' && v !== '-');
+    const bad = vals.find((v) => v !== '.' && v !== 'X' && v !== '7' && v !== '-');
     if (bad !== undefined)
-      throw new MatrixError(l.n, `cell '${bad}' in row '${src}' is not one of '.', 'X', '-'`);
+      throw new MatrixError(l.n, `cell '${bad}' in row '${src}' is not one of '.', 'X', '7', '-'`);
     from.push(src);
     cells.push(vals as Cell[]);
   }

@@ -45,6 +45,13 @@ export interface AddedRow {
   pValue: number;
 }
 
+/** What the mesh adds: a `<mode>+l7` cell against `<mode>` on the same path and workload (p50/p90/p99). */
+export interface L7AddedRow extends AddedRow {
+  /** The L3 mode the row is measured against (`none`, `native`, `overlay`). */
+  base: string;
+  p90: Interval;
+}
+
 export interface ThroughputRow {
   scenario: string;
   measurement: string;
@@ -85,6 +92,8 @@ export interface Analysis {
   added: AddedRow[];
   /** Overlay minus native on the same path (the paper's "competitive with native" claim). */
   overlayVsNative: AddedRow[];
+  /** `<mode>+l7` minus `<mode>` on the same path (the mesh layer's own cost). */
+  l7Added: L7AddedRow[];
   throughput: ThroughputRow[];
   sweep: SweepRow[];
   podSweep: PodSweepRow[];
@@ -98,7 +107,7 @@ export interface AnalyzeOptions {
   cdfPoints?: number;
 }
 
-const MODE_ORDER = ['none', 'native', 'overlay', 'overlay-ebpf', 'overlay+l7'];
+const MODE_ORDER = ['none', 'none+l7', 'native', 'native+l7', 'overlay', 'overlay+l7', 'overlay-ebpf'];
 export function modeRank(m: string): number {
   const i = MODE_ORDER.indexOf(m);
   return i < 0 ? MODE_ORDER.length : i;
@@ -213,6 +222,27 @@ export function analyze(run: RunResults, opts: AnalyzeOptions = {}): Analysis {
     .map((r) => versus(r, 'native'))
     .filter((r): r is AddedRow => r !== null);
 
+  const l7Added: L7AddedRow[] = [];
+  for (const row of latency.filter((r) => r.mode.endsWith('+l7'))) {
+    const baseMode = row.mode.slice(0, -3);
+    const base = samples.get(JSON.stringify([row.scenario, row.measurement, baseMode]));
+    if (!base) continue;
+    const mine = samples.get(JSON.stringify([row.scenario, row.measurement, row.mode]))!;
+    const [p50, p90, p99] = bootstrapPercentileDiffs(base, mine, [50, 90, 99], { iterations, seed });
+    l7Added.push({
+      scenario: row.scenario,
+      measurement: row.measurement,
+      kind: row.kind,
+      path: row.path,
+      mode: row.mode,
+      base: baseMode,
+      p50: p50!,
+      p90: p90!,
+      p99: p99!,
+      pValue: mannWhitney(pool(base), pool(mine)).p,
+    });
+  }
+
   const throughput: ThroughputRow[] = [];
   for (const recs of groupBy(
     matrix.filter((r) => r.throughput && r.kind === 'iperf3'),
@@ -245,7 +275,7 @@ export function analyze(run: RunResults, opts: AnalyzeOptions = {}): Analysis {
     .sort(byModeThenX)
     .map(({ x, ...r }) => ({ ...r, pods: x }));
 
-  return { latency, added, overlayVsNative, throughput, sweep, podSweep, cdf };
+  return { latency, added, overlayVsNative, l7Added, throughput, sweep, podSweep, cdf };
 }
 
 /**

@@ -2,6 +2,7 @@
 // holds, so a reader can disagree with the criterion rather than with a bare yes/no.
 import type { ConformanceRecord } from '../results/schema.ts';
 import type { AddedRow, Analysis } from './analyze.ts';
+import { l7Claims } from './l7.ts';
 
 export interface PaperClaim {
   claim: string;
@@ -91,5 +92,6 @@ export function paperClaims(a: Analysis, conformance: ConformanceRecord[]): Pape
     criterion: 'conformance pass rate under overlay = 100% of supported probes',
     holds: ov ? (ov.passed === ov.total - ov.unsupported ? 'yes' : 'no') : 'not measured',
   });
+  out.push(...l7Claims(a, conformance));
   return out;
 }

@@ -1,6 +1,7 @@
 // The report's tables as plain rows of strings, rendered by both markdown.ts and html.ts so the two agree.
 import type { RunResults } from '../results/schema.ts';
 import type { Analysis } from './analyze.ts';
+import { l7AddedTable } from './l7.ts';
 import { fmtCi, fmtUs, paperClaims } from './paper.ts';
 
 export interface Table {
@@ -63,6 +64,8 @@ export function buildTables(run: RunResults, a: Analysis): Table[] {
       }),
     });
   }
+  const l7 = l7AddedTable(a);
+  if (l7) tables.push(l7);
   if (a.latency.length)
     tables.push({
       id: 'latency',
@@ -117,20 +120,40 @@ export function buildTables(run: RunResults, a: Analysis): Table[] {
         'Idle pods added to the running network; programming = the enforcer update that added the pods since the previous point (none where no pods were added). The policies are the scenario’s own.',
       ),
     );
-  if (run.conformance.length)
+  if (run.conformance.length) {
+    // With L7 modes the cells are split by the engine's expected verdict, so a reader sees which layer's
+    // denials the data path reproduced (agreeing / compared).
+    const layered = run.conformance.some((c) => c.byLayer);
+    const part = (x: { passed: number; failed: number } | undefined) =>
+      x ? `${x.passed}/${x.passed + x.failed}` : '';
     tables.push({
       id: 'conformance',
       title: 'Conformance (probe verdicts vs the semantics engine)',
-      columns: ['mode', 'passed', 'failed', 'unsupported', 'total', 'source'],
+      ...(layered
+        ? {
+            note: 'allowed / denied at L3 / denied at L7: cells agreeing / cells compared, by the verdict the engine expects (L3 = no connection, L7 = 403 or connection closed by the sidecar).',
+          }
+        : {}),
+      columns: [
+        'mode',
+        'passed',
+        'failed',
+        'unsupported',
+        'total',
+        ...(layered ? ['allowed', 'denied at L3', 'denied at L7'] : []),
+        'source',
+      ],
       rows: run.conformance.map((c) => [
         c.mode,
         String(c.passed),
         String(c.failed),
         String(c.unsupported),
         String(c.total),
+        ...(layered ? [part(c.byLayer?.allowed), part(c.byLayer?.l3), part(c.byLayer?.l7)] : []),
         c.source,
       ]),
     });
+  }
   const e = run.env;
   tables.push({
     id: 'env',

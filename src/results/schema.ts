@@ -60,7 +60,7 @@ export const latencySummarySchema = z.strictObject({
   maxUs: z.number(),
 });
 
-export const kindSchema = z.enum(['udp-rr', 'tcp-rr', 'tcp-crr', 'http', 'iperf3', 'sockperf']);
+export const kindSchema = z.enum(['udp-rr', 'tcp-rr', 'tcp-crr', 'http', 'http-crr', 'iperf3', 'sockperf']);
 
 export const recordSchema = z.strictObject({
   scenario: z.string(),
@@ -119,6 +119,17 @@ export const conformanceSchema = z.strictObject({
   unsupported: z.int().min(0),
   total: z.int().min(0),
   source: z.string(),
+  /**
+   * The compared cells split by the engine's expected verdict: allowed, denied at L3 (no connection), denied at
+   * L7 (the sidecar's 403 / closed connection). Absent in runs made before L7 existed.
+   */
+  byLayer: z
+    .strictObject({
+      allowed: z.strictObject({ passed: z.int().min(0), failed: z.int().min(0) }),
+      l3: z.strictObject({ passed: z.int().min(0), failed: z.int().min(0) }),
+      l7: z.strictObject({ passed: z.int().min(0), failed: z.int().min(0) }),
+    })
+    .optional(),
 });
 
 export const runResultsSchema = z.strictObject({

@@ -7,6 +7,8 @@ import type { z } from 'zod';
 import { InputError } from '../errors.ts';
 import type { NetworkPolicy } from '../policy/model.ts';
 import { networkPolicySchema, scenarioSchema, type ScenarioParsed } from './schema.ts';
+import { authorizationPolicySchema } from './authz-schema.ts';
+import type { AuthorizationPolicy } from '../policy/authz/model.ts';
 import { resolveScenario } from './resolve.ts';
 import type { Scenario } from './types.ts';
 
@@ -64,13 +66,22 @@ function toJS(
 
 /** Reads NetworkPolicy objects from a (multi-document) YAML file. */
 export function loadPolicyFile(file: string): NetworkPolicy[] {
+  return loadObjectFile(file, networkPolicySchema, 'policy') as NetworkPolicy[];
+}
+
+/** Reads security.istio.io/v1 AuthorizationPolicy objects from a (multi-document) YAML file. */
+export function loadAuthorizationPolicyFile(file: string): AuthorizationPolicy[] {
+  return loadObjectFile(file, authorizationPolicySchema, 'AuthorizationPolicy') as AuthorizationPolicy[];
+}
+
+function loadObjectFile(file: string, schema: z.ZodType, what: string): unknown[] {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
-    throw new InputError(file, '', `cannot read policy file: ${(e as Error).message}`);
+    throw new InputError(file, '', `cannot read ${what} file: ${(e as Error).message}`);
   }
-  const out: NetworkPolicy[] = [];
+  const out: unknown[] = [];
   const docs = parseAllDocuments(text, { prettyErrors: true });
   const list = Array.isArray(docs) ? docs : [docs];
   list.forEach((doc, i) => {
@@ -82,13 +93,13 @@ export function loadPolicyFile(file: string): NetworkPolicy[] {
     const items: unknown[] =
       (value as { kind?: string }).kind === 'List' ? ((value as { items?: unknown[] }).items ?? []) : [value];
     items.forEach((item, j) => {
-      const r = networkPolicySchema.safeParse(item);
+      const r = schema.safeParse(item);
       const prefix =
         items.length > 1 || list.length > 1
           ? [`document ${i}`, ...(items.length > 1 ? ['items', j] : [])]
           : [];
       if (!r.success) throw firstIssue(file, r.error, prefix);
-      out.push(r.data as NetworkPolicy);
+      out.push(r.data);
     });
   });
   return out;
@@ -103,15 +114,18 @@ export function parseScenario(file: string, text: string): Scenario {
   if (!r.success) throw firstIssue(file, r.error);
   const parsed: ScenarioParsed = r.data;
   const baseDir = dirname(resolvePath(file));
-  return resolveScenario(file, parsed, (ref, field) => {
-    const path = resolvePath(baseDir, ref);
-    try {
-      return loadPolicyFile(path);
-    } catch (e) {
-      if (e instanceof InputError && e.field === '') throw new InputError(file, field, e.reason);
-      throw e;
-    }
-  });
+  const reader =
+    <T>(load: (path: string) => T[]) =>
+    (ref: string, field: string): T[] => {
+      const path = resolvePath(baseDir, ref);
+      try {
+        return load(path);
+      } catch (e) {
+        if (e instanceof InputError && e.field === '') throw new InputError(file, field, e.reason);
+        throw e;
+      }
+    };
+  return resolveScenario(file, parsed, reader(loadPolicyFile), reader(loadAuthorizationPolicyFile));
 }
 
 export function loadScenario(file: string): Scenario {

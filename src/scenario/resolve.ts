@@ -19,6 +19,7 @@ import {
   ipFamily,
   nthHost,
 } from './addresses.ts';
+import type { AuthorizationPolicy } from '../policy/authz/model.ts';
 import type { PodSpec, ScenarioParsed } from './schema.ts';
 import { applyAction, namespaceWithImpliedLabel } from './state.ts';
 import type { Action, Probe, Scenario, Step, Topology, TopologyCluster } from './types.ts';
@@ -41,6 +42,11 @@ export const ADDRESS_PLAN = {
 };
 
 type PolicyReader = (ref: string, field: string) => NetworkPolicy[];
+type AuthzReader = (ref: string, field: string) => AuthorizationPolicy[];
+
+const noAuthzFiles: AuthzReader = (_ref, field) => {
+  throw new Error(`${field}: AuthorizationPolicy files cannot be read here`);
+};
 
 export { nthHost } from './addresses.ts';
 
@@ -85,7 +91,12 @@ function byFamily(
   return out;
 }
 
-export function resolveScenario(file: string, s: ScenarioParsed, readPolicies: PolicyReader): Scenario {
+export function resolveScenario(
+  file: string,
+  s: ScenarioParsed,
+  readPolicies: PolicyReader,
+  readAuthorizationPolicies: AuthzReader = noAuthzFiles,
+): Scenario {
   const err = (field: string, reason: string) => new InputError(file, field, reason);
 
   // Topology and its addresses: every value per family, the primary family's filling the single-valued fields.
@@ -251,6 +262,7 @@ export function resolveScenario(file: string, s: ScenarioParsed, readPolicies: P
     }
     const ips = auto ?? families.map((f) => own.get(f)!);
     for (const a of ips) usedIPs.add(canonical(a));
+    // serviceAccount/sidecar only when given, so scenarios without them keep their hash.
     return {
       namespace: p.namespace,
       name: p.name,
@@ -260,6 +272,8 @@ export function resolveScenario(file: string, s: ScenarioParsed, readPolicies: P
       ip: ips[0]!,
       ...(ips.length > 1 ? { ips } : {}),
       ports: p.ports.map((cp) => ({ ...cp })),
+      ...(p.serviceAccount !== undefined ? { serviceAccount: p.serviceAccount } : {}),
+      ...(p.sidecar !== undefined ? { sidecar: p.sidecar } : {}),
     };
   };
   const pods: Pod[] = [];
@@ -278,6 +292,7 @@ export function resolveScenario(file: string, s: ScenarioParsed, readPolicies: P
     nodes: allNodes.map((n) => singleStackCompact({ ...n })),
     externals: externals.map((e) => singleStackCompact({ ...e })),
     policies: [],
+    ...(s.meshRootNamespace !== undefined ? { meshRootNamespace: s.meshRootNamespace } : {}),
   };
   s.policies.forEach((src, i) => {
     for (const p of expand(src, `policies[${i}]`)) {
@@ -285,6 +300,20 @@ export function resolveScenario(file: string, s: ScenarioParsed, readPolicies: P
         state = applyAction(state, { createPolicy: p });
       } catch (e) {
         throw err(`policies[${i}]`, (e as Error).message);
+      }
+    }
+  });
+  const expandAuthz = (
+    src: ScenarioParsed['authorizationPolicies'][number],
+    field: string,
+  ): AuthorizationPolicy[] =>
+    'file' in src ? readAuthorizationPolicies(src.file, `${field}.file`) : [src as AuthorizationPolicy];
+  s.authorizationPolicies.forEach((src, i) => {
+    for (const p of expandAuthz(src, `authorizationPolicies[${i}]`)) {
+      try {
+        state = applyAction(state, { createAuthorizationPolicy: p });
+      } catch (e) {
+        throw err(`authorizationPolicies[${i}]`, (e as Error).message);
       }
     }
   });
@@ -297,6 +326,10 @@ export function resolveScenario(file: string, s: ScenarioParsed, readPolicies: P
       let resolved: Action[];
       if ('createPolicy' in a)
         resolved = expand(a.createPolicy, `${field}.createPolicy`).map((p) => ({ createPolicy: p }));
+      else if ('createAuthorizationPolicy' in a)
+        resolved = expandAuthz(a.createAuthorizationPolicy, `${field}.createAuthorizationPolicy`).map(
+          (p) => ({ createAuthorizationPolicy: p }),
+        );
       else if ('addPod' in a) resolved = [{ addPod: toPod(a.addPod, `${field}.addPod`) }];
       else resolved = [a as Action];
       for (const r of resolved) {

@@ -3,6 +3,7 @@
 // addresses) live in validate.ts.
 import { z } from 'zod';
 import ipaddr from 'ipaddr.js';
+import { authorizationPolicySchema, authorizationPolicySource, httpProbeSchema } from './authz-schema.ts';
 
 export const cidrSchema = z.string().refine((s) => {
   try {
@@ -177,6 +178,10 @@ export const podSchema = z.strictObject({
   ip: ipSchema.optional(),
   /** Dual-stack: one address per family (any subset of the cluster's families; the rest automatic). */
   ips: z.array(ipSchema).min(1).max(2).optional(),
+  /** Service account (default `default`): the pod's mesh identity is cluster.local/ns/<ns>/sa/<sa>. */
+  serviceAccount: dnsName.optional(),
+  /** false: no sidecar under +l7 modes (a plaintext client, and no L7 enforcement at this pod). */
+  sidecar: z.boolean().optional(),
 });
 
 /** Endpoint reference: `ns/pod`, `ext:name` or `node:name`. */
@@ -195,28 +200,38 @@ const action = z.union([
   z.strictObject({ setNamespaceLabels: z.strictObject({ namespace: dnsName, labels }) }),
   z.strictObject({ addPod: podSchema }),
   z.strictObject({ removePod: z.strictObject({ pod: endpointRefSchema }) }),
+  z.strictObject({ createAuthorizationPolicy: authorizationPolicySource }),
+  z.strictObject({ updateAuthorizationPolicy: authorizationPolicySchema }),
+  z.strictObject({ deleteAuthorizationPolicy: z.strictObject({ namespace: dnsName, name: dnsName }) }),
 ]);
 
-export const probeSchema = z.strictObject({
-  port: z.union([portNumber, portName]),
-  protocol: protocol.default('TCP'),
-  /** Sources and destinations; default: every pod. */
-  from: z.array(endpointRefSchema).optional(),
-  to: z.array(endpointRefSchema).optional(),
-  /** The connections' address family; default: every family both endpoints have (one table per family). */
-  family: ipFamilySchema.optional(),
-  /**
-   * Expected combined reachability matrix (see src/policy/truthtable.ts for the text form): one text for every
-   * family probed, or one per family (`{IPv4: ..., IPv6: ...}`).
-   */
-  expected: z
-    .union([z.string(), z.strictObject({ IPv4: z.string().optional(), IPv6: z.string().optional() })])
-    .optional(),
-});
+export const probeSchema = z
+  .strictObject({
+    port: z.union([portNumber, portName]),
+    protocol: protocol.default('TCP'),
+    /** Sources and destinations; default: every pod. */
+    from: z.array(endpointRefSchema).optional(),
+    to: z.array(endpointRefSchema).optional(),
+    /** The connections' address family; default: every family both endpoints have (one table per family). */
+    family: ipFamilySchema.optional(),
+    /** An HTTP request instead of a bare connection (src/scenario/authz-schema.ts). */
+    http: httpProbeSchema.optional(),
+    /**
+     * Expected combined reachability matrix (see src/policy/truthtable.ts for the text form): one text for every
+     * family probed, or one per family (`{IPv4: ..., IPv6: ...}`).
+     */
+    expected: z
+      .union([z.string(), z.strictObject({ IPv4: z.string().optional(), IPv6: z.string().optional() })])
+      .optional(),
+  })
+  .refine((p) => !p.http || p.protocol === 'TCP', {
+    path: ['http'],
+    message: 'an HTTP probe runs over TCP (protocol must be TCP)',
+  });
 
 export const measurementSchema = z.strictObject({
   name: dnsName,
-  kind: z.enum(['udp-rr', 'tcp-rr', 'tcp-crr', 'http', 'iperf3', 'sockperf']),
+  kind: z.enum(['udp-rr', 'tcp-rr', 'tcp-crr', 'http', 'http-crr', 'iperf3', 'sockperf']),
   /** Path label for reports, e.g. same-node, cross-node, cross-cluster, external. */
   path: z.string().min(1),
   /** Address family of the measured connection; default: the destination's primary address. */
@@ -235,7 +250,17 @@ export const measurementSchema = z.strictObject({
   repetitions: z.int().min(1).optional(),
 });
 
-export const modeSchema = z.enum(['none', 'native', 'overlay', 'overlay-ebpf', 'overlay+l7']);
+// `+l7` adds a sidecar per pod enforcing Istio AuthorizationPolicy on top of the mode's L3 enforcement;
+// `overlay-ebpf` is the overlay with its kernel data path (reference-impl/ebpf/).
+export const modeSchema = z.enum([
+  'none',
+  'native',
+  'overlay',
+  'overlay-ebpf',
+  'none+l7',
+  'native+l7',
+  'overlay+l7',
+]);
 
 export const scenarioSchema = z.strictObject({
   name: z.string().min(1),
@@ -283,6 +308,10 @@ export const scenarioSchema = z.strictObject({
   namespaces: z.array(z.strictObject({ name: dnsName, labels: labels.default({}) })).min(1),
   pods: z.array(podSchema).default([]),
   policies: z.array(policySource).default([]),
+  /** Istio AuthorizationPolicies (security.istio.io/v1), enforced by the sidecars of the +l7 modes. */
+  authorizationPolicies: z.array(authorizationPolicySource).default([]),
+  /** Istio's root namespace (policies there apply to every namespace); default istio-system. */
+  meshRootNamespace: dnsName.optional(),
   steps: z
     .array(
       z.strictObject({

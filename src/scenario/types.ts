@@ -3,6 +3,7 @@
 import type { ClusterState, IPFamily, NetworkPolicy, Labels } from '../policy/model.ts';
 import type { MeasurementSpec, Mode, ProbeSpec } from './schema.ts';
 import type { Pod } from '../policy/model.ts';
+import type { AuthorizationPolicy } from '../policy/authz/model.ts';
 
 export interface TopologyNode {
   name: string;
@@ -49,7 +50,10 @@ export type Action =
   | { setPodLabels: { pod: string; labels: Labels } }
   | { setNamespaceLabels: { namespace: string; labels: Labels } }
   | { addPod: Pod }
-  | { removePod: { pod: string } };
+  | { removePod: { pod: string } }
+  | { createAuthorizationPolicy: AuthorizationPolicy }
+  | { updateAuthorizationPolicy: AuthorizationPolicy }
+  | { deleteAuthorizationPolicy: { namespace: string; name: string } };
 
 /**
  * A probe as resolved: one address family (a probe spec without `family` becomes one probe per family its

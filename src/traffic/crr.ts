@@ -12,6 +12,7 @@ import type { HostName, Network } from '../platform/platform.ts';
 
 const CRR_WORKER = fileURLToPath(new URL('./crr-worker.mjs', import.meta.url));
 const OPENLOOP_WORKER = fileURLToPath(new URL('./openloop-worker.mjs', import.meta.url));
+const HTTP_CRR_WORKER = fileURLToPath(new URL('./http-crr-worker.mjs', import.meta.url));
 
 export interface LatencyResult extends LatencySummary {
   lost: number;
@@ -37,11 +38,11 @@ export interface OpenLoopSpec extends CrrSpec {
 }
 
 function toResult(stdout: string): LatencyResult {
-  const out = JSON.parse(stdout) as { ns: number[]; lost: number; lateSends?: number };
+  const out = JSON.parse(stdout) as { ns: number[]; lost: number; lateSends?: number; non2xx?: number };
   const h = createHistogram();
   for (const n of out.ns) recordNs(h, Math.max(0, n));
   return {
-    lost: out.lost,
+    lost: out.lost + (out.non2xx ?? 0),
     histogram: encodeHistogram(h),
     ...summarize(h),
     ...(out.lateSends !== undefined ? { lateSends: out.lateSends } : {}),
@@ -85,6 +86,26 @@ export async function runOpenLoop(net: Network, spec: OpenLoopSpec): Promise<Lat
   if (r.code !== 0)
     throw new Error(
       `open-loop ${spec.protocol} from ${spec.from} to ${spec.address}:${spec.port} failed (${r.code}): ${r.stderr.trim()}`,
+    );
+  return toResult(r.stdout);
+}
+
+/** HTTP CRR: one GET per new connection against an HTTP server (src/traffic/http-server.mjs) at the target. */
+export async function runHttpCrr(net: Network, spec: CrrSpec & { path?: string }): Promise<LatencyResult> {
+  const args = {
+    ip: spec.address,
+    port: spec.port,
+    path: spec.path ?? '/',
+    requests: spec.requests,
+    warmup: spec.warmup ?? Math.min(200, Math.ceil(spec.requests / 10)),
+    timeoutMs: spec.timeoutMs ?? 2000,
+  };
+  const r = await net.exec(spec.from, [process.execPath, HTTP_CRR_WORKER, JSON.stringify(args)], {
+    timeoutMs: 30_000 + (args.requests + args.warmup) * 40,
+  });
+  if (r.code !== 0)
+    throw new Error(
+      `HTTP CRR from ${spec.from} to ${spec.address}:${spec.port} failed (${r.code}): ${r.stderr.trim()}`,
     );
   return toResult(r.stdout);
 }

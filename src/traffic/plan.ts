@@ -5,6 +5,7 @@ import { resolveFlowPort } from '../policy/ports.ts';
 import type { Cell, TruthTable } from '../policy/truthtable.ts';
 import type { Probe, Scenario } from '../scenario/types.ts';
 import { familiesOf } from '../policy/family.ts';
+import { InputError } from '../errors.ts';
 import type { ProbeSpec } from '../scenario/schema.ts';
 import type { ProbeResult, ProbeTarget } from './reachability.ts';
 import type { ServerSpec } from './servers.ts';
@@ -19,28 +20,43 @@ export interface ServerPlan {
   /** Ports every host serves because the scenario probes or measures them. */
   tcp: number[];
   udp: number[];
+  /** TCP ports some probe sends HTTP to: every host serves HTTP there (and not the banner protocol). */
+  http: number[];
   forHost(ref: EndpointRef, state: ClusterState): ServerSpec;
 }
 
 export function serverPlan(scenario: Scenario): ServerPlan {
   const probed = { TCP: new Set<number>(), UDP: new Set<number>() };
+  const http = new Set<number>();
   for (const st of scenario.steps)
-    for (const p of st.probes)
-      if (typeof p.port === 'number' && p.protocol !== 'SCTP') probed[p.protocol].add(p.port);
+    for (const p of st.probes) {
+      if (typeof p.port !== 'number' || p.protocol === 'SCTP') continue;
+      if (p.http) http.add(p.port);
+      else probed[p.protocol].add(p.port);
+    }
+  // One server per port: a port probed both ways would answer one of them wrongly, so the file is refused.
+  for (const port of http)
+    if (probed.TCP.has(port))
+      throw new InputError(
+        scenario.file,
+        'steps.probes',
+        `TCP port ${port} is probed both with and without http (one server per port); use separate ports`,
+      );
   for (const m of scenario.measurements) probed[m.kind === 'udp-rr' ? 'UDP' : 'TCP'].add(m.port);
   const sorted = (s: Set<number>) => [...s].sort((a, b) => a - b);
   return {
     tcp: sorted(probed.TCP),
     udp: sorted(probed.UDP),
+    http: sorted(http),
     forHost(ref, state) {
       const pod = state.pods.find((p) => podRef(p) === ref);
       const tcp = new Set(probed.TCP);
       const udp = new Set(probed.UDP);
       for (const cp of pod?.ports ?? []) {
-        if (cp.protocol === 'TCP') tcp.add(cp.port);
+        if (cp.protocol === 'TCP' && !http.has(cp.port)) tcp.add(cp.port);
         if (cp.protocol === 'UDP') udp.add(cp.port);
       }
-      return { host: ref, tcp: sorted(tcp), udp: sorted(udp) };
+      return { host: ref, tcp: sorted(tcp), udp: sorted(udp), ...(http.size ? { http: sorted(http) } : {}) };
     },
   };
 }
@@ -95,12 +111,17 @@ export function probeCells(
         address: address(f, t, family),
         port,
         protocol: probe.protocol as Protocol,
+        ...(probe.http ? { http: probe.http } : {}),
       });
     }
   return { from, to, targets, skipped };
 }
 
-/** The observed table: `.` reached the right server, `X` not, `-` itself or not probed. */
+/**
+ * The observed table: `.` reached the right server, `7` a proxy answered instead (HTTP 403/400, or a TCP
+ * connection accepted and closed without the app's banner: denied at L7), `X` no connection (denied at L3, or a
+ * wrong peer), `-` itself or not probed.
+ */
 export function observedTable(
   cells: ProbeCells,
   probe: ProbeSpec | Probe,
@@ -113,6 +134,7 @@ export function observedTable(
       const r = byCell.get(`${f}\u0000${t}`);
       if (!r || r.outcome === 'unsupported') return '-';
       if (r.outcome === 'error') return 'E';
+      if (r.outcome === 'denied-l7') return '7';
       return r.outcome === 'reached' ? '.' : 'X';
     }),
   );

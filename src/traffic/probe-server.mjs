@@ -1,9 +1,11 @@
 // Probe server for one host (plain Node, no TypeScript loader: with dozens of pods, start-up time matters).
-// argv[2] = JSON {id, tcp: number[], udp: number[]}. Every TCP connection first receives `id\n`, then its
-// bytes are echoed; a UDP datagram "?" is answered with `id`, any other datagram is echoed. So a probe can
+// argv[2] = JSON {id, tcp: number[], udp: number[], http?: number[]}. Every TCP connection first receives
+// `id\n`, then its bytes are echoed; an HTTP port answers every request 200 with `x-testbed-id: id` and the body
+// `id\n` (keep-alive; the request body is drained); a UDP datagram "?" is answered with `id`, any other datagram is echoed. So a probe can
 // tell that it reached the right pod, and the RR probe can use the same servers.
 // The server doubles as the host's probe agent: each JSON line on stdin {seq, timeoutMs, udpTries,
 // concurrency, targets} is answered by one line {seq, results} on stdout, so probing spawns no processes.
+import http from 'node:http';
 import net from 'node:net';
 import dgram from 'node:dgram';
 import { createInterface } from 'node:readline';
@@ -28,6 +30,24 @@ function listenTcp(port) {
   });
 }
 
+function listenHttp(port) {
+  return new Promise((resolve, reject) => {
+    const s = http.createServer((req, res) => {
+      req.resume();
+      res.writeHead(200, {
+        'content-type': 'text/plain',
+        'content-length': banner.length,
+        'x-testbed-id': spec.id,
+      });
+      res.end(banner);
+    });
+    s.keepAliveTimeout = 60_000;
+    s.once('error', reject);
+    s.listen({ port, host: '0.0.0.0', backlog: 1024 }, () => resolve(s));
+    servers.push(s);
+  });
+}
+
 function listenUdp(port) {
   return new Promise((resolve, reject) => {
     const s = dgram.createSocket({ type: 'udp6', ipv6Only: false });
@@ -46,7 +66,11 @@ function listenUdp(port) {
 }
 
 try {
-  await Promise.all([...spec.tcp.map(listenTcp), ...spec.udp.map(listenUdp)]);
+  await Promise.all([
+    ...spec.tcp.map(listenTcp),
+    ...(spec.http ?? []).map(listenHttp),
+    ...spec.udp.map(listenUdp),
+  ]);
   process.stdout.write('ready\n');
 } catch (e) {
   process.stderr.write(`probe server ${spec.id}: ${e.message}\n`);

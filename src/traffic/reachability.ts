@@ -1,6 +1,7 @@
 // Reachability probe: every (source, destination, port, protocol) cell tried with a real connection (TCP) or
 // request/response (UDP). A cell counts as reached only when the server that answered is the expected one.
 import { fileURLToPath } from 'node:url';
+import type { HttpProbeSpec } from '../policy/authz/model.ts';
 import type { Protocol } from '../policy/model.ts';
 import type { HostName, Network } from '../platform/platform.ts';
 import type { ProbeServers } from './servers.ts';
@@ -14,10 +15,18 @@ export interface ProbeTarget {
   address: string;
   port: number;
   protocol: Protocol;
+  /** An HTTP request on the connection instead of reading the server's banner. */
+  http?: HttpProbeSpec;
 }
 
-/** `error`: the probe itself could not run (exec failed, image missing); shown as an error cell, never a verdict. */
-export type ProbeOutcome = 'reached' | 'blocked' | 'wrong-peer' | 'unsupported' | 'error';
+/**
+ * `blocked`: no connection to the destination (what an L3 drop looks like, with or without a sidecar in front of
+ * the client: the client's sidecar resets the app's connection when its upstream connect fails).
+ * `denied-l7`: a proxy answered instead of the app: HTTP 403/400 without the app's identity header, or a TCP
+ * connection that was accepted and then closed without the app's banner (an L7 deny of a TCP connection).
+ * `error`: the probe itself could not run (exec failed, image missing); shown as an error cell, never a verdict.
+ */
+export type ProbeOutcome = 'reached' | 'blocked' | 'denied-l7' | 'wrong-peer' | 'unsupported' | 'error';
 
 export interface ProbeResult extends ProbeTarget {
   outcome: ProbeOutcome;
@@ -41,7 +50,29 @@ interface ClientResult {
   ok: boolean;
   identity?: string;
   error?: string;
+  /** HTTP probes: the response status and the first bytes of its body. */
+  status?: number;
+  body?: string;
   us: number;
+}
+
+/** How a probe's raw answer reads (pure; see ProbeOutcome). */
+export function classifyProbe(
+  t: ProbeTarget,
+  c: Omit<ClientResult, 'key' | 'us'>,
+): { outcome: ProbeOutcome; detail: string } {
+  if (c.ok)
+    return { outcome: c.identity === t.to ? 'reached' : 'wrong-peer', detail: c.identity ?? '(no identity)' };
+  if (c.status !== undefined) {
+    const detail = `HTTP ${c.status}${c.body ? ` ${JSON.stringify(c.body.trim().slice(0, 40))}` : ''}`;
+    return {
+      outcome:
+        c.identity === undefined && (c.status === 403 || c.status === 400) ? 'denied-l7' : 'wrong-peer',
+      detail,
+    };
+  }
+  if (c.error === 'closed') return { outcome: 'denied-l7', detail: 'closed after connect, no banner' };
+  return { outcome: 'blocked', detail: c.error ?? 'error' };
 }
 
 /**
@@ -89,6 +120,7 @@ export async function probeReachability(
           ip: targets[i]!.address,
           port: targets[i]!.port,
           protocol: targets[i]!.protocol,
+          ...(targets[i]!.http ? { http: targets[i]!.http } : {}),
         })),
       };
       // Generous budget: every target could time out, `concurrency` at a time.
@@ -106,8 +138,7 @@ export async function probeReachability(
       }
       for (const c of answers) {
         const t = targets[c.key]!;
-        const outcome: ProbeOutcome = !c.ok ? 'blocked' : c.identity === t.to ? 'reached' : 'wrong-peer';
-        results[c.key] = { ...t, outcome, detail: c.ok ? c.identity! : (c.error ?? 'error'), us: c.us };
+        results[c.key] = { ...t, ...classifyProbe(t, c), us: c.us };
       }
     }
   };

@@ -10,6 +10,8 @@ export interface ServerSpec {
   host: HostName;
   tcp: number[];
   udp: number[];
+  /** TCP ports served as HTTP instead of the banner/echo protocol (HTTP probes). */
+  http?: number[];
 }
 
 /** A running server also probes from its host on request (see probe-server.mjs). */
@@ -62,7 +64,7 @@ function startOne(
   const child = net.spawn(spec.host, [
     process.execPath,
     PROBE_SERVER,
-    JSON.stringify({ id: spec.host, tcp: spec.tcp, udp: spec.udp }),
+    JSON.stringify({ id: spec.host, tcp: spec.tcp, udp: spec.udp, http: spec.http ?? [] }),
   ]);
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -94,7 +96,7 @@ export async function startProbeServers(
   if (net.probe) return { hosts: [], agent: () => undefined, stop: async () => undefined };
   const running = new Map<HostName, ChildProcess>();
   const agents = new Map<HostName, ProbeAgent>();
-  const queue = specs.filter((s) => s.tcp.length + s.udp.length > 0);
+  const queue = specs.filter((s) => s.tcp.length + s.udp.length + (s.http?.length ?? 0) > 0);
   const stop = async (host?: HostName) => {
     const victims = [...running].filter(([h]) => host === undefined || h === host);
     await Promise.all(

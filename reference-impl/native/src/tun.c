@@ -3,8 +3,12 @@
 // (no allocation per packet) and JS is called once with (firstSlot, count); lengths go to a JS Int32Array.
 // Slots are used round-robin so a slot is reused only after `slots` packets: a dgram send that had to queue
 // (EAGAIN) still points at intact memory.
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/netfilter_ipv4.h>
+#include <linux/netfilter_ipv6/ip6_tables.h>
+#include <netinet/in.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
 #include <node_api.h>
@@ -257,6 +261,58 @@ static napi_value tun_close(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// original_dst(fd) -> [address, port]: where a TCP connection was going before an nftables `redirect` sent it
+// to this socket (getsockopt SO_ORIGINAL_DST, IP6T_SO_ORIGINAL_DST for IPv6). Node has no getsockopt; the mesh
+// sidecar needs this one call to know the port (and, outbound, the peer) a redirected connection was for.
+static napi_value original_dst(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd;
+  if (argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok) {
+    napi_throw_type_error(env, NULL, "originalDst(fd)");
+    return NULL;
+  }
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof ss;
+  memset(&ss, 0, sizeof ss);
+  if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0) return throw_errno(env, "getsockname", errno);
+  char ip[INET6_ADDRSTRLEN] = {0};
+  int port;
+  int v4 = ss.ss_family == AF_INET;
+  if (!v4) {
+    // An IPv6 socket may carry an IPv4 connection (mapped address): try the IPv4 option first.
+    struct sockaddr_in in4;
+    socklen_t l4 = sizeof in4;
+    if (getsockopt(fd, SOL_IP, SO_ORIGINAL_DST, &in4, &l4) == 0) {
+      inet_ntop(AF_INET, &in4.sin_addr, ip, sizeof ip);
+      port = ntohs(in4.sin_port);
+      goto done;
+    }
+    struct sockaddr_in6 in6;
+    socklen_t l6 = sizeof in6;
+    if (getsockopt(fd, SOL_IPV6, IP6T_SO_ORIGINAL_DST, &in6, &l6) < 0)
+      return throw_errno(env, "getsockopt IP6T_SO_ORIGINAL_DST", errno);
+    inet_ntop(AF_INET6, &in6.sin6_addr, ip, sizeof ip);
+    port = ntohs(in6.sin6_port);
+  } else {
+    struct sockaddr_in in4;
+    socklen_t l4 = sizeof in4;
+    if (getsockopt(fd, SOL_IP, SO_ORIGINAL_DST, &in4, &l4) < 0)
+      return throw_errno(env, "getsockopt SO_ORIGINAL_DST", errno);
+    inet_ntop(AF_INET, &in4.sin_addr, ip, sizeof ip);
+    port = ntohs(in4.sin_port);
+  }
+done:;
+  napi_value res, jip, jport;
+  CHECK(napi_create_array_with_length(env, 2, &res));
+  CHECK(napi_create_string_utf8(env, ip, NAPI_AUTO_LENGTH, &jip));
+  CHECK(napi_create_int32(env, port, &jport));
+  CHECK(napi_set_element(env, res, 0, jip));
+  CHECK(napi_set_element(env, res, 1, jport));
+  return res;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"open", NULL, tun_open, NULL, NULL, NULL, napi_default, NULL},
@@ -264,6 +320,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"stop", NULL, tun_stop, NULL, NULL, NULL, napi_default, NULL},
       {"write", NULL, tun_write, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, tun_close, NULL, NULL, NULL, napi_default, NULL},
+      {"originalDst", NULL, original_dst, NULL, NULL, NULL, napi_default, NULL},
   };
   CHECK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
   return exports;
