@@ -9,12 +9,22 @@ import { Counters } from './counters.ts';
 import { Inbound } from './inbound.ts';
 import { INBOUND_PORT, OUTBOUND_PORT, PROXY_UID } from './intercept.ts';
 import { Outbound } from './outbound.ts';
+import { load as loadOriginalDst } from '../native/origdst.ts';
 import type { Server } from 'node:net';
 
 const args = parseArgs(process.argv.slice(2), ['api', 'lifeline', 'uid']);
 if (!args.api) {
   process.stderr.write('usage: mesh/main.ts --api SOCKET [--lifeline stdin] [--uid N]\n');
   process.exit(2);
+}
+
+// A missing or stale addon would otherwise surface only per connection, as connects that time out: refuse to
+// start instead, with the rebuild command (the harness reports a sidecar that exits before it is ready).
+try {
+  loadOriginalDst();
+} catch (e) {
+  process.stderr.write(`mesh sidecar: ${(e as Error).message}\n`);
+  process.exit(1);
 }
 
 const counters = new Counters();

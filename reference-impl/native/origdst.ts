@@ -10,7 +10,8 @@ import path from 'node:path';
 const addonPath = path.join(path.dirname(fileURLToPath(import.meta.url)), 'build', 'Release', 'tun.node');
 let fn: ((fd: number) => [string, number]) | undefined;
 
-function load(): (fd: number) => [string, number] {
+/** Loads the addon's originalDst now, throwing with the fix when the addon is missing or stale. */
+export function load(): (fd: number) => [string, number] {
   if (!fn) {
     if (!existsSync(addonPath))
       throw new Error(
