@@ -38,27 +38,7 @@ export function parseIpv4(buf: Uint8Array, off: number, len: number, out: Inner)
   if (fragOff !== 0) return INNER_FRAGMENT;
   const l4 = off + ihl;
   const l4len = total - ihl;
-  switch (out.proto) {
-    case IPPROTO_TCP:
-    case IPPROTO_UDP:
-    case IPPROTO_SCTP:
-      if (l4len < 4) return INNER_MALFORMED;
-      out.sport = (buf[l4]! << 8) | buf[l4 + 1]!;
-      out.dport = (buf[l4 + 2]! << 8) | buf[l4 + 3]!;
-      return INNER_OK;
-    case IPPROTO_ICMP: {
-      if (l4len < 8) return INNER_MALFORMED;
-      const type = buf[l4]!;
-      const id = type === 0 || type === 8 ? (buf[l4 + 4]! << 8) | buf[l4 + 5]! : 0;
-      out.sport = id;
-      out.dport = id;
-      return INNER_OK;
-    }
-    default:
-      out.sport = 0;
-      out.dport = 0;
-      return INNER_OK;
-  }
+  return readTransport(buf, l4, l4len, out.proto, IPPROTO_ICMP, 0, 8, out);
 }
 
 export function ipToU32(ip: string): number {
@@ -154,19 +134,43 @@ export function parseIpv6(
   }
   out.proto = next;
   const l4len = end - p;
-  switch (next) {
+  // ICMPv6 echo request/reply are 128/129.
+  return readTransport(buf, p, l4len, next, IPPROTO_ICMPV6, 129, 128, out);
+}
+
+/** Inner IPv6 whose address is not an overlay endpoint's (outside the overlay /96). */
+export const INNER_NOT_OVERLAY = 3;
+
+function word(buf: Uint8Array, o: number): number {
+  return ((buf[o]! << 24) | (buf[o + 1]! << 16) | (buf[o + 2]! << 8) | buf[o + 3]!) >>> 0;
+}
+
+/**
+ * Ports of the transport header at `l4` (both families): TCP/UDP/SCTP ports, or the ICMP(v6) echo identifier
+ * as both ports so a request and its reply are one flow; other protocols carry no ports.
+ */
+function readTransport(
+  buf: Uint8Array,
+  l4: number,
+  l4len: number,
+  proto: number,
+  icmpProto: number,
+  echoReply: number,
+  echoRequest: number,
+  out: { sport: number; dport: number },
+): number {
+  switch (proto) {
     case IPPROTO_TCP:
     case IPPROTO_UDP:
     case IPPROTO_SCTP:
       if (l4len < 4) return INNER_MALFORMED;
-      out.sport = (buf[p]! << 8) | buf[p + 1]!;
-      out.dport = (buf[p + 2]! << 8) | buf[p + 3]!;
+      out.sport = (buf[l4]! << 8) | buf[l4 + 1]!;
+      out.dport = (buf[l4 + 2]! << 8) | buf[l4 + 3]!;
       return INNER_OK;
-    case IPPROTO_ICMPV6: {
+    case icmpProto: {
       if (l4len < 8) return INNER_MALFORMED;
-      const type = buf[p]!;
-      // Echo request/reply (128/129): the identifier pairs them into one flow, as ICMP echo for IPv4.
-      const id = type === 128 || type === 129 ? (buf[p + 4]! << 8) | buf[p + 5]! : 0;
+      const type = buf[l4]!;
+      const id = type === echoReply || type === echoRequest ? (buf[l4 + 4]! << 8) | buf[l4 + 5]! : 0;
       out.sport = id;
       out.dport = id;
       return INNER_OK;
@@ -176,11 +180,4 @@ export function parseIpv6(
       out.dport = 0;
       return INNER_OK;
   }
-}
-
-/** Inner IPv6 whose address is not an overlay endpoint's (outside the overlay /96). */
-export const INNER_NOT_OVERLAY = 3;
-
-function word(buf: Uint8Array, o: number): number {
-  return ((buf[o]! << 24) | (buf[o + 1]! << 16) | (buf[o + 2]! << 8) | buf[o + 3]!) >>> 0;
 }
