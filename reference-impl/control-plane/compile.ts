@@ -124,10 +124,25 @@ function peersOf(cs: CompiledState, idx: number[], ips: Map<EndpointRef, string>
   return out;
 }
 
+/**
+ * One peers array per distinct endpoint set within a compile, so that entries with the same peers are the
+ * same object and merged() groups them without serialising every list.
+ */
+type PeerInterner = (key: string, idx: () => number[]) => { cidr: string }[];
+function peerInterner(cs: CompiledState, ips: Map<EndpointRef, string>): PeerInterner {
+  const seen = new Map<string, { cidr: string }[]>();
+  return (key, idx) => {
+    let p = seen.get(key);
+    if (!p) seen.set(key, (p = peersOf(cs, idx(), ips)));
+    return p;
+  };
+}
+const bitsKey = (b: Uint32Array): string => b.join(',');
+
 function ingressEntries(
   cs: CompiledState,
   e: Endpoint,
-  ips: Map<EndpointRef, string>,
+  peersFor: PeerInterner,
   family?: IPFamily,
 ): AllowEntry[] {
   const out: AllowEntry[] = [];
@@ -139,17 +154,19 @@ function ingressEntries(
         out.push(ports ? { ports } : {});
         continue;
       }
-      const peers = peersOf(cs, bitIndices(rulePeerSet(cs, rule, e.cluster!, family)), ips);
+      const set = rulePeerSet(cs, rule, e.cluster!, family);
+      const peers = peersFor(bitsKey(set), () => bitIndices(set));
       if (peers.length > 0) out.push(ports ? { peers, ports } : { peers });
     }
   }
-  return out;
+  return merged(out);
 }
 
 function egressEntries(
   cs: CompiledState,
   e: Endpoint,
   ips: Map<EndpointRef, string>,
+  peersFor: PeerInterner,
   family?: IPFamily,
 ): AllowEntry[] {
   const out: AllowEntry[] = [];
@@ -162,7 +179,8 @@ function egressEntries(
           out.push(ports ? { ports } : {});
           continue;
         }
-        const peers = peersOf(cs, bitIndices(rulePeerSet(cs, rule, e.cluster!, family)), ips);
+        const set = rulePeerSet(cs, rule, e.cluster!, family);
+        const peers = peersFor(bitsKey(set), () => bitIndices(set));
         if (peers.length > 0) out.push(ports ? { peers, ports } : { peers });
         continue;
       }
@@ -177,10 +195,32 @@ function egressEntries(
         g.idx.push(d);
         groups.set(key, g);
       }
-      for (const g of groups.values()) out.push({ peers: peersOf(cs, g.idx, ips), ports: g.ports });
+      for (const g of groups.values())
+        out.push({ peers: peersFor(`i${g.idx.join(',')}`, () => g.idx), ports: g.ports });
     }
   }
-  return out;
+  return merged(out);
+}
+
+/**
+ * Allow entries are a union: entries with the same peers become one entry whose ports are the union of theirs
+ * (all ports when one of them names none), and equal ports are kept once. Many policies often share their
+ * peers (one per port or per team, selecting the same clients): merging them makes every SaP's config, its
+ * parsing and its table rendering proportional to the distinct peer sets, not to the policy count.
+ */
+function merged(entries: AllowEntry[]): AllowEntry[] {
+  const groups = new Map<unknown, { peers?: AllowEntry['peers']; ports: Map<string, PortRange> | null }>();
+  for (const e of entries) {
+    const k = e.peers ?? null; // interned: equal peer sets are the same array (peerInterner)
+    let g = groups.get(k);
+    if (!g) groups.set(k, (g = { ...(e.peers ? { peers: e.peers } : {}), ports: new Map() }));
+    if (!e.ports) g.ports = null;
+    else if (g.ports) for (const r of e.ports) g.ports.set(`${r.protocol}:${r.portFrom}-${r.portTo}`, r);
+  }
+  return [...groups.values()].map((g) => ({
+    ...(g.peers ? { peers: g.peers } : {}),
+    ...(g.ports ? { ports: [...g.ports.values()] } : {}),
+  }));
 }
 
 /** Policy-level facts the overlay cannot carry (reported alongside the per-cell reasons). */
@@ -281,6 +321,7 @@ export function compileOverlay(state: ClusterState, opts: CompileOptions): Overl
       });
     }
 
+  const peersFor = peerInterner(cs, ips);
   const sapPlans: SapPlan[] = saps.map((s) => {
     const endpoints = overlayEps.map((e) => {
       const home = homeSap(e);
@@ -295,10 +336,13 @@ export function compileOverlay(state: ClusterState, opts: CompileOptions): Overl
         agent: { ip: canonicalIp(e.ip), port: GUE_PORT },
         isolatedIngress: cs.ingressBy[e.index]!.length > 0,
         isolatedEgress: cs.egressBy[e.index]!.length > 0,
-        ingress: v4 ? ingressEntries(cs, e, ips, multi ? 'IPv4' : undefined) : [],
-        egress: v4 ? egressEntries(cs, e, ips, multi ? 'IPv4' : undefined) : [],
+        ingress: v4 ? ingressEntries(cs, e, peersFor, multi ? 'IPv4' : undefined) : [],
+        egress: v4 ? egressEntries(cs, e, ips, peersFor, multi ? 'IPv4' : undefined) : [],
         ...(v6
-          ? { ingress6: ingressEntries(cs, e, ips, 'IPv6'), egress6: egressEntries(cs, e, ips, 'IPv6') }
+          ? {
+              ingress6: ingressEntries(cs, e, peersFor, 'IPv6'),
+              egress6: egressEntries(cs, e, ips, peersFor, 'IPv6'),
+            }
           : {}),
       };
     });

@@ -96,6 +96,8 @@ export interface ProgramReport {
   plan: OverlayPlan;
   /** Processes whose config changed and was pushed. */
   pushed: number;
+  /** The longest apply one process reported for its push (its own parse, render and write time). */
+  maxApplyMs: number;
 }
 
 /**
@@ -127,13 +129,16 @@ export class ControlPlane {
     ];
   }
 
-  private async pushOne(id: string, config: unknown): Promise<void> {
+  /** PUT /config; resolves with the version the process reports in force after it, and its apply time. */
+  private async pushOne(id: string, config: unknown): Promise<{ version: number; applyMs: number }> {
     const socket = this.sockets.get(id);
     if (!socket) throw new Error(`no process registered for ${id}`);
     const r = await unixRequest(socket, 'PUT', '/config', config).catch((e: Error) => {
       throw new Error(`PUT /config to ${id} (${socket}): ${e.message}`);
     });
     if (r.status !== 200) throw new Error(`PUT /config to ${id}: HTTP ${r.status} ${JSON.stringify(r.json)}`);
+    const j = (r.json ?? {}) as { version?: unknown; applyMs?: unknown };
+    return { version: Number(j.version ?? 0), applyMs: Number(j.applyMs ?? 0) };
   }
 
   /**
@@ -180,18 +185,33 @@ export class ControlPlane {
     const plan = compileOverlay(state, { version, keys: this.keys, topology: this.topology });
     const compileMs = performance.now() - t0;
     const targets = ControlPlane.targets(plan);
-    const changed = targets.filter((t) => this.pushed.get(t.id)?.body !== ControlPlane.body(t.config));
-    await Promise.all(changed.map((t) => this.pushOne(t.id, t.config)));
-    for (const t of changed) this.pushed.set(t.id, { body: ControlPlane.body(t.config), version });
-    const want = new Map(
-      targets.map((t) => [t.id, { version: this.pushed.get(t.id)!.version, config: t.config }]),
-    );
+    const bodies = new Map(targets.map((t) => [t.id, ControlPlane.body(t.config)]));
+    const changed = targets.filter((t) => this.pushed.get(t.id)?.body !== bodies.get(t.id));
+    const changedIds = new Set(changed.map((t) => t.id));
+    // The processes left unchanged are asked for their version while the others apply theirs (one round of
+    // status calls overlapped with the pushes, not after them); a push answered with its version is in force
+    // (PUT /config answers after the apply), so only a push answered otherwise is polled again.
+    const wantOf = (ts: typeof targets) =>
+      new Map(ts.map((t) => [t.id, { version: this.pushed.get(t.id)!.version, config: t.config }]));
+    const unchanged = targets.filter((t) => !changedIds.has(t.id));
+    const confirmed = new Set<string>();
+    let maxApplyMs = 0;
+    await Promise.all([
+      ...changed.map(async (t) => {
+        const r = await this.pushOne(t.id, t.config);
+        maxApplyMs = Math.max(maxApplyMs, r.applyMs);
+        if (r.version >= version) confirmed.add(t.id);
+      }),
+      this.waitInForce(wantOf(unchanged)),
+    ]);
+    for (const t of changed) this.pushed.set(t.id, { body: bodies.get(t.id)!, version });
+    const want = new Set(targets.map((t) => t.id));
     for (const id of [...this.pushed.keys()]) if (!want.has(id)) this.pushed.delete(id);
-    await this.waitInForce(want);
+    await this.waitInForce(wantOf(changed.filter((t) => !confirmed.has(t.id))));
     this.version = version;
     this.state = state;
     this.plan = plan;
-    return { version, ms: performance.now() - t0, compileMs, plan, pushed: changed.length };
+    return { version, ms: performance.now() - t0, compileMs, plan, pushed: changed.length, maxApplyMs };
   }
 
   /** A config without its version: equal bodies need no push. */

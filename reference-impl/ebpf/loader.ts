@@ -1,11 +1,13 @@
-// Loading, attaching and programming the BPF objects with the system tools (bpftool, tc): npm has no eBPF
-// loader, and these two are what an operator would use by hand. Everything lives under one pin directory that
+// Loading and attaching the BPF objects with the system tools (bpftool, tc), once per process: npm has no eBPF
+// loader, and these two are what an operator would use by hand. Programming each config version and reading
+// the counters use bpf(2) map calls from the native addon (native/bpf.ts): a bpftool spawn per version cost
+// about 10 ms each, which dominated policy-update latency. Everything lives under one pin directory that
 // carries the run prefix; close() detaches and unpins, so a stopped process leaves nothing in the kernel.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { PinnedMap } from '../native/bpf.ts';
 import { ARRAY_MAPS, activeValue, type MapEntry, type Slot } from './maps.ts';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -35,8 +37,6 @@ export function ensureBpffs(): void {
   }
 }
 
-const hex = (b: Buffer) => [...b].map((x) => x.toString(16).padStart(2, '0')).join(' ');
-
 export class BpfObject {
   readonly progDir: string;
   readonly mapDir: string;
@@ -44,6 +44,7 @@ export class BpfObject {
   /** Per slot: the keys written there last time, so the next write into that slot can remove stale ones. */
   private written: [Map<string, MapEntry>, Map<string, MapEntry>] = [new Map(), new Map()];
   private slot: Slot = 1;
+  private maps = new Map<string, PinnedMap>();
 
   constructor(
     readonly role: 'sap' | 'agent',
@@ -93,71 +94,76 @@ export class BpfObject {
     return this.attached.has(dev);
   }
 
-  /**
-   * Writes a whole config version into the inactive slot (deleting what that slot held before), then makes it
-   * active with one write. bpftool batch stops at the first failing line, so a failed write never flips.
-   */
   /** The slot the next program() call writes. */
   nextSlot(): Slot {
     return this.slot === 0 ? 1 : 0;
   }
 
+  private map(name: string): PinnedMap {
+    let m = this.maps.get(name);
+    if (!m) this.maps.set(name, (m = new PinnedMap(path.join(this.mapDir, name))));
+    return m;
+  }
+
+  /**
+   * Writes a whole config version into the inactive slot (deleting what that slot held before), then makes it
+   * active with one write. Writes go through bpf(2) from the addon (one call per map), in order: stale keys
+   * out, new entries in, then the flip; a refused write throws before the flip, so a failed version is never
+   * seen by a packet.
+   */
   program(entries: MapEntry[], gen: number): { slot: Slot; lines: number } {
     const slot = this.nextSlot();
-    const next = new Map(entries.map((e) => [`${e.map}:${e.key.toString('hex')}`, e]));
-    const lines: string[] = [];
-    for (const [k, e] of this.written[slot]) {
+    const before = this.written[slot];
+    // latin1 maps each byte to one char: a cheap exact key for a Buffer.
+    const next = new Map(entries.map((e) => [`${e.map}:${e.key.toString('latin1')}`, e]));
+    const writes = new Map<string, { keys: Buffer[]; values: Buffer[] }>();
+    const put = (map: string, key: Buffer, value: Buffer) => {
+      let w = writes.get(map);
+      if (!w) writes.set(map, (w = { keys: [], values: [] }));
+      w.keys.push(key);
+      w.values.push(value);
+    };
+    const stale = new Map<string, Buffer[]>();
+    for (const [k, e] of before) {
       if (next.has(k)) continue;
-      const p = path.join(this.mapDir, e.map);
-      if (e.map in ARRAY_MAPS)
-        lines.push(
-          `map update pinned ${p} key hex ${hex(e.key)} value hex ${hex(Buffer.alloc(ARRAY_MAPS[e.map]!))}`,
-        );
-      else lines.push(`map delete pinned ${p} key hex ${hex(e.key)}`);
+      // Array entries cannot be deleted: zeros mean "nothing here" (a key length of 0, no config).
+      if (e.map in ARRAY_MAPS) put(e.map, e.key, Buffer.alloc(ARRAY_MAPS[e.map]!));
+      else stale.set(e.map, [...(stale.get(e.map) ?? []), e.key]);
     }
-    for (const e of entries)
-      lines.push(
-        `map update pinned ${path.join(this.mapDir, e.map)} key hex ${hex(e.key)} value hex ${hex(e.value)}`,
-      );
-    lines.push(
-      `map update pinned ${path.join(this.mapDir, 'active')} key hex 00 00 00 00 value hex ${hex(activeValue(slot, gen))}`,
-    );
-    const file = path.join(os.tmpdir(), `ovbpf-${process.pid}-${gen}.batch`);
-    fs.writeFileSync(file, lines.join('\n') + '\n');
+    // The slot still holds the version before last: only what differs from it is written.
+    for (const [k, e] of next) if (!before.get(k)?.value.equals(e.value)) put(e.map, e.key, e.value);
+    let n = 0;
     try {
-      run('bpftool', ['batch', 'file', file]);
-    } finally {
-      fs.rmSync(file, { force: true });
+      for (const [map, keys] of stale) n += this.map(map).delete(keys);
+      for (const [map, w] of writes) {
+        this.map(map).update(w.keys, w.values);
+        n += w.keys.length;
+      }
+    } catch (e) {
+      // The slot now holds some of both versions: forget it, so the next write into it writes everything and
+      // deletes whatever either version left.
+      this.written[slot] = new Map(
+        [...before, ...next].map(([k, x]) => [k, { ...x, value: Buffer.alloc(0) }]),
+      );
+      throw e;
     }
+    this.map('active').update([Buffer.alloc(4)], [activeValue(slot, gen)]);
     this.written[slot] = next;
     this.slot = slot;
-    return { slot, lines: lines.length };
+    return { slot, lines: n + 1 };
   }
 
   /** Per-CPU counters summed, by counter id. */
   counters(): number[] {
-    const dump = JSON.parse(
-      run('bpftool', ['-j', 'map', 'dump', 'pinned', path.join(this.mapDir, 'counters')]),
-    ) as {
-      key: number | string[];
-      values: { cpu: number; value: number | string[] }[];
-      formatted?: { key: number; values: { cpu: number; value: number }[] };
-    }[];
+    const m = this.map('counters');
     const out: number[] = [];
-    for (const row of dump) {
-      const f = row.formatted ?? row;
-      const key =
-        typeof f.key === 'number'
-          ? f.key
-          : Buffer.from((f.key as string[]).map((x) => parseInt(x, 16))).readUInt32LE();
-      out[key] = f.values.reduce(
-        (a, v) =>
-          a +
-          (typeof v.value === 'number'
-            ? v.value
-            : Number(Buffer.from((v.value as string[]).map((x) => parseInt(x, 16))).readBigUInt64LE())),
-        0,
-      );
+    const key = Buffer.alloc(4);
+    for (let id = 0; id < m.maxEntries; id++) {
+      key.writeUInt32LE(id);
+      const v = m.lookup(key);
+      let sum = 0n;
+      if (v) for (let off = 0; off + 8 <= v.length; off += 8) sum += v.readBigUInt64LE(off);
+      out[id] = Number(sum);
     }
     return out;
   }
@@ -186,6 +192,8 @@ export class BpfObject {
       }
     }
     this.attached.clear();
+    for (const m of this.maps.values()) m.close();
+    this.maps.clear();
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }

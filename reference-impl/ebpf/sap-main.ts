@@ -39,6 +39,14 @@ function attachAll(o: BpfObject): void {
   for (const i of interfaces()) if (!o.isAttached(i.name)) o.attach(i.name, 'ingress', 'sap_ingress', prio);
 }
 
+function localAgents(c: SapConfig): string {
+  return c.endpoints
+    .filter((e) => e.sap === c.sapId && e.agent)
+    .map((e) => `${e.agent!.ip}:${e.agent!.port}`)
+    .sort()
+    .join(',');
+}
+
 // Load and attach before answering: the verifier and tc take long on a loaded machine, and a config push must
 // stay within the control plane's timeout. Without a config the program passes everything.
 ensureForwarding();
@@ -61,7 +69,9 @@ const server = await serveApi(args.api, {
       );
     const o = obj;
     o.program(sapEntries(next, o.nextSlot()), next.version);
-    attachAll(o);
+    // Listing interfaces spawns `ip` (milliseconds): only a version with other local agents can come with new
+    // veths, so a policy-only change skips it.
+    if (localAgents(next) !== (cfg ? localAgents(cfg) : '')) attachAll(o);
     cfg = next;
   },
 });

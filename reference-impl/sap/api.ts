@@ -62,8 +62,10 @@ export function serveApi(socketPath: string, h: ApiHandlers): Promise<http.Serve
             return reply(400, { error: 'version: positive integer required' });
           if (v <= h.version()) return reply(200, { version: h.version(), applied: false });
           try {
+            const t0 = performance.now();
             await h.apply(body);
-            reply(200, { version: h.version(), applied: true });
+            // applyMs: the process's own share of programming latency (parse, render, write), for reports.
+            reply(200, { version: h.version(), applied: true, applyMs: performance.now() - t0 });
           } catch (e) {
             reply(e instanceof ConflictError ? 409 : 400, {
               error: e instanceof Error ? e.message : String(e),

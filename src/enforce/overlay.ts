@@ -76,6 +76,7 @@ export class OverlayEnforcer implements Enforcer {
       detail: {
         version: r.version,
         compileMs: round(r.compileMs),
+        maxApplyMs: round(r.maxApplyMs),
         processStartMs: round(t1 - t0),
         processesStarted: fresh.length,
         processesStopped: gone.length,
@@ -141,7 +142,9 @@ export const createOverlayEnforcer: EnforcerFactory = (net: Network) => new Over
 export const createOverlayEbpfEnforcer: EnforcerFactory = (net: Network) => {
   // The BPF programs parse inner and outer IPv4 only (reference-impl/README.md, eBPF section): refuse IPv6 topologies up
   // front rather than let every IPv6 cell fail as a drop.
-  const v6 = net.topology.clusters.filter((c) => (c.ipFamilies ?? ['IPv4']).includes('IPv6')).map((c) => c.name);
+  const v6 = net.topology.clusters
+    .filter((c) => (c.ipFamilies ?? ['IPv4']).includes('IPv6'))
+    .map((c) => c.name);
   if (v6.length > 0)
     throw new UsageError(
       `overlay-ebpf: the kernel data path handles IPv4 only; cluster(s) ${v6.join(', ')} use IPv6 (run them under overlay)`,

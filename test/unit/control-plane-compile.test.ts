@@ -138,6 +138,33 @@ describe('compileOverlay', () => {
     expect(mismatches(s)).toEqual([]);
   });
 
+  it('merges allow entries with the same peers: one entry per peer set, ports united, all ports absorbing', () => {
+    const from = [{ podSelector: { matchLabels: { pod: 'b' } } }];
+    const ingressOfXa = (ps: ReturnType<typeof policy>[]) => {
+      const plan = compile(xyz(ps));
+      return plan.saps.find((p) => p.id === 'node:n1')!.config.endpoints.find((e) => e.name === 'x/a')!
+        .ingress!;
+    };
+    const sel = { matchLabels: { pod: 'a' } };
+    const byPort = [80, 81, 80, 82].map((port, i) =>
+      policy(`x/p${i}`, { podSelector: sel, ingress: [{ from, ports: [{ port }] }] }),
+    );
+    const merged = ingressOfXa(byPort);
+    expect(merged).toHaveLength(1);
+    expect(merged[0]!.ports).toEqual([80, 81, 82].map((p) => ({ protocol: 'TCP', portFrom: p, portTo: p })));
+    // A rule without ports allows every port of those peers: the merged entry names none.
+    const withAll = ingressOfXa([...byPort, policy('x/all', { podSelector: sel, ingress: [{ from }] })]);
+    expect(withAll).toHaveLength(1);
+    expect(withAll[0]!.ports).toBeUndefined();
+    // Other peers stay their own entry.
+    const other = policy('x/c', {
+      podSelector: sel,
+      ingress: [{ from: [{ podSelector: { matchLabels: { pod: 'c' } } }], ports: [{ port: 80 }] }],
+    });
+    expect(ingressOfXa([...byPort, other])).toHaveLength(2);
+    expect(mismatches(xyz([...byPort, other]))).toEqual([]);
+  });
+
   it('names node endpoints and SCTP as inexpressible, and nothing else', () => {
     const s = xyz();
     expect(inexpressibleReason(s, { from: 'node:n1', to: 'x/a', protocol: 'TCP' })).toMatch(/no agent/);

@@ -313,6 +313,8 @@ done:;
   return res;
 }
 
+napi_status register_bpf(napi_env env, napi_value exports); // bpf.c
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"open", NULL, tun_open, NULL, NULL, NULL, napi_default, NULL},
@@ -323,6 +325,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"originalDst", NULL, original_dst, NULL, NULL, NULL, napi_default, NULL},
   };
   CHECK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
+  CHECK(register_bpf(env, exports));
   return exports;
 }
 
