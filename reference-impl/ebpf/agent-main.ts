@@ -28,6 +28,9 @@ if (!args.api || !args['bpf-dir']) {
 let cfg: AgentConfig | undefined;
 let dev = '';
 let route: string[] = [];
+let cfgMtu = 0;
+/** What the pod guard was last installed for (JSON of its SaPs; '' = no guard). */
+let guardInstalled: string | undefined;
 
 function ip(...a: string[]): string {
   return execFileSync('ip', a, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -81,14 +84,23 @@ async function apply(body: unknown): Promise<void> {
     dev = i.name;
   } else {
     obj.program(agentEntries(next, obj.nextSlot()), next.version);
-    const r = overlayRoute(next, mtu);
-    if (r.join(' ') !== route.join(' ')) ip('route', 'replace', ...(route = r));
+    // `ip route get` and `nft` are process spawns (milliseconds each): a version that changes only keys or
+    // epochs (a rotation phase) keeps the route and the guard, so they are redone only when their inputs move.
+    if (next.sap.ip !== cfg!.sap.ip || mtu !== cfgMtu) {
+      const r = overlayRoute(next, mtu);
+      if (r.join(' ') !== route.join(' ')) ip('route', 'replace', ...(route = r));
+    }
   }
   const saps = [next.sap, ...next.acceptFrom];
-  if (next.guard)
-    await installGuard({ tun: 'lo', agentPort: next.listen.port, saps, acceptMark: DECAP_MARK });
-  else await removeGuard();
+  const guardKey = next.guard ? JSON.stringify(saps) : '';
+  if (guardKey !== guardInstalled) {
+    if (next.guard)
+      await installGuard({ tun: 'lo', agentPort: next.listen.port, saps, acceptMark: DECAP_MARK });
+    else await removeGuard();
+    guardInstalled = guardKey;
+  }
   cfg = next;
+  cfgMtu = mtu;
 }
 
 // Load and attach before answering (the verifier and tc take long on a loaded machine; a config push must stay
