@@ -68,7 +68,7 @@ function deviceOf(addr: string): string | undefined {
  * egress program, having wrapped the packet in IPv4, lets the kernel resolve the real next hop
  * (bpf_redirect_neigh).
  */
-export const PLACEHOLDER_GW6 = 'fe80::6080';
+const PLACEHOLDER_GW6 = 'fe80::6080';
 
 /**
  * The overlay routes (`ip` argument lists, `-6` first for IPv6): via the next hop toward the SaP over the
