@@ -8,6 +8,7 @@ import { rmSync } from 'node:fs';
 import { AGENT_COUNTERS, type AgentConfig, parseAgentConfig } from '../agent/config.ts';
 import { GUARD_TABLE, installGuard, removeGuard } from '../agent/guard.ts';
 import { defaultMtu } from '../agent/setup.ts';
+import { canonicalIp } from '../control-plane/addressing6.ts';
 import { ConflictError, parseArgs, serveApi } from '../sap/api.ts';
 import { nameCounters } from './counters.ts';
 import { BpfObject, interfaces } from './loader.ts';
@@ -27,7 +28,9 @@ if (!args.api || !args['bpf-dir']) {
 
 let cfg: AgentConfig | undefined;
 let dev = '';
-let route: string[] = [];
+let routes: string[][] = [];
+/** Set once the placeholder neighbour for the IPv6 overlay route exists (removed at exit). */
+let placeholder = false;
 let cfgMtu = 0;
 /** What the pod guard was last installed for (JSON of its SaPs; '' = no guard). */
 let guardInstalled: string | undefined;
@@ -50,45 +53,119 @@ function txChecksumOff(name: string): void {
   execFileSync('/usr/bin/python3', ['-c', py, name], { stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
-/** The overlay route: via the next hop toward the SaP, so the inner packet's L2 header is already right. */
-function overlayRoute(c: AgentConfig, mtu: number): string[] {
-  const r = (JSON.parse(ip('-j', 'route', 'get', c.sap.ip)) as { gateway?: string; dev: string }[])[0]!;
-  return [c.overlayCidr, 'via', r.gateway ?? c.sap.ip, 'dev', r.dev, 'src', c.overlayIp, 'mtu', String(mtu)];
+const isV6 = (a: string) => a.includes(':');
+
+/** The interface holding the listen address (either family; addresses compared in canonical form). */
+function deviceOf(addr: string): string | undefined {
+  const want = canonicalIp(addr);
+  const links = JSON.parse(ip('-j', 'addr', 'show')) as {
+    ifname: string;
+    addr_info?: { local: string }[];
+  }[];
+  return links.find((l) => (l.addr_info ?? []).some((a) => canonicalIp(a.local) === want))?.ifname;
+}
+
+/**
+ * Placeholder next hop of the IPv6 overlay route on an IPv4 underlay: IPv6 routes cannot name an IPv4
+ * gateway, so the route names this link-local one (a permanent neighbour, so no solicitation goes out) and the
+ * egress program, having wrapped the packet in IPv4, lets the kernel resolve the real next hop
+ * (bpf_redirect_neigh).
+ */
+const PLACEHOLDER_GW6 = 'fe80::6080';
+
+/**
+ * The overlay routes (`ip` argument lists, `-6` first for IPv6): via the next hop toward the SaP over the
+ * underlay's family, so the inner packet's L2 header is already right (IPv4 over an IPv6 underlay: `via inet6`).
+ */
+function overlayRoutes(c: AgentConfig, mtu: number): string[][] {
+  const u6 = isV6(c.sap.ip);
+  const r = (
+    JSON.parse(ip(...(u6 ? ['-6'] : []), '-j', 'route', 'get', c.sap.ip)) as {
+      gateway?: string;
+      dev: string;
+    }[]
+  )[0]!;
+  const gw = r.gateway ?? c.sap.ip;
+  const out = [
+    [
+      c.overlayCidr,
+      'via',
+      ...(u6 ? ['inet6', gw] : [gw]),
+      'dev',
+      r.dev,
+      'src',
+      c.overlayIp,
+      'mtu',
+      String(mtu),
+    ],
+  ];
+  if (c.overlayIp6 && c.overlayCidr6)
+    out.push([
+      '-6',
+      c.overlayCidr6,
+      'via',
+      u6 ? gw : PLACEHOLDER_GW6,
+      'dev',
+      r.dev,
+      'src',
+      c.overlayIp6,
+      'mtu',
+      String(mtu),
+    ]);
+  return out;
+}
+
+/** `ip route replace` / `ip route del` for one of overlayRoutes' argument lists. */
+function routeCmd(verb: 'replace' | 'del', r: string[]): string[] {
+  return r[0] === '-6' ? ['-6', 'route', verb, ...r.slice(1)] : ['route', verb, ...r];
 }
 
 async function apply(body: unknown): Promise<void> {
   const next = parseAgentConfig(body);
   if (next.authMode === 'mac')
     throw new Error('authMode mac is not supported by the eBPF data path (no HMAC in BPF): use mode overlay');
-  if (cfg && (next.overlayIp !== cfg.overlayIp || next.overlayCidr !== cfg.overlayCidr))
+  if (
+    cfg &&
+    (next.overlayIp !== cfg.overlayIp ||
+      next.overlayCidr !== cfg.overlayCidr ||
+      next.overlayIp6 !== cfg.overlayIp6 ||
+      next.overlayCidr6 !== cfg.overlayCidr6)
+  )
     throw new ConflictError('overlayIp/overlayCidr changed');
   if (cfg && (next.listen.ip !== cfg.listen.ip || next.listen.port !== cfg.listen.port))
     throw new ConflictError('listen changed');
   const keyLen = next.keys.find((k) => k.epoch === next.sendEpoch)!.key.length / 2;
-  const mtu = next.mtu ?? defaultMtu(keyLen);
+  const mtu = next.mtu ?? defaultMtu(keyLen, 1500, isV6(next.listen.ip));
   if (!dev) {
-    const i = interfaces().find((x) => x.addrs.includes(next.listen.ip));
-    if (!i) throw new Error(`no interface holds the listen address ${next.listen.ip}`);
+    const name = deviceOf(next.listen.ip);
+    if (!name) throw new Error(`no interface holds the listen address ${next.listen.ip}`);
     const o = obj;
     o.program(agentEntries(next, o.nextSlot()), next.version);
     // A GSO super-packet plus the outer headers must stay within the 64 KB IP limit.
-    ip('link', 'set', 'dev', i.name, 'gso_max_size', '65000');
-    if (!offload) txChecksumOff(i.name);
-    if (!o.isAttached(i.name)) {
-      o.attach(i.name, 'ingress', 'agent_ingress');
-      o.attach(i.name, 'egress', 'agent_egress');
+    ip('link', 'set', 'dev', name, 'gso_max_size', '65000');
+    if (!offload) txChecksumOff(name);
+    if (!o.isAttached(name)) {
+      o.attach(name, 'ingress', 'agent_ingress');
+      o.attach(name, 'egress', 'agent_egress');
     }
     ip('addr', 'replace', `${next.overlayIp}/32`, 'dev', 'lo');
-    route = overlayRoute(next, mtu);
-    ip('route', 'replace', ...route);
-    dev = i.name;
+    if (next.overlayIp6) ip('-6', 'addr', 'replace', `${next.overlayIp6}/128`, 'dev', 'lo', 'nodad');
+    if (next.overlayIp6 && !isV6(next.sap.ip)) {
+      const mac = (JSON.parse(ip('-j', 'link', 'show', 'dev', name)) as { address: string }[])[0]!.address;
+      ip('-6', 'neigh', 'replace', PLACEHOLDER_GW6, 'lladdr', mac, 'dev', name, 'nud', 'permanent');
+      placeholder = true;
+    }
+    routes = overlayRoutes(next, mtu);
+    for (const r of routes) ip(...routeCmd('replace', r));
+    dev = name;
   } else {
     obj.program(agentEntries(next, obj.nextSlot()), next.version);
     // `ip route get` and `nft` are process spawns (milliseconds each): a version that changes only keys or
-    // epochs (a rotation phase) keeps the route and the guard, so they are redone only when their inputs move.
+    // epochs (a rotation phase) keeps the routes and the guard, so they are redone only when their inputs move.
     if (next.sap.ip !== cfg!.sap.ip || mtu !== cfgMtu) {
-      const r = overlayRoute(next, mtu);
-      if (r.join(' ') !== route.join(' ')) ip('route', 'replace', ...(route = r));
+      const rs = overlayRoutes(next, mtu);
+      if (JSON.stringify(rs) !== JSON.stringify(routes))
+        for (const r of (routes = rs)) ip(...routeCmd('replace', r));
     }
   }
   const saps = [next.sap, ...next.acceptFrom];
@@ -132,10 +209,11 @@ function shutdown(code = 0): void {
   };
   if (cfg?.guard)
     quiet(() => execFileSync('nft', ['delete', 'table', 'inet', GUARD_TABLE], { stdio: 'ignore' }));
-  if (route.length) quiet(() => ip('route', 'del', ...route.slice(0, 1)));
+  for (const r of routes) quiet(() => ip(...routeCmd('del', r.slice(0, r[0] === '-6' ? 2 : 1))));
+  if (placeholder) quiet(() => ip('-6', 'neigh', 'del', PLACEHOLDER_GW6, 'dev', dev));
   if (cfg) quiet(() => ip('addr', 'del', `${cfg!.overlayIp}/32`, 'dev', 'lo'));
+  if (cfg?.overlayIp6) quiet(() => ip('-6', 'addr', 'del', `${cfg!.overlayIp6}/128`, 'dev', 'lo'));
   obj.close();
-  void dev;
   server.close();
   server.closeAllConnections();
   rmSync(args.api!, { force: true });

@@ -8,6 +8,7 @@
 #include <linux/if_ether.h>
 #include <linux/in.h>
 #include <linux/ip.h>
+#include <linux/ipv6.h>
 #include <linux/udp.h>
 #include <linux/pkt_cls.h>
 #include <bpf/bpf_helpers.h>
@@ -17,6 +18,11 @@
 #ifndef BPF_F_ADJ_ROOM_DECAP_L3_IPV4
 #define BPF_F_ADJ_ROOM_DECAP_L3_IPV4 (1ULL << 7)
 #endif
+#ifndef BPF_F_ADJ_ROOM_DECAP_L3_IPV6
+#define BPF_F_ADJ_ROOM_DECAP_L3_IPV6 (1ULL << 8)
+#endif
+#define OV_AF_INET 2
+#define OV_AF_INET6 10
 
 #define GUE_FIXED_LEN 12
 #define GUE_MAX_HDR 128
@@ -24,6 +30,9 @@
 #define AUTH_KEY 1
 #define AUTH_MAC 2
 #define OUTER_LEN (sizeof(struct iphdr) + sizeof(struct udphdr))
+#define OUTER6_LEN (sizeof(struct ipv6hdr) + sizeof(struct udphdr))
+/* sap/packet.ts FAMILY6: inner IPv6 flows are keyed apart from IPv4 ones (flow and fragment caches). */
+#define FAMILY6 0x100
 /* Marks decapsulated packets so the pod guard (nftables, input hook) can admit them: a mark never comes from
  * the wire, so only this program can set it. */
 #define OV_DECAP_MARK 0x6080
@@ -52,7 +61,7 @@ enum {
   C_UNKNOWN_MODE,
   /* malformed:<codec reason> (codec drop code N = C_MAL_BASE + N - 1), then the SaP's own malformed reasons */
   C_MAL_BASE,
-  C_MAL_INNER_NOT_IPV4 = C_MAL_BASE + 11,
+  C_MAL_INNER_IPV6 = C_MAL_BASE + 11,
   C_MAL_INNER_IPV4,
   C_MAL_OUTER_FRAGMENT,
   C_COUNT
@@ -181,6 +190,17 @@ static __always_inline int gue_verify(struct __sk_buff *skb, __u32 auth_off, str
 #pragma unroll
   for (int i = 0; i < MAX_KEY; i++) diff |= got[i] ^ (i < len ? k->key[i] : 0);
   return diff == 0 ? D_OK : D_BAD_KEY;
+}
+
+/* 16-byte address compare without a loop the verifier has to walk. */
+static __always_inline int ip6_eq(const void *a, const void *b) {
+  const __u32 *x = a, *y = b;
+  return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3])) == 0;
+}
+
+static __always_inline int ip6_zero(const void *a) {
+  const __u32 *x = a;
+  return (x[0] | x[1] | x[2] | x[3]) == 0;
 }
 
 static __always_inline __u16 ip_csum(struct iphdr *ip) {

@@ -29,7 +29,7 @@ const BASE = [
 export const COUNTER_NAMES: readonly string[] = [
   ...BASE,
   ...DROP_NAMES.slice(1, 12).map((n) => `malformed:${n}`),
-  'malformed:innerNotIpv4',
+  'malformed:innerIpv6',
   'malformed:innerIpv4',
   'malformed:outerFragment',
 ];

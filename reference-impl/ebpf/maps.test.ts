@@ -9,7 +9,22 @@ import { parseSapConfig } from '../sap/config.ts';
 import { allows, compileEntries } from '../sap/policy.ts';
 import { u32ToIp } from '../sap/packet.ts';
 import { COUNTER_NAMES } from './counters.ts';
-import { PORTSET_ALL, PORTSET_DENY, type MapEntry, portPrefixes, sapEntries } from './maps.ts';
+import { parseAgentConfig } from '../agent/config.ts';
+import {
+  AG_INNER6,
+  AG_OUTER6,
+  DIR_V6,
+  EP_AGENT6,
+  EP_HOP6,
+  EP_V4,
+  EP_V6,
+  PORTSET_ALL,
+  PORTSET_DENY,
+  type MapEntry,
+  agentEntries,
+  portPrefixes,
+  sapEntries,
+} from './maps.ts';
 
 /** Longest-prefix match over `bits`-bit keys, as BPF_MAP_TYPE_LPM_TRIE does on the key's data bytes. */
 function lpm(entries: MapEntry[], key: Buffer): Buffer | undefined {
@@ -88,7 +103,12 @@ const entryArb = fc.record(
 );
 
 const EP = '100.64.0.1';
-function config(ingress: unknown[], egress: unknown[]): SapConfig {
+function config(
+  ingress: unknown[],
+  egress: unknown[],
+  ingress6: unknown[] = [],
+  egress6: unknown[] = [],
+): SapConfig {
   return parseSapConfig({
     version: 1,
     sapId: 's1',
@@ -105,6 +125,9 @@ function config(ingress: unknown[], egress: unknown[]): SapConfig {
         isolatedEgress: true,
         ingress,
         egress,
+        ipv6: true,
+        ingress6,
+        egress6,
       },
     ],
   });
@@ -154,6 +177,96 @@ describe('eBPF map back end', () => {
       ),
       { numRuns: 400 },
     );
+  });
+
+  it('IPv6 rules decide under the family bit as allows() does on ingress6/egress6, apart from the IPv4 rules', () => {
+    fc.assert(
+      fc.property(
+        fc.array(entryArb, { maxLength: 3 }),
+        fc.array(entryArb, { maxLength: 3 }),
+        fc.array(entryArb, { maxLength: 3 }),
+        fc.array(entryArb, { maxLength: 3 }),
+        fc.array(fc.tuple(ipArb, fc.integer({ min: 0, max: 3 }), fc.constantFrom(58, 6, 17, 132), portArb), {
+          minLength: 20,
+          maxLength: 20,
+        }),
+        fc.constantFrom(0, 1),
+        (in4, out4, in6, out6, packets, slot) => {
+          const cfg = config(in4, out4, in6, out6);
+          const es = sapEntries(cfg, slot as 0 | 1);
+          const ep = cfg.endpoints[0]!;
+          const c = [ep.ingress, ep.egress, ep.ingress6, ep.egress6].map(compileEntries);
+          const epIp = 0x64400001;
+          for (const [base, off, proto, port] of packets) {
+            const peer = (base + off) >>> 0;
+            for (const [dir, entries] of [
+              [0, c[0]!],
+              [1, c[1]!],
+              [DIR_V6, c[2]!],
+              [1 | DIR_V6, c[3]!],
+            ] as const)
+              expect(kernelAllows(es, slot, dir, epIp, peer, proto, port)).toBe(
+                allows(entries, peer, proto, port),
+              );
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('IPv6 underlay addresses and families land where sap.bpf.c and agent.bpf.c read them', () => {
+    const cfg = parseSapConfig({
+      version: 1,
+      sapId: 's1',
+      overlayId: 7,
+      keys: [{ epoch: 1, key: '00112233445566778899aabbccddeeff' }],
+      sendEpoch: 1,
+      listen: { ip: 'fd00::1', port: 6081 },
+      endpoints: [
+        { overlayIp: '100.64.0.1', sap: 's1', agent: { ip: 'fd00::5' }, ipv4: false, ipv6: true },
+        { overlayIp: '100.64.0.2', sap: 's2', ipv4: true, ipv6: false },
+      ],
+      saps: [{ id: 's2', addr: { ip: 'fd00::2' }, addr6: { ip: 'fd00::2' } }],
+    });
+    const es = sapEntries(cfg, 0);
+    const c = es.find((e) => e.map === 'sap_cfg')!.value;
+    expect(c.length).toBe(120);
+    expect(c.readUInt32BE(4)).toBe(0); // no IPv4 socket: the IPv4 path passes everything
+    expect(c.subarray(88, 104).toString('hex')).toBe('fd000000000000000000000000000001');
+    expect(c.readUInt16BE(104)).toBe(6081);
+    expect(c.subarray(108, 120).toString('hex')).toBe('fd64ffff0000000000000000'); // the default overlay /96
+    const ep = es.filter((e) => e.map === 'endpoints').map((e) => e.value);
+    expect(ep[0]!.readUInt32LE(12) & (EP_V4 | EP_V6 | EP_AGENT6 | EP_HOP6)).toBe(EP_V6 | EP_AGENT6 | EP_HOP6);
+    expect(ep[0]!.subarray(16, 32).toString('hex')).toBe('fd000000000000000000000000000005');
+    expect(ep[1]!.readUInt32LE(12) & (EP_V4 | EP_V6 | EP_HOP6)).toBe(EP_V4 | EP_HOP6);
+    expect(ep[1]!.subarray(32, 48).toString('hex')).toBe('fd000000000000000000000000000002');
+    expect(es.filter((e) => e.map === 'senders6').length).toBe(2); // the agent and the peer SaP (once)
+    expect(es.some((e) => e.map === 'senders')).toBe(false);
+
+    const a = agentEntries(
+      parseAgentConfig({
+        version: 1,
+        overlayId: 7,
+        overlayIp: '100.64.0.1',
+        overlayCidr: '100.64.0.0/10',
+        overlayIp6: 'fd64:ffff::6440:1',
+        overlayCidr6: 'fd64:ffff::/96',
+        keys: [{ epoch: 1, key: '00112233445566778899aabbccddeeff' }],
+        sendEpoch: 1,
+        listen: { ip: 'fd00::5' },
+        sap: { ip: 'fd00::1' },
+      }),
+      1,
+    );
+    const v = a.find((e) => e.map === 'agent_cfg')!.value;
+    expect(v.length).toBe(248);
+    expect(v.subarray(160, 176).toString('hex')).toBe('fd64ffff000000000000000064400001');
+    expect(v.subarray(176, 192).toString('hex')).toBe('fd64ffff000000000000000000000000');
+    expect(v.subarray(192, 208).toString('hex')).toBe('ffffffffffffffffffffffff00000000');
+    expect(v.subarray(224, 240).toString('hex')).toBe('fd000000000000000000000000000001');
+    expect(v.readUInt32LE(240)).toBe(AG_INNER6 | AG_OUTER6);
+    expect(a.filter((e) => e.map === 'accept6').length).toBe(1);
   });
 
   it('writes only the slot it is asked for', () => {

@@ -2,7 +2,9 @@
 // user-space processes, rendered into BPF map entries (byte layouts of sap.bpf.c, agent.bpf.c, common.h on a
 // little-endian host). Pure: config in, entries out. Every table is written into one of two slots; the loader
 // fills the inactive slot and then flips `active`, so no packet ever sees half a version.
+import ipaddr from 'ipaddr.js';
 import { MAX_AUTH_LEN, PROTO_IPV4, encodeHeader } from '../gue/codec.ts';
+import { OVERLAY_CIDR6 } from '../control-plane/addressing6.ts';
 import type { AgentConfig } from '../agent/config.ts';
 import type { AllowEntry, SapConfig } from '../sap/config.ts';
 import { IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, ipToU32, parseCidr } from '../sap/packet.ts';
@@ -15,10 +17,23 @@ export interface MapEntry {
 }
 
 export const MAX_KEY = 64;
+/** sizeof(struct sap_cfg), struct ep_val (sap.bpf.c) and struct agent_cfg (agent.bpf.c). */
+const SAP_CFG_SIZE = 120;
+const EP_VAL_SIZE = 48;
+const AGENT_CFG_SIZE = 248;
 export const EP_LOCAL = 1;
 export const EP_ISO_IN = 2;
 export const EP_ISO_OUT = 4;
 export const EP_HAS_HOP = 8;
+export const EP_V4 = 16;
+export const EP_V6 = 32;
+export const EP_AGENT6 = 64;
+export const EP_HOP6 = 128;
+/** Family bit of pol_peer's `dir` byte: the IPv6 rules (ingress6/egress6). */
+export const DIR_V6 = 2;
+/** agent_cfg flags: the pod has an overlay IPv6 address; the underlay (outer header) is IPv6. */
+export const AG_INNER6 = 1;
+export const AG_OUTER6 = 2;
 export const SENDER_AGENT = 1;
 export const SENDER_SAP = 2;
 export const PORTSET_ALL = 0;
@@ -36,6 +51,17 @@ function ipBe(ip: string | number): Buffer {
   const b = Buffer.alloc(4);
   b.writeUInt32BE(typeof ip === 'number' ? ip >>> 0 : ipToU32(ip));
   return b;
+}
+const isV6 = (ip: string) => ip.includes(':');
+/** 16 bytes of an IPv6 address (network order). */
+function ip6Bytes(ip: string): Buffer {
+  const a = ipaddr.parse(ip);
+  if (a.kind() !== 'ipv6') throw new RangeError(`not an IPv6 address: ${ip}`);
+  return Buffer.from(a.toByteArray());
+}
+/** An underlay address as (IPv4 field, IPv6 field): the one of its family set, the other zero. */
+function underlay(ip: string): { v4: Buffer; v6: Buffer } {
+  return isV6(ip) ? { v4: Buffer.alloc(4), v6: ip6Bytes(ip) } : { v4: ipBe(ip), v6: Buffer.alloc(16) };
 }
 function portBe(p: number): Buffer {
   const b = Buffer.alloc(2);
@@ -137,25 +163,32 @@ export function directionPrefixes(
 export function sapEntries(cfg: SapConfig, slot: Slot): MapEntry[] {
   const out: MapEntry[] = [];
   const sendKey = Buffer.from(cfg.keys.find((k) => k.epoch === cfg.sendEpoch)!.key, 'hex');
-  const c = Buffer.alloc(88);
+  // One socket per underlay family: `listen` is either, `listen6` the other one's (sap/main.ts).
+  const socks = [cfg.listen, ...(cfg.listen6 ? [cfg.listen6] : [])];
+  const l4 = socks.find((a) => !isV6(a.ip));
+  const l6 = socks.find((a) => isV6(a.ip));
+  const c = Buffer.alloc(SAP_CFG_SIZE);
   c.writeUInt32LE(cfg.overlayId >>> 0, 0);
-  ipBe(cfg.listen.ip).copy(c, 4);
-  portBe(cfg.listen.port).copy(c, 8);
+  if (l4) {
+    ipBe(l4.ip).copy(c, 4);
+    portBe(l4.port).copy(c, 8);
+  }
   c[10] = cfg.sendEpoch;
   c[11] = sendKey.length;
   c.writeBigUInt64LE(BigInt(cfg.flowIdleMs) * 1_000_000n, 16);
   sendKey.copy(c, 24);
+  if (l6) {
+    ip6Bytes(l6.ip).copy(c, 88);
+    portBe(l6.port).copy(c, 104);
+  }
+  prefix6Bytes(cfg.overlayCidr6).copy(c, 108);
   out.push({ map: 'sap_cfg', key: u32le(slot), value: c });
   out.push(...keyEntries(cfg.keys, slot));
 
   const sapAddr = new Map(cfg.saps.map((s) => [s.id, s.addr]));
   const via = new Map(cfg.routes.map((r) => [r.sap, r.via]));
   for (const s of cfg.saps)
-    out.push({
-      map: 'senders',
-      key: Buffer.concat([u32le(slot), ipBe(s.addr.ip), portBe(s.addr.port), Buffer.alloc(2)]),
-      value: u32le(SENDER_SAP),
-    });
+    for (const a of [s.addr, ...(s.addr6 ? [s.addr6] : [])]) out.push(senderEntry(slot, a, SENDER_SAP));
   const portSets = new Map<string, number>();
   const portSet = (ranges: string): number => {
     let id = portSets.get(ranges);
@@ -165,28 +198,39 @@ export function sapEntries(cfg: SapConfig, slot: Slot): MapEntry[] {
   for (const e of cfg.endpoints) {
     const local = e.sap === cfg.sapId;
     const hop = local ? e.agent : sapAddr.get(via.get(e.sap) ?? e.sap);
+    const agent = local && e.agent ? e.agent : undefined;
     const flags =
       (local ? EP_LOCAL : 0) |
       (e.isolatedIngress ? EP_ISO_IN : 0) |
       (e.isolatedEgress ? EP_ISO_OUT : 0) |
-      (hop ? EP_HAS_HOP : 0);
-    const v = Buffer.alloc(16);
-    if (local && e.agent) ipBe(e.agent.ip).copy(v, 0);
-    if (hop) ipBe(hop.ip).copy(v, 4);
-    if (local && e.agent) portBe(e.agent.port).copy(v, 8);
-    if (hop) portBe(hop.port).copy(v, 10);
+      (hop ? EP_HAS_HOP : 0) |
+      (e.ipv4 ? EP_V4 : 0) |
+      (e.ipv6 ? EP_V6 : 0) |
+      (agent && isV6(agent.ip) ? EP_AGENT6 : 0) |
+      (hop && isV6(hop.ip) ? EP_HOP6 : 0);
+    const v = Buffer.alloc(EP_VAL_SIZE);
+    if (agent) {
+      const a = underlay(agent.ip);
+      a.v4.copy(v, 0);
+      a.v6.copy(v, 16);
+      portBe(agent.port).copy(v, 8);
+    }
+    if (hop) {
+      const h = underlay(hop.ip);
+      h.v4.copy(v, 4);
+      h.v6.copy(v, 32);
+      portBe(hop.port).copy(v, 10);
+    }
     v.writeUInt32LE(flags, 12);
     out.push({ map: 'endpoints', key: Buffer.concat([u32le(slot), ipBe(e.overlayIp)]), value: v });
-    if (local && e.agent)
-      out.push({
-        map: 'senders',
-        key: Buffer.concat([u32le(slot), ipBe(e.agent.ip), portBe(e.agent.port), Buffer.alloc(2)]),
-        value: u32le(SENDER_AGENT),
-      });
+    if (agent) out.push(senderEntry(slot, agent, SENDER_AGENT));
     if (!local) continue;
     const dirs: [number, boolean, AllowEntry[]][] = [
       [DIR_INGRESS, e.isolatedIngress, e.ingress],
       [DIR_EGRESS, e.isolatedEgress, e.egress],
+      // IPv6 rules: peers are identities as well (sap/config.ts), so the same prefixes, under the family bit.
+      [DIR_INGRESS | DIR_V6, e.isolatedIngress, e.ingress6],
+      [DIR_EGRESS | DIR_V6, e.isolatedEgress, e.egress6],
     ];
     for (const [dir, iso, entries] of dirs) {
       if (!iso) continue;
@@ -219,6 +263,29 @@ export function sapEntries(cfg: SapConfig, slot: Slot): MapEntry[] {
   return dedupe(out);
 }
 
+/** `senders` (IPv4 underlay) or `senders6` entry for one underlay sender. */
+function senderEntry(slot: Slot, a: { ip: string; port: number }, kind: number): MapEntry {
+  return isV6(a.ip)
+    ? {
+        map: 'senders6',
+        key: Buffer.concat([u32le(slot), ip6Bytes(a.ip), portBe(a.port), Buffer.alloc(2)]),
+        value: u32le(kind),
+      }
+    : {
+        map: 'senders',
+        key: Buffer.concat([u32le(slot), ipBe(a.ip), portBe(a.port), Buffer.alloc(2)]),
+        value: u32le(kind),
+      };
+}
+
+/** The overlay IPv6 /96 as 12 bytes (network order); it must be a /96 (identities are its last 32 bits). */
+function prefix6Bytes(cidr: string): Buffer {
+  const [net, bits] = ipaddr.parseCIDR(cidr);
+  if (net.kind() !== 'ipv6' || bits !== 96)
+    throw new RangeError(`overlay IPv6 prefix must be a /96: ${cidr}`);
+  return Buffer.from(net.toByteArray().slice(0, 12));
+}
+
 /** LPM prefixes of several ranges can coincide; the map keeps one entry per key anyway. */
 function dedupe(entries: MapEntry[]): MapEntry[] {
   const seen = new Map<string, MapEntry>();
@@ -230,27 +297,46 @@ function dedupe(entries: MapEntry[]): MapEntry[] {
 export function agentEntries(cfg: AgentConfig, slot: Slot): MapEntry[] {
   const key = Buffer.from(cfg.keys.find((k) => k.epoch === cfg.sendEpoch)!.key, 'hex');
   if (key.length > MAX_AUTH_LEN) throw new RangeError('key too long');
-  const c = Buffer.alloc(160);
+  const outer6 = isV6(cfg.listen.ip);
+  if (isV6(cfg.sap.ip) !== outer6)
+    throw new RangeError(`agent listen ${cfg.listen.ip} and sap ${cfg.sap.ip} are of different families`);
+  const c = Buffer.alloc(AGENT_CFG_SIZE);
   const [net, mask] = parseCidr(cfg.overlayCidr);
   c.writeUInt32LE(cfg.overlayId >>> 0, 0);
   ipBe(cfg.overlayIp).copy(c, 4);
   ipBe(net).copy(c, 8);
   ipBe(mask).copy(c, 12);
-  ipBe(cfg.listen.ip).copy(c, 16);
-  ipBe(cfg.sap.ip).copy(c, 20);
+  const listen = underlay(cfg.listen.ip);
+  const sap = underlay(cfg.sap.ip);
+  listen.v4.copy(c, 16);
+  sap.v4.copy(c, 20);
   portBe(cfg.listen.port).copy(c, 24);
   portBe(cfg.sap.port).copy(c, 26);
   const hl = encodeHeader(c, 32, PROTO_IPV4, cfg.overlayId, cfg.sendEpoch, key);
   c.writeUInt32LE(hl, 28);
+  const inner6 = cfg.overlayIp6 !== undefined;
+  if (inner6) {
+    const [net6, bits6] = ipaddr.parseCIDR(cfg.overlayCidr6 ?? OVERLAY_CIDR6);
+    const n = net6.toByteArray();
+    const m = ipaddr.IPv6.subnetMaskFromPrefixLength(bits6).toByteArray();
+    ip6Bytes(cfg.overlayIp6!).copy(c, 160);
+    Buffer.from(n.map((b, i) => b & m[i]!)).copy(c, 176);
+    Buffer.from(m).copy(c, 192);
+  }
+  listen.v6.copy(c, 208);
+  sap.v6.copy(c, 224);
+  c.writeUInt32LE((inner6 ? AG_INNER6 : 0) | (outer6 ? AG_OUTER6 : 0), 240);
   const out: MapEntry[] = [{ map: 'agent_cfg', key: u32le(slot), value: c }, ...keyEntries(cfg.keys, slot)];
-  for (const s of [cfg.sap, ...cfg.acceptFrom])
-    out.push({
-      map: 'accept',
-      key: Buffer.concat([u32le(slot), ipBe(s.ip), portBe(s.port), Buffer.alloc(2)]),
-      value: u32le(1),
-    });
+  for (const s of [cfg.sap, ...cfg.acceptFrom]) {
+    const e = senderEntry(slot, s, 1);
+    out.push({ ...e, map: e.map === 'senders6' ? 'accept6' : 'accept' });
+  }
   return dedupe(out);
 }
 
 /** Array maps cannot delete: a stale entry is overwritten with zeros (key len 0 = no key for that epoch). */
-export const ARRAY_MAPS: Record<string, number> = { keys: 4 + MAX_KEY, sap_cfg: 88, agent_cfg: 160 };
+export const ARRAY_MAPS: Record<string, number> = {
+  keys: 4 + MAX_KEY,
+  sap_cfg: SAP_CFG_SIZE,
+  agent_cfg: AGENT_CFG_SIZE,
+};

@@ -16,6 +16,12 @@ struct sap_cfg {
   __u8 send_len;
   __u64 flow_idle_ns;
   __u8 send_key[MAX_KEY];
+  /* IPv6 underlay: the IPv6 socket (`listen6`, or `listen` itself when that is IPv6); all zero = none. */
+  __u8 listen_ip6[16];
+  __u16 listen_port6; /* network order */
+  __u16 pad6;
+  /* The overlay IPv6 /96 (network order): its last 32 bits are the endpoint identities. */
+  __u32 prefix6[3];
 };
 
 /* Indexed by slot. */
@@ -34,12 +40,18 @@ struct ep_key {
 #define EP_ISO_IN 2
 #define EP_ISO_OUT 4
 #define EP_HAS_HOP 8
+#define EP_V4 16     /* the endpoint has IPv4 (sap/config.ts `ipv4`) */
+#define EP_V6 32     /* ... and IPv6 (`ipv6`): a family it lacks does not exist for it */
+#define EP_AGENT6 64 /* its agent's underlay address is IPv6 (agent_ip6) */
+#define EP_HOP6 128  /* the next hop is an IPv6 underlay address (hop_ip6) */
 struct ep_val {
   __u32 agent_ip;
   __u32 hop_ip;
   __u16 agent_port;
   __u16 hop_port;
   __u32 flags;
+  __u8 agent_ip6[16];
+  __u8 hop_ip6[16];
 };
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
@@ -64,12 +76,27 @@ struct {
   __uint(map_flags, BPF_F_NO_PREALLOC);
 } senders SEC(".maps");
 
+/* The same for senders on the IPv6 underlay. */
+struct sender6_key {
+  __u32 slot;
+  __u8 ip[16];
+  __u16 port;
+  __u16 pad;
+};
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 65536);
+  __type(key, struct sender6_key);
+  __type(value, __u32);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+} senders6 SEC(".maps");
+
 /* Policy, stage 1: (slot, direction, endpoint, peer address) → port set. The compiler (maps.ts) makes the
  * prefixes' answers exact under longest-prefix match, `except` included; port set 0 = every protocol. */
 struct peer_key {
   __u32 prefixlen;
   __u8 slot;
-  __u8 dir; /* 0 ingress (peer = source), 1 egress (peer = destination) */
+  __u8 dir; /* 0 ingress (peer = source), 1 egress (peer = destination); | DIR_V6 for the IPv6 rules */
   __u16 pad;
   __u32 ep;
   __u32 peer;
@@ -132,6 +159,9 @@ struct {
 #define PORTSET_DENY 0xffffffff
 
 #define FRAG_NS 5000000000ULL
+/* IPv6 rules (ingress6/egress6) live beside the IPv4 ones: their peers are identities too (the last 32 bits of
+ * an overlay IPv6 address), so the same 32-bit keys with a family bit in `dir` decide them. */
+#define DIR_V6 2
 
 static __always_inline int allows(__u32 slot, __u8 dir, __u32 ep, __u32 peer, __u8 proto, __u16 port) {
   struct peer_key pk = {.prefixlen = 96, .slot = slot, .dir = dir, .ep = ep, .peer = peer};
@@ -166,38 +196,124 @@ static __always_inline int drop_malformed(__u32 sub) {
   return TC_ACT_SHOT;
 }
 
-SEC("tc")
-int sap_ingress(struct __sk_buff *skb) {
-  if (skb->protocol != bpf_htons(ETH_P_IP)) return PASS;
-  __u32 zero = 0;
-  struct active *act = bpf_map_lookup_elem(&active, &zero);
-  if (!act) return PASS;
-  __u32 slot = act->slot & 1, gen = act->gen;
-  struct sap_cfg *cfg = bpf_map_lookup_elem(&sap_cfg, &slot);
-  if (!cfg || cfg->listen_ip == 0) return PASS;
+#include "sap_inner.h"
 
-  /* Cheap test first (a copy, no pull): most packets crossing the node are not GUE for this SaP. */
-  struct {
-    struct iphdr ip;
-    struct udphdr udp;
-  } o;
-  if (bpf_skb_load_bytes(skb, sizeof(struct ethhdr), &o, sizeof(o))) return PASS;
-  if (o.ip.protocol != IPPROTO_UDP || o.ip.daddr != cfg->listen_ip || o.ip.ihl != 5 ||
-      o.udp.dest != cfg->listen_port)
-    return PASS;
-  /* GUE header, inner IPv4 and ports into the linear area (a GSO packet's payload may stay paged). */
-  __u32 want = sizeof(struct ethhdr) + OUTER_LEN + GUE_MAX_HDR + 24;
-  if (want > skb->len) want = skb->len;
-  bpf_skb_pull_data(skb, want);
+/* Where the GUE datagram came from on the underlay. */
+struct outer {
+  __u32 ip; /* IPv4 source (0 on the IPv6 underlay) */
+  __u8 ip6[16];
+  __u16 port;
+  __u16 v6;
+};
+
+static __always_inline __u32 *sender_kind(__u32 slot, struct outer *o) {
+  if (!o->v6) {
+    struct sender_key k = {.slot = slot, .ip = o->ip, .port = o->port};
+    return bpf_map_lookup_elem(&senders, &k);
+  }
+  struct sender6_key k = {.slot = slot, .port = o->port};
+  __builtin_memcpy(k.ip, o->ip6, 16);
+  return bpf_map_lookup_elem(&senders6, &k);
+}
+
+/* A local endpoint's agent sent it: its underlay address and port (either family). */
+static __always_inline int from_agent(struct ep_val *src, struct outer *o) {
+  if (src->agent_port != o->port) return 0;
+  if (!o->v6) return !(src->flags & EP_AGENT6) && src->agent_ip == o->ip;
+  return (src->flags & EP_AGENT6) && ip6_eq(src->agent_ip6, o->ip6);
+}
+
+/* Rewrites the outer headers toward the next hop and sends it off. `in6`: the packet came over IPv6 (40-byte
+ * outer header); the hop's family decides the outer header it leaves with (a gateway serving both families
+ * changes it). The outer UDP checksum is left zero: the inner packet carries its own, and the receivers (BPF
+ * programs on tc ingress) take zero on either family, as RFC 6935 permits for tunnels over IPv6. */
+static __always_inline int sap_send(struct __sk_buff *skb, struct sap_cfg *cfg, struct ep_val *dst, int in6) {
+  int out6 = (dst->flags & EP_HOP6) != 0;
+  /* Read once into a register: the verifier refuses a context field read through a kept pointer. */
+  __u32 ifin = skb->ingress_ifindex;
+  asm volatile("" : "+r"(ifin));
+  if (in6 != out6) {
+    /* Grows (IPv4 → IPv6) or shrinks by 20 bytes right after the Ethernet header and sets skb->protocol. */
+    if (bpf_skb_change_proto(skb, bpf_htons(out6 ? ETH_P_IPV6 : ETH_P_IP), 0)) return drop(C_TX_ERROR);
+  }
   void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
-  struct iphdr *ip = data + sizeof(struct ethhdr);
-  struct udphdr *udp = (void *)(ip + 1);
-  if ((void *)(udp + 1) > end) return PASS;
+  struct ethhdr *eth = data;
+  struct bpf_fib_lookup fib = {.ifindex = ifin};
+  if (!out6) {
+    struct iphdr *ip = (void *)(eth + 1);
+    struct udphdr *udp = (void *)(ip + 1);
+    if ((void *)(udp + 1) > end) return drop(C_TX_ERROR);
+    if (in6) {
+      /* Fresh IPv4 header in place of the IPv6 one. */
+      __u32 len = skb->len - sizeof(struct ethhdr);
+      *(__u16 *)ip = bpf_htons(0x4500);
+      ip->tot_len = bpf_htons(len);
+      ip->id = 0;
+      ip->frag_off = 0;
+      ip->protocol = IPPROTO_UDP;
+      udp->len = bpf_htons(len - sizeof(struct iphdr));
+      eth->h_proto = bpf_htons(ETH_P_IP);
+    }
+    ip->saddr = cfg->listen_ip;
+    ip->daddr = dst->hop_ip;
+    ip->ttl = 64;
+    ip->check = 0;
+    ip->check = ip_csum(ip);
+    udp->source = cfg->listen_port;
+    udp->dest = dst->hop_port;
+    udp->check = 0; /* IPv4 UDP without checksum: the inner packet carries its own */
+    fib.family = OV_AF_INET;
+    fib.ipv4_src = cfg->listen_ip;
+    fib.ipv4_dst = dst->hop_ip;
+  } else {
+    struct ipv6hdr *ip6 = (void *)(eth + 1);
+    struct udphdr *udp = (void *)(ip6 + 1);
+    if ((void *)(udp + 1) > end) return drop(C_TX_ERROR);
+    if (!in6) {
+      __u32 len = skb->len - sizeof(struct ethhdr) - sizeof(struct ipv6hdr);
+      *(__u32 *)ip6 = bpf_htonl(0x60000000);
+      ip6->payload_len = bpf_htons(len);
+      ip6->nexthdr = IPPROTO_UDP;
+      udp->len = bpf_htons(len);
+      eth->h_proto = bpf_htons(ETH_P_IPV6);
+    }
+    __builtin_memcpy(&ip6->saddr, cfg->listen_ip6, 16);
+    __builtin_memcpy(&ip6->daddr, dst->hop_ip6, 16);
+    ip6->hop_limit = 64;
+    udp->source = cfg->listen_port6;
+    udp->dest = dst->hop_port;
+    udp->check = 0;
+    fib.family = OV_AF_INET6;
+    __builtin_memcpy(fib.ipv6_src, cfg->listen_ip6, 16);
+    __builtin_memcpy(fib.ipv6_dst, dst->hop_ip6, 16);
+  }
+  long rc = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
+  if (rc == BPF_FIB_LKUP_RET_SUCCESS) {
+    data = (void *)(long)skb->data;
+    end = (void *)(long)skb->data_end;
+    eth = data;
+    if ((void *)(eth + 1) > end) return drop(C_TX_ERROR);
+    __builtin_memcpy(eth->h_dest, fib.dmac, ETH_ALEN);
+    __builtin_memcpy(eth->h_source, fib.smac, ETH_ALEN);
+    return bpf_redirect(fib.ifindex, 0);
+  }
+  if (rc == BPF_FIB_LKUP_RET_NO_NEIGH) return bpf_redirect_neigh(fib.ifindex, NULL, 0, 0);
+  /* The next hop is another SaP of this namespace: back into ingress, where its filter takes it. */
+  if (rc == BPF_FIB_LKUP_RET_NOT_FWDED) return bpf_redirect(ifin, BPF_F_INGRESS);
+  return drop(C_TX_ERROR);
+}
 
+/* What sap/engine.ts does after the outer headers: GUE structure and key, inner packet, sender check, policy
+ * with the flow cache, next hop, re-key, re-encapsulation. `l3` is the outer IP header's length (20 or 40, a
+ * constant at each call site). The caller pulled the headers into the linear area. */
+static __always_inline int sap_gue(struct __sk_buff *skb, struct sap_cfg *cfg, __u32 slot, __u32 gen, __u32 l3,
+                                   struct outer *o) {
+  void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
+  struct udphdr *udp = data + sizeof(struct ethhdr) + l3;
+  if ((void *)(udp + 1) > end) return PASS;
   count(C_RX);
-  if (ip->frag_off & bpf_htons(0x3fff)) return drop_malformed(C_MAL_OUTER_FRAGMENT);
   __u32 ulen = bpf_ntohs(udp->len);
-  if (ulen < sizeof(struct udphdr) || ulen > skb->len - sizeof(struct ethhdr) - sizeof(struct iphdr)) {
+  if (ulen < sizeof(struct udphdr) || ulen > skb->len - sizeof(struct ethhdr) - l3) {
     count_malformed(D_TRUNCATED);
     return TC_ACT_SHOT;
   }
@@ -208,77 +324,71 @@ int sap_ingress(struct __sk_buff *skb) {
     count_malformed(code);
     return TC_ACT_SHOT;
   }
-  code = gue_verify(skb, sizeof(struct ethhdr) + OUTER_LEN + GUE_FIXED_LEN, &h, cfg->overlay_id, slot);
+  __u32 goff = sizeof(struct ethhdr) + l3 + sizeof(struct udphdr);
+  code = gue_verify(skb, goff + GUE_FIXED_LEN, &h, cfg->overlay_id, slot);
   if (code == D_UNKNOWN_OVERLAY) return drop(C_UNKNOWN_OVERLAY);
   if (code == D_UNKNOWN_MODE) return drop(C_UNKNOWN_MODE);
   if (code == D_BAD_EPOCH) return drop(C_BAD_EPOCH);
   if (code != D_OK) return drop(C_BAD_KEY);
-  if (h.proto != 4) return drop_malformed(C_MAL_INNER_NOT_IPV4);
 
-  /* sap/packet.ts parseIpv4 */
-  struct iphdr *in = (void *)(g + (h.hdr_len & 0xff));
-  if ((void *)(in + 1) > end || h.inner_len < 20) goto bad_inner;
-  __u32 ihl = in->ihl * 4;
-  __u32 total = bpf_ntohs(in->tot_len);
-  if (in->version != 4 || ihl < 20 || total < ihl || total > h.inner_len) goto bad_inner;
-  __u16 frag = bpf_ntohs(in->frag_off);
-  int more = frag & 0x2000, later = (frag & 0x1fff) != 0;
-  struct flow_key fk = {.src = in->saddr, .dst = in->daddr, .proto = in->protocol};
-  if (!later) {
-    __u8 *l4 = (__u8 *)in + (ihl & 0x3c);
-    __u32 l4len = total - ihl;
-    if (fk.proto == IPPROTO_TCP || fk.proto == IPPROTO_UDP || fk.proto == IPPROTO_SCTP) {
-      if (l4len < 4 || (void *)(l4 + 4) > end) goto bad_inner;
-      fk.sport = *(__u16 *)l4;
-      fk.dport = *(__u16 *)(l4 + 2);
-    } else if (fk.proto == IPPROTO_ICMP) {
-      if (l4len < 8 || (void *)(l4 + 8) > end) goto bad_inner;
-      if (l4[0] == 0 || l4[0] == 8) fk.sport = fk.dport = *(__u16 *)(l4 + 4);
-    }
+  struct inner p = {};
+  int r;
+  if (h.proto == 4) {
+    r = parse_inner4((void *)(g + (h.hdr_len & 0xff)), end, h.inner_len, &p);
+    if (r != INNER_OK) return drop_malformed(C_MAL_INNER_IPV4);
+  } else {
+    r = parse_inner6(skb, goff + h.hdr_len, h.inner_len, cfg->prefix6, &p);
+    if (r == INNER_NOT_OVERLAY) return drop(C_NO_ROUTE);
+    if (r != INNER_OK) return drop_malformed(C_MAL_INNER_IPV6);
   }
+  struct flow_key fk = p.fk;
 
   /* Sender check (CONTRACT.md, "Policy semantics in the SaP"). */
   struct ep_key sk = {.slot = slot, .ip = fk.src};
   struct ep_val *src = bpf_map_lookup_elem(&endpoints, &sk);
-  struct sender_key sdk = {.slot = slot, .ip = ip->saddr, .port = udp->source};
-  __u32 *kind = bpf_map_lookup_elem(&senders, &sdk);
+  __u32 *kind = sender_kind(slot, o);
   if (kind && *kind == 2) {
     if (!src || (src->flags & EP_LOCAL)) return drop(C_SPOOFED_SOURCE);
-  } else if (!src || !(src->flags & EP_LOCAL) || src->agent_ip != ip->saddr ||
-             src->agent_port != udp->source) {
+  } else if (!src || !(src->flags & EP_LOCAL) || !from_agent(src, o)) {
     return drop(kind ? C_SPOOFED_SOURCE : C_UNKNOWN_SENDER);
   }
   struct ep_key dk = {.slot = slot, .ip = fk.dst};
   struct ep_val *dst = bpf_map_lookup_elem(&endpoints, &dk);
   if (!dst || !(dst->flags & EP_HAS_HOP)) return drop(C_NO_ROUTE);
+  /* A family an endpoint does not have does not exist for it (no such address in Kubernetes either). */
+  __u32 fam = p.v6 ? EP_V6 : EP_V4;
+  if (!(src->flags & fam) || !(dst->flags & fam)) return drop(C_NO_ROUTE);
 
   __u64 now = bpf_ktime_get_ns();
-  if (later) {
-    struct flow_key qk = {.src = fk.src, .dst = fk.dst, .proto = fk.proto, .sport = in->id};
+  /* Fragment cache key: (src, dst, proto, IP id); IPv6's 32-bit id split over the two port fields. */
+  struct flow_key qk = {.src = fk.src, .dst = fk.dst, .proto = fk.proto};
+  if (p.v6) {
+    qk.sport = p.frag_id >> 16;
+    qk.dport = p.frag_id & 0xffff;
+  } else {
+    qk.sport = p.frag_id;
+  }
+  __u8 dv = p.v6 ? DIR_V6 : 0;
+  if (p.later) {
     if (!cached(&frags, &qk, gen, now, FRAG_NS)) return drop(C_FRAGMENT_DROPPED);
     count(C_ALLOWED_FRAGMENT);
   } else if (cached(&flows, &fk, gen, now, cfg->flow_idle_ns)) {
     count(C_ALLOWED_CACHED);
   } else {
     if ((src->flags & (EP_LOCAL | EP_ISO_OUT)) == (EP_LOCAL | EP_ISO_OUT) &&
-        !allows(slot, 1, fk.src, fk.dst, fk.proto, fk.dport))
+        !allows(slot, 1 | dv, fk.src, fk.dst, fk.proto, fk.dport))
       return drop(C_DENIED_POLICY);
     if ((dst->flags & (EP_LOCAL | EP_ISO_IN)) == (EP_LOCAL | EP_ISO_IN) &&
-        !allows(slot, 0, fk.dst, fk.src, fk.proto, fk.dport))
+        !allows(slot, 0 | dv, fk.dst, fk.src, fk.proto, fk.dport))
       return drop(C_DENIED_POLICY);
     remember(&flows, &fk, gen, now);
     struct flow_key rk = {.src = fk.dst, .dst = fk.src, .sport = fk.dport, .dport = fk.sport, .proto = fk.proto};
     remember(&flows, &rk, gen, now);
     count(C_ALLOWED);
   }
-  if (more && !later) {
-    struct flow_key qk = {.src = fk.src, .dst = fk.dst, .proto = fk.proto, .sport = in->id};
-    remember(&frags, &qk, gen, now);
-  }
+  if (p.more && !p.later) remember(&frags, &qk, gen, now);
 
-  /* Re-encapsulate in place: this SaP is the new outer source, the next hop the destination. */
-  __u32 hop_ip = dst->hop_ip;
-  __u16 hop_port = dst->hop_port;
+  /* Re-key in place: this SaP's send epoch and key (same length only: the header size stays). */
   if (h.epoch != cfg->send_epoch) {
     if (h.auth_len != cfg->send_len) return drop(C_REKEY_LENGTH);
     g[9] = cfg->send_epoch;
@@ -289,34 +399,69 @@ int sap_ingress(struct __sk_buff *skb) {
       a[i] = cfg->send_key[i];
     }
   }
-  ip->saddr = cfg->listen_ip;
-  ip->daddr = hop_ip;
-  ip->ttl = 64;
-  ip->check = 0;
-  ip->check = ip_csum(ip);
-  udp->source = cfg->listen_port;
-  udp->dest = hop_port;
-  udp->check = 0; /* IPv4 UDP without checksum: the inner packet carries its own */
+  return sap_send(skb, cfg, dst, l3 == sizeof(struct ipv6hdr));
+}
 
-  struct bpf_fib_lookup fib = {.family = 2 /* AF_INET */, .ipv4_src = cfg->listen_ip, .ipv4_dst = hop_ip,
-                               .ifindex = skb->ingress_ifindex};
-  long rc = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
-  if (rc == BPF_FIB_LKUP_RET_SUCCESS) {
-    data = (void *)(long)skb->data;
-    end = (void *)(long)skb->data_end;
-    struct ethhdr *eth = data;
-    if ((void *)(eth + 1) > end) return drop(C_TX_ERROR);
-    __builtin_memcpy(eth->h_dest, fib.dmac, ETH_ALEN);
-    __builtin_memcpy(eth->h_source, fib.smac, ETH_ALEN);
-    return bpf_redirect(fib.ifindex, 0);
+static __always_inline int sap_ingress6(struct __sk_buff *skb, struct sap_cfg *cfg, __u32 slot, __u32 gen) {
+  if (ip6_zero(cfg->listen_ip6)) return PASS;
+  struct {
+    struct ipv6hdr ip;
+    struct udphdr udp;
+  } o;
+  if (bpf_skb_load_bytes(skb, sizeof(struct ethhdr), &o, sizeof(o))) return PASS;
+  if (!ip6_eq(&o.ip.daddr, cfg->listen_ip6)) return PASS;
+  if (o.ip.nexthdr == EXT_FRAGMENT) {
+    /* A fragmented datagram to this SaP (first fragment: to its port): counted as the IPv4 path does. */
+    struct {
+      __u8 next, rsvd;
+      __u16 off;
+      __u32 id;
+      struct udphdr udp;
+    } f;
+    if (bpf_skb_load_bytes(skb, sizeof(struct ethhdr) + sizeof(struct ipv6hdr), &f, sizeof(f))) return PASS;
+    if (f.next != IPPROTO_UDP || ((bpf_ntohs(f.off) >> 3) == 0 && f.udp.dest != cfg->listen_port6)) return PASS;
+    count(C_RX);
+    return drop_malformed(C_MAL_OUTER_FRAGMENT);
   }
-  if (rc == BPF_FIB_LKUP_RET_NO_NEIGH) return bpf_redirect_neigh(fib.ifindex, NULL, 0, 0);
-  /* The next hop is another SaP of this namespace: back into ingress, where its filter takes it. */
-  if (rc == BPF_FIB_LKUP_RET_NOT_FWDED) return bpf_redirect(skb->ingress_ifindex, BPF_F_INGRESS);
-  return drop(C_TX_ERROR);
+  if (o.ip.nexthdr != IPPROTO_UDP || o.udp.dest != cfg->listen_port6) return PASS;
+  __u32 want = sizeof(struct ethhdr) + OUTER6_LEN + GUE_MAX_HDR + 24;
+  if (want > skb->len) want = skb->len;
+  bpf_skb_pull_data(skb, want);
+  struct outer src = {.port = o.udp.source, .v6 = 1};
+  __builtin_memcpy(src.ip6, &o.ip.saddr, 16);
+  return sap_gue(skb, cfg, slot, gen, sizeof(struct ipv6hdr), &src);
+}
 
-bad_inner:
-  return drop_malformed(C_MAL_INNER_IPV4);
+SEC("tc")
+int sap_ingress(struct __sk_buff *skb) {
+  __u32 zero = 0;
+  struct active *act = bpf_map_lookup_elem(&active, &zero);
+  if (!act) return PASS;
+  __u32 slot = act->slot & 1, gen = act->gen;
+  struct sap_cfg *cfg = bpf_map_lookup_elem(&sap_cfg, &slot);
+  if (!cfg) return PASS;
+  if (skb->protocol == bpf_htons(ETH_P_IPV6)) return sap_ingress6(skb, cfg, slot, gen);
+  if (skb->protocol != bpf_htons(ETH_P_IP) || cfg->listen_ip == 0) return PASS;
+
+  /* Cheap test first (a copy, no pull): most packets crossing the node are not GUE for this SaP. */
+  struct {
+    struct iphdr ip;
+    struct udphdr udp;
+  } o;
+  if (bpf_skb_load_bytes(skb, sizeof(struct ethhdr), &o, sizeof(o))) return PASS;
+  if (o.ip.protocol != IPPROTO_UDP || o.ip.daddr != cfg->listen_ip || o.ip.ihl != 5 ||
+      o.udp.dest != cfg->listen_port)
+    return PASS;
+  if (o.ip.frag_off & bpf_htons(0x3fff)) {
+    count(C_RX);
+    return drop_malformed(C_MAL_OUTER_FRAGMENT);
+  }
+  /* GUE header, inner IPv4 and ports into the linear area (a GSO packet's payload may stay paged). */
+  __u32 want = sizeof(struct ethhdr) + OUTER_LEN + GUE_MAX_HDR + 24;
+  if (want > skb->len) want = skb->len;
+  bpf_skb_pull_data(skb, want);
+  struct outer src = {.ip = o.ip.saddr, .port = o.udp.source};
+  return sap_gue(skb, cfg, slot, gen, sizeof(struct iphdr), &src);
 }
 
 char LICENSE[] SEC("license") = "GPL";

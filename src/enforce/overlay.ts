@@ -2,7 +2,6 @@
 // hosts. SaPs run in node hosts, agents in pod hosts and in external hosts (unmanaged endpoints); the control
 // plane (in this process) compiles each state and pushes it as a new config version to all of them.
 import type { ClusterState, EndpointRef, Flow, IPFamily } from '../policy/model.ts';
-import { UsageError } from '../errors.ts';
 import { familyOf } from '../policy/family.ts';
 import { familyAddress, type Network } from '../platform/platform.ts';
 import type { Action } from '../scenario/types.ts';
@@ -138,16 +137,8 @@ function round(ms: number): number {
 }
 
 export const createOverlayEnforcer: EnforcerFactory = (net: Network) => new OverlayEnforcer(net);
-/** Mode `overlay-ebpf`: same control plane, configs and wire format; agents and SaPs run in the kernel. */
-export const createOverlayEbpfEnforcer: EnforcerFactory = (net: Network) => {
-  // The BPF programs parse inner and outer IPv4 only (reference-impl/README.md, eBPF section): refuse IPv6 topologies up
-  // front rather than let every IPv6 cell fail as a drop.
-  const v6 = net.topology.clusters
-    .filter((c) => (c.ipFamilies ?? ['IPv4']).includes('IPv6'))
-    .map((c) => c.name);
-  if (v6.length > 0)
-    throw new UsageError(
-      `overlay-ebpf: the kernel data path handles IPv4 only; cluster(s) ${v6.join(', ')} use IPv6 (run them under overlay)`,
-    );
-  return new OverlayEnforcer(net, 'ebpf');
-};
+/**
+ * Mode `overlay-ebpf`: same control plane, configs and wire format; agents and SaPs run in the kernel. Both
+ * families are handled there (inner IPv4 and IPv6, IPv4 and IPv6 underlays; reference-impl/README.md, eBPF).
+ */
+export const createOverlayEbpfEnforcer: EnforcerFactory = (net: Network) => new OverlayEnforcer(net, 'ebpf');

@@ -1,7 +1,8 @@
 // The conformance scenarios under `overlay-ebpf` (agents and SaPs in the kernel, reference-impl/ebpf/) on
 // Mininet, held to the same engine verdicts as `overlay`. The default run takes a representative sample (default
 // allow, deny all, selectors, ipBlock with except, ports and ranges, named ports, pod churn, cross cluster and
-// external); TB_EBPF_CONFORMANCE=all runs every scenario.
+// external; an IPv6-only cluster, a dual-stack one and mixed-family externals); TB_EBPF_CONFORMANCE=all runs
+// every scenario, TB_EBPF_CONFORMANCE=66,70 the ones whose names start with those prefixes.
 import path from 'node:path';
 import { CONFORMANCE_FILES, conformanceSuite } from './overlay-conformance-suite.ts';
 
@@ -18,12 +19,13 @@ const SAMPLE = [
   '53-add-remove-pod',
   '55-external-ingress',
   '57-multi-cluster',
+  '68-ipv6-ports',
+  '72-dual-stack-except-per-family',
+  '73-mixed-externals',
 ];
-// The IPv6 and dual-stack cases (66-73) are outside the kernel data path (IPv4 only; the enforcer refuses them).
-const IPV4_FILES = CONFORMANCE_FILES.filter((f) => !/^(6[6-9]|7[0-3])-/.test(path.basename(f)));
-const files =
-  process.env.TB_EBPF_CONFORMANCE === 'all'
-    ? IPV4_FILES
-    : CONFORMANCE_FILES.filter((f) => SAMPLE.some((s) => path.basename(f).startsWith(s)));
+const pick = process.env.TB_EBPF_CONFORMANCE?.trim() ?? '';
+const prefixes = pick === 'all' ? [''] : pick !== '' ? pick.split(',').map((p) => p.trim()) : SAMPLE;
+const files = CONFORMANCE_FILES.filter((f) => prefixes.some((s) => path.basename(f).startsWith(s)));
+if (files.length === 0) throw new Error(`TB_EBPF_CONFORMANCE=${pick}: no scenario matches`);
 
 conformanceSuite('overlay-ebpf', 'ebpf', files);

@@ -4,31 +4,30 @@
 // re-encapsulated output, the agent's encapsulation and decapsulation, and for every dropped packet the same
 // drop reason in the counters. Root: a scratch namespace (for the SaP's FIB lookup) and bpffs pins carrying a
 // run prefix, all removed afterwards.
-import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAgentConfig, type AgentConfigInput } from '../../reference-impl/agent/config.ts';
-import { nameCounters } from '../../reference-impl/ebpf/counters.ts';
 import { BpfObject } from '../../reference-impl/ebpf/loader.ts';
 import { agentEntries, sapEntries } from '../../reference-impl/ebpf/maps.ts';
-import { DROP, GueHeader, Keyring, decode, encodeHeader, verify } from '../../reference-impl/gue/codec.ts';
+import { DROP, GueHeader, Keyring, decode, verify } from '../../reference-impl/gue/codec.ts';
 import { type SapConfigInput, parseSapConfig } from '../../reference-impl/sap/config.ts';
 import { Forward, SapEngine } from '../../reference-impl/sap/engine.ts';
 import { FlowCache } from '../../reference-impl/sap/flowcache.ts';
 import { ipToU32 } from '../../reference-impl/sap/packet.ts';
+import {
+  GoldenLab,
+  TC_ACT_OK,
+  TC_ACT_REDIRECT,
+  TC_ACT_SHOT,
+  TC_ACT_UNSPEC,
+  csum,
+  eth,
+  gue as gueOf,
+  ipv4,
+  tcp,
+  udpHdr,
+} from './ebpf-golden-lib.ts';
 
-const PREFIX = `tb${randomBytes(2).toString('hex')}`;
-const NS = `${PREFIX}-gold`;
-const PINS = `/sys/fs/bpf/${PREFIX}-gold`;
-const TMP = fs.mkdtempSync(path.join(os.tmpdir(), `${PREFIX}-gold-`));
-const TC_ACT_UNSPEC = -1;
-const TC_ACT_OK = 0;
-const TC_ACT_SHOT = 2;
-const TC_ACT_REDIRECT = 7;
-
+const lab = new GoldenLab('gold');
 const K1 = '00112233445566778899aabbccddeeff';
 const K2 = 'ffeeddccbbaa99887766554433221100';
 const LISTEN = '198.18.0.1';
@@ -82,132 +81,33 @@ const agentInput: AgentConfigInput = {
   sap: { ip: LISTEN, port: 6080 },
 };
 
-const nsx = (...argv: string[]) =>
-  execFileSync('nsenter', [`--net=/run/netns/${NS}`, ...argv], { encoding: 'utf8' });
 let sap: BpfObject;
 let agent: BpfObject;
-let ifindex = 0;
 let ifMac = '';
 
 beforeAll(() => {
-  execFileSync('ip', ['netns', 'add', NS]);
-  nsx('ip', 'link', 'add', 'ga', 'type', 'veth', 'peer', 'name', 'gb');
-  nsx('ip', 'addr', 'add', `${LISTEN}/24`, 'dev', 'ga');
-  nsx('ip', 'link', 'set', 'ga', 'up');
-  nsx('ip', 'link', 'set', 'gb', 'up');
-  nsx('sysctl', '-qw', 'net.ipv4.ip_forward=1');
-  nsx('ip', 'neigh', 'replace', PEER_SAP, 'lladdr', PEER_MAC.replace(/(..)(?!$)/g, '$1:'), 'dev', 'ga');
-  nsx('ip', 'neigh', 'replace', AGENT_A, 'lladdr', AGENT_MAC.replace(/(..)(?!$)/g, '$1:'), 'dev', 'ga');
-  const link = JSON.parse(nsx('ip', '-j', 'link', 'show', 'ga')) as { ifindex: number; address: string }[];
-  ifindex = link[0]!.ifindex;
-  ifMac = link[0]!.address.replace(/:/g, '');
-  sap = new BpfObject('sap', `${PINS}/sap`);
+  lab.up(
+    [`${LISTEN}/24`],
+    [
+      [PEER_SAP, PEER_MAC],
+      [AGENT_A, AGENT_MAC],
+    ],
+  );
+  ifMac = lab.ifMac;
+  sap = new BpfObject('sap', `${lab.pins}/sap`);
   sap.program(sapEntries(parseSapConfig(sapInput), sap.nextSlot()), 3);
-  agent = new BpfObject('agent', `${PINS}/agent`);
+  agent = new BpfObject('agent', `${lab.pins}/agent`);
   agent.program(agentEntries(parseAgentConfig(agentInput), agent.nextSlot()), 3);
 });
 
 afterAll(() => {
   sap?.close();
   agent?.close();
-  fs.rmSync(PINS, { recursive: true, force: true });
-  fs.rmSync(TMP, { recursive: true, force: true });
-  execFileSync('ip', ['netns', 'del', NS]);
+  lab.close();
 });
 
-interface RunResult {
-  retval: number;
-  out: Buffer;
-  mark: number;
-  counters: Record<string, number>;
-}
-
-/** One BPF_PROG_TEST_RUN of `prog` on `frame`, entering on `ga`; counters are the deltas of this run. */
-function runProg(obj: BpfObject, prog: string, frame: Buffer): RunResult {
-  const before = obj.counters();
-  const din = path.join(TMP, 'in');
-  const dout = path.join(TMP, 'out');
-  // Frames are built with the interface's MAC: only valid once beforeAll ran.
-  if (frame.length < 34) throw new Error('frame too short');
-  const cin = path.join(TMP, 'ctx');
-  const cout = path.join(TMP, 'ctxout');
-  fs.writeFileSync(din, frame);
-  const ctx = Buffer.alloc(48);
-  ctx.writeUInt32LE(ifindex, 36); // ingress_ifindex: the FIB lookup runs from this device
-  fs.writeFileSync(cin, ctx);
-  const r = JSON.parse(
-    nsx(
-      'bpftool',
-      '-j',
-      'prog',
-      'run',
-      'pinned',
-      path.join(obj.progDir, prog),
-      'data_in',
-      din,
-      'data_out',
-      dout,
-      'data_size_out',
-      '4096',
-      'ctx_in',
-      cin,
-      'ctx_out',
-      cout,
-    ),
-  ) as { retval: number };
-  const after = obj.counters();
-  const delta = after.map((v, i) => v - (before[i] ?? 0));
-  const counters = Object.fromEntries(Object.entries(nameCounters(delta, [])).filter(([, v]) => v > 0));
-  return {
-    retval: r.retval,
-    out: fs.readFileSync(dout),
-    mark: fs.readFileSync(cout).readUInt32LE(8),
-    counters,
-  };
-}
-
-function ipv4(src: string, dst: string, proto: number, payload: Buffer, id = 0x1234): Buffer {
-  const h = Buffer.alloc(20);
-  h[0] = 0x45;
-  h.writeUInt16BE(20 + payload.length, 2);
-  h.writeUInt16BE(id, 4);
-  h[8] = 64;
-  h[9] = proto;
-  h.writeUInt32BE(ipToU32(src), 12);
-  h.writeUInt32BE(ipToU32(dst), 16);
-  h.writeUInt16BE(csum(h), 10);
-  return Buffer.concat([h, payload]);
-}
-function csum(b: Buffer): number {
-  let s = 0;
-  for (let i = 0; i < b.length; i += 2) s += b.readUInt16BE(i);
-  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
-  return ~s & 0xffff;
-}
-function tcp(sport: number, dport: number): Buffer {
-  const t = Buffer.alloc(20);
-  t.writeUInt16BE(sport, 0);
-  t.writeUInt16BE(dport, 2);
-  t[12] = 0x50;
-  t[13] = 0x02;
-  return t;
-}
-function udpHdr(sport: number, dport: number, payload: Buffer): Buffer {
-  const u = Buffer.alloc(8);
-  u.writeUInt16BE(sport, 0);
-  u.writeUInt16BE(dport, 2);
-  u.writeUInt16BE(8 + payload.length, 4);
-  return Buffer.concat([u, payload]);
-}
-function eth(dst: string, src: string, payload: Buffer): Buffer {
-  return Buffer.concat([Buffer.from(dst + src + '0800', 'hex'), payload]);
-}
-function gue(inner: Buffer, epoch = 1, key = K1, overlayId = 77): Buffer {
-  const b = Buffer.alloc(128 + inner.length);
-  const hl = encodeHeader(b, 0, 4, overlayId, epoch, Buffer.from(key, 'hex'));
-  inner.copy(b, hl);
-  return b.subarray(0, hl + inner.length);
-}
+const runProg = (obj: BpfObject, prog: string, frame: Buffer) => lab.run(obj, prog, frame);
+const gue = (inner: Buffer, epoch = 1, key = K1, overlayId = 77) => gueOf(inner, epoch, key, overlayId);
 /** A GUE datagram as an underlay frame arriving at the SaP from (srcIp, 6080). */
 function toSap(datagram: Buffer, srcIp = AGENT_A): Buffer {
   return eth(ifMac, AGENT_MAC, ipv4(srcIp, LISTEN, 17, udpHdr(6080, 6080, datagram)));
