@@ -11,6 +11,8 @@ import { PinnedMap, possibleCpus } from '../../reference-impl/native/bpf.ts';
 
 const DIR = path.join(BPFFS, `tbmapt${process.pid}`);
 let obj: BpfObject;
+/** The endpoint value's size as the loaded object declares it (maps.ts writes that layout). */
+let epValue = 0;
 
 /** The map's entries as bpftool reads them: hex key → hex value. */
 function dump(map: string): Map<string, string> {
@@ -27,13 +29,16 @@ const endpoint = (slot: number, ip: number, v: number): MapEntry => {
   const key = Buffer.alloc(8);
   key.writeUInt32LE(slot);
   key.writeUInt32BE(ip, 4);
-  const value = Buffer.alloc(16);
+  const value = Buffer.alloc(epValue);
   value.writeUInt32LE(v, 12);
   return { map: 'endpoints', key, value };
 };
 
 beforeAll(() => {
   obj = new BpfObject('sap', DIR);
+  const m = new PinnedMap(path.join(obj.mapDir, 'endpoints'));
+  epValue = m.valueSize;
+  m.close();
 });
 afterAll(() => {
   obj?.close();
@@ -44,7 +49,8 @@ describe('bpf(2) map calls from the addon', () => {
   it('writes, reads back and deletes hash entries as bpftool sees them', () => {
     const m = new PinnedMap(path.join(obj.mapDir, 'endpoints'));
     try {
-      expect([m.keySize, m.valueSize]).toEqual([8, 16]);
+      expect(m.keySize).toBe(8);
+      expect(m.valueSize).toBeGreaterThanOrEqual(16);
       const a = endpoint(0, 0x0a000001, 1);
       const b = endpoint(0, 0x0a000002, 2);
       m.update([a.key, b.key], [a.value, b.value]);
@@ -61,7 +67,7 @@ describe('bpf(2) map calls from the addon', () => {
   it('refuses entries of the wrong size and names the map, and a missing pin by its path', () => {
     const m = new PinnedMap(path.join(obj.mapDir, 'endpoints'));
     try {
-      expect(() => m.update([Buffer.alloc(4)], [Buffer.alloc(16)])).toThrow(/endpoints: key of 4 bytes/);
+      expect(() => m.update([Buffer.alloc(4)], [Buffer.alloc(epValue)])).toThrow(/endpoints: key of 4 bytes/);
     } finally {
       m.close();
     }
