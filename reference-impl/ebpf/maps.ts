@@ -133,26 +133,38 @@ export function directionPrefixes(
         add(c);
         return { c, except: (p.except ?? []).map((x) => prefixOf(x)) };
       }) ?? null,
-    ports: e.ports && e.ports.length > 0 ? e.ports : null,
+    // Each entry's ranges as sortable strings, built once (not once per prefix it matches).
+    ranges:
+      e.ports && e.ports.length > 0
+        ? e.ports.map((r) => `${PROTO[r.protocol]}:${r.portFrom}-${r.portTo}`)
+        : null,
   }));
   for (const e of compiled) {
     if (e.peers === null) add({ net: 0, bits: 0 });
     else for (const p of e.peers) for (const x of p.except) add(x);
   }
+  // Prefixes matched by the same entries get the same port set: decided once per distinct match.
+  const bySignature = new Map<string, number>();
   const out: { net: number; bits: number; set: number }[] = [];
   for (const p of all.values()) {
-    const matched = compiled.filter(
-      (e) => e.peers === null || e.peers.some((q) => covers(q.c, p) && !q.except.some((x) => covers(x, p))),
-    );
-    let set = PORTSET_DENY;
-    if (matched.length > 0) {
-      if (matched.some((e) => e.ports === null)) set = PORTSET_ALL;
-      else {
-        const ranges = matched
-          .flatMap((e) => e.ports!.map((r) => `${PROTO[r.protocol]}:${r.portFrom}-${r.portTo}`))
-          .sort();
-        set = portSet([...new Set(ranges)].join(','));
+    const matched: number[] = [];
+    compiled.forEach((e, i) => {
+      if (e.peers === null || e.peers.some((q) => covers(q.c, p) && !q.except.some((x) => covers(x, p))))
+        matched.push(i);
+    });
+    const sig = matched.join(',');
+    let set = bySignature.get(sig);
+    if (set === undefined) {
+      set = PORTSET_DENY;
+      if (matched.length > 0) {
+        if (matched.some((i) => compiled[i]!.ranges === null)) set = PORTSET_ALL;
+        else {
+          const ranges = new Set<string>();
+          for (const i of matched) for (const r of compiled[i]!.ranges!) ranges.add(r);
+          set = portSet([...ranges].sort().join(','));
+        }
       }
+      bySignature.set(sig, set);
     }
     out.push({ net: p.net, bits: p.bits, set });
   }
@@ -189,6 +201,13 @@ export function sapEntries(cfg: SapConfig, slot: Slot): MapEntry[] {
   const via = new Map(cfg.routes.map((r) => [r.sap, r.via]));
   for (const s of cfg.saps)
     for (const a of [s.addr, ...(s.addr6 ? [s.addr6] : [])]) out.push(senderEntry(slot, a, SENDER_SAP));
+  // LPM keys are 16 bytes each, sliced from one zeroed block per 256 (one allocation instead of one per key).
+  let block = Buffer.alloc(0);
+  let used = 0;
+  const key16 = (): Buffer => {
+    if (used === block.length) [block, used] = [Buffer.alloc(16 * 256), 0];
+    return block.subarray(used, (used += 16));
+  };
   const portSets = new Map<string, number>();
   const portSet = (ranges: string): number => {
     let id = portSets.get(ranges);
@@ -232,32 +251,35 @@ export function sapEntries(cfg: SapConfig, slot: Slot): MapEntry[] {
       [DIR_INGRESS | DIR_V6, e.isolatedIngress, e.ingress6],
       [DIR_EGRESS | DIR_V6, e.isolatedEgress, e.egress6],
     ];
+    const ep = ipToU32(e.overlayIp);
     for (const [dir, iso, entries] of dirs) {
       if (!iso) continue;
       for (const p of directionPrefixes(entries, portSet)) {
-        const k = Buffer.alloc(16);
+        const k = key16();
         k.writeUInt32LE(64 + p.bits, 0);
         k[4] = slot;
         k[5] = dir;
-        ipBe(e.overlayIp).copy(k, 8);
-        ipBe(p.net).copy(k, 12);
+        k.writeUInt32BE(ep, 8);
+        k.writeUInt32BE(p.net >>> 0, 12);
         out.push({ map: 'pol_peer', key: k, value: u32le(p.set) });
       }
     }
   }
   // Stage 2: every port set's ranges as port prefixes.
+  const one = u32le(1); // shared: entries are only read
   for (const [ranges, id] of portSets)
     for (const r of ranges.split(',')) {
-      const [proto, span] = r.split(':') as [string, string];
-      const [from, to] = span.split('-').map(Number) as [number, number];
-      for (const p of portPrefixes(from, to)) {
-        const k = Buffer.alloc(16);
+      const colon = r.indexOf(':');
+      const dash = r.indexOf('-', colon);
+      const proto = Number(r.slice(0, colon));
+      for (const p of portPrefixes(Number(r.slice(colon + 1, dash)), Number(r.slice(dash + 1)))) {
+        const k = key16();
         k.writeUInt32LE(64 + p.bits, 0);
         k[4] = slot;
-        k[5] = Number(proto);
+        k[5] = proto;
         k.writeUInt32LE(id, 8);
         k.writeUInt16BE(p.port, 12);
-        out.push({ map: 'pol_port', key: k, value: u32le(1) });
+        out.push({ map: 'pol_port', key: k, value: one });
       }
     }
   return dedupe(out);
@@ -289,7 +311,7 @@ function prefix6Bytes(cidr: string): Buffer {
 /** LPM prefixes of several ranges can coincide; the map keeps one entry per key anyway. */
 function dedupe(entries: MapEntry[]): MapEntry[] {
   const seen = new Map<string, MapEntry>();
-  for (const e of entries) seen.set(`${e.map}:${e.key.toString('hex')}`, e);
+  for (const e of entries) seen.set(`${e.map}:${e.key.toString('latin1')}`, e);
   return [...seen.values()];
 }
 
