@@ -4,10 +4,9 @@
 // underlay). No policies: only authentication, the sender check and the pod guard stand in the way; nothing
 // may reach the workload, and every packet is counted under a reason.
 import { randomBytes } from 'node:crypto';
-import ipaddr from 'ipaddr.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeHeader, PROTO_IPV6 } from '../../reference-impl/gue/codec.ts';
 import { parseScenario } from '../../src/scenario/load.ts';
+import { gue6 as gue, ipv6Udp } from './overlay-attacks6.ts';
 import { daemon, down, tool, up, type Lab } from './overlay-helpers.ts';
 
 const scenario = (families: string) =>
@@ -24,34 +23,6 @@ pods:
   - { namespace: app, name: b, node: n2 }
 `,
   );
-
-/** IPv6 + UDP with a correct checksum (mandatory over IPv6), so only the overlay's checks can stop it. */
-function ipv6Udp(src: string, dst: string, dport: number, payload: Buffer): Buffer {
-  const b = Buffer.alloc(48 + payload.length);
-  b[0] = 0x60;
-  b.writeUInt16BE(8 + payload.length, 4);
-  b[6] = 17;
-  b[7] = 64;
-  Buffer.from(ipaddr.parse(src).toByteArray()).copy(b, 8);
-  Buffer.from(ipaddr.parse(dst).toByteArray()).copy(b, 24);
-  b.writeUInt16BE(40000, 40);
-  b.writeUInt16BE(dport, 42);
-  b.writeUInt16BE(8 + payload.length, 44);
-  payload.copy(b, 48);
-  let sum = 17 + 8 + payload.length; // pseudo-header: next header and upper-layer length
-  for (let i = 8; i < 40; i += 2) sum += b.readUInt16BE(i);
-  for (let i = 40; i < b.length; i += 2) sum += i + 1 < b.length ? b.readUInt16BE(i) : b[i]! << 8;
-  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-  b.writeUInt16BE(~sum & 0xffff || 0xffff, 46);
-  return b;
-}
-
-function gue(overlayId: number, epoch: number, key: Buffer, inner: Buffer): string {
-  const buf = Buffer.alloc(256 + inner.length);
-  const hl = encodeHeader(buf, 0, PROTO_IPV6, overlayId, epoch, key);
-  inner.copy(buf, hl);
-  return buf.subarray(0, hl + inner.length).toString('hex');
-}
 
 const sum = (c: Record<string, number>, names: string[]) => names.reduce((a, n) => a + (c[n] ?? 0), 0);
 const DROPS = [

@@ -37,7 +37,7 @@ if (mode === 'sink' || mode === 'echo') {
   });
 } else if (mode === 'flood') {
   const o = JSON.parse(arg);
-  const s = dgram.createSocket({ type: 'udp4', sendBufferSize: 4 << 20 });
+  const s = dgram.createSocket({ type: o.ip.includes(':') ? 'udp6' : 'udp4', sendBufferSize: 4 << 20 });
   const bufs = o.hex.map((h) => Buffer.from(h, 'hex'));
   s.bind(o.bindPort ?? 0, async () => {
     let errors = 0;

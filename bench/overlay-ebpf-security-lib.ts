@@ -1,0 +1,178 @@
+// Shared by bench/overlay-ebpf-security.ts: the scenario per address family, IPv4 attack packets, and the flood
+// that sends one attack and accounts for every packet (delivered to the workload, or dropped under a named
+// counter: the processes' /status counters and the pod guard's nftables counter).
+import { encodeHeader, PROTO_IPV4 } from '../reference-impl/gue/codec.ts';
+import { parseScenario } from '../src/scenario/load.ts';
+import type { Scenario } from '../src/scenario/types.ts';
+import { tool, type Lab } from '../test/integration/overlay-helpers.ts';
+
+export type Family = 'ipv4' | 'ipv6' | 'dual';
+export const FAMILIES: readonly Family[] = ['ipv4', 'ipv6', 'dual'];
+
+/** Two nodes with one pod each and an external attacker; `ipv6` IPv6-only, `dual` dual-stack (IPv4 underlay). */
+export function scenario(family: Family): Scenario {
+  const families = { ipv4: '', ipv6: ', ipFamilies: [IPv6]', dual: ', ipFamilies: [IPv4, IPv6]' }[family];
+  return parseScenario(
+    'security.yaml',
+    `
+name: security
+topology:
+  clusters: [{ name: c1${families}, nodes: [{ name: n1 }, { name: n2 }] }]
+  externals: [{ name: attacker }]
+namespaces: [{ name: app }]
+pods:
+  - { namespace: app, name: a, node: n1 }
+  - { namespace: app, name: b, node: n2 }
+`,
+  );
+}
+
+export function ipv4Udp(src: string, dst: string, dport: number, payload: Buffer): Buffer {
+  const b = Buffer.alloc(28 + payload.length);
+  b[0] = 0x45;
+  b.writeUInt16BE(b.length, 2);
+  b[8] = 64;
+  b[9] = 17;
+  Buffer.from(src.split('.').map(Number)).copy(b, 12);
+  Buffer.from(dst.split('.').map(Number)).copy(b, 16);
+  let sum = 0;
+  for (let i = 0; i < 20; i += 2) sum += b.readUInt16BE(i);
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  b.writeUInt16BE(~sum & 0xffff, 10);
+  b.writeUInt16BE(40000, 20);
+  b.writeUInt16BE(dport, 22);
+  b.writeUInt16BE(8 + payload.length, 24);
+  payload.copy(b, 28);
+  return b;
+}
+
+export function gue4(overlayId: number, epoch: number, key: Buffer, inner: Buffer): string {
+  const buf = Buffer.alloc(256 + inner.length);
+  const hl = encodeHeader(buf, 0, PROTO_IPV4, overlayId, epoch, key);
+  inner.copy(buf, hl);
+  return buf.subarray(0, hl + inner.length).toString('hex');
+}
+
+/** GUE-level malformations of a valid packet (hex): byte offset and the bits flipped there. */
+export function malformedGue(valid: string): string[] {
+  return [
+    '00',
+    'ffffffff',
+    '1f04000000000000',
+    'a1b2c3',
+    valid.slice(0, 30),
+    ...[
+      [0, 0x40], // version 1
+      [0, 0x20], // control bit
+      [11, 0x01], // reserved byte
+      [10, 0x07], // auth length disagrees with Hlen
+      [1, 0x33], // protocol neither 4 nor 41
+    ].map(([at, bits]) => {
+      const b = Buffer.from(valid, 'hex');
+      b[at!] = b[at!]! ^ bits!;
+      return b.toString('hex');
+    }),
+  ];
+}
+
+/** One attack: who sends what to where, and the counters (`process counter`) that must account for all of it. */
+export interface Attack {
+  name: string;
+  from: string;
+  target: { ip: string; port: number };
+  hex: string[];
+  bindPort?: number;
+  expect: string[];
+}
+
+export interface Row {
+  attack: string;
+  target: string;
+  sent: number;
+  delivered: number;
+  counted: number;
+  by: string;
+  pps: number;
+  ok: boolean;
+}
+
+const GUARD = 'guard-drop';
+
+/** The pod guard's drop counter in a host (the one `counter drop` rule of the ovguard table). */
+async function guard(lab: Lab, host: string): Promise<number> {
+  const r = await lab.net.exec(host, ['nft', 'list', 'table', 'inet', 'ovguard']);
+  return Number(/counter packets (\d+)/.exec(r.stdout)?.[1] ?? NaN);
+}
+
+/** Every counter of every process (and the guard of `guardHost`) as `id counter` → value. */
+async function snapshot(lab: Lab, guardHost: string): Promise<Map<string, number>> {
+  const m = new Map<string, number>();
+  for (const [id, st] of Object.entries(await lab.ov.counters()))
+    for (const [c, v] of Object.entries(st.counters)) if (c !== 'flows') m.set(`${id} ${c}`, v);
+  m.set(`${guardHost} ${GUARD}`, await guard(lab, guardHost));
+  return m;
+}
+
+/**
+ * Sends `count` packets of one attack (cycling through its datagrams), waits for the queues to drain, and
+ * accounts: delivered = new lines at the sink, counted = the sum of the attack's expected counters' deltas
+ * (must equal sent, with nothing delivered). `by` lists every counter that moved (but `rx`, which every
+ * packet a program looked at moves).
+ */
+export async function flood(
+  lab: Lab,
+  a: Attack,
+  count: number,
+  sinkLines: () => number,
+  guardHost: string,
+): Promise<Row> {
+  const before = await snapshot(lab, guardHost);
+  const d0 = sinkLines();
+  const t0 = performance.now();
+  const r = await tool(
+    lab.net,
+    a.from,
+    'flood',
+    { ...a.target, hex: a.hex, count, bindPort: a.bindPort },
+    900_000,
+  );
+  const secs = (performance.now() - t0) / 1000;
+  // Datagrams whose send() failed never left the host: not sent.
+  const sent = r.sent - ((r as unknown as { errors?: number }).errors ?? 0);
+  // The counters settle once the last packet has crossed the namespaces; poll instead of one fixed sleep.
+  let after = before;
+  let counted = 0;
+  for (let i = 0; i < 20; i++) {
+    await new Promise((res) => setTimeout(res, 250));
+    after = await snapshot(lab, guardHost);
+    counted = a.expect.reduce((s, k) => s + (after.get(k) ?? 0) - (before.get(k) ?? 0), 0);
+    if (counted >= sent) break;
+  }
+  const moved = [...after]
+    .map(([k, v]) => [k, v - (before.get(k) ?? 0)] as const)
+    .filter(([k, d]) => d > 0 && !k.endsWith(' rx'));
+  const by = moved.map(([k, d]) => `${k} ${d}`).join('; ');
+  const delivered = sinkLines() - d0;
+  return {
+    attack: a.name,
+    target: `${a.target.ip.includes(':') ? `[${a.target.ip}]` : a.target.ip}:${a.target.port}`,
+    sent,
+    delivered,
+    counted,
+    by,
+    pps: Math.round(sent / secs),
+    ok: delivered === 0 && counted === sent && sent === count,
+  };
+}
+
+export function table(rows: Row[]): string {
+  const out = [
+    '| attack | target | sent | delivered | counted by the expected counters | every counter that moved (process counter packets) | pps sent | ok |',
+    '|---|---|---|---|---|---|---|---|',
+  ];
+  for (const r of rows)
+    out.push(
+      `| ${r.attack} | ${r.target} | ${r.sent} | ${r.delivered} | ${r.counted} | ${r.by} | ${r.pps} | ${r.ok ? 'yes' : '**NO**'} |`,
+    );
+  return out.join('\n');
+}
