@@ -45,9 +45,12 @@ try {
   process.exit(2);
 }
 const V6 = FAMILY !== 'ipv4';
+// Where the pod-level attacks are counted: the eBPF agent's ingress program drops them before the guard sees them
+// (`unknownSender`, `plainToOverlay`); in user space the pod guard drops them first.
+const EBPF = MODE === 'overlay-ebpf';
 
 const t0 = performance.now();
-const lab = await up(scenario(FAMILY), MODE === 'overlay-ebpf' ? 'ebpf' : 'user');
+const lab = await up(scenario(FAMILY), EBPF ? 'ebpf' : 'user');
 const cleanups: (() => Promise<unknown>)[] = [];
 let failed = false;
 let legend = '';
@@ -138,7 +141,7 @@ try {
       target: agentB,
       bindPort: 6080,
       hex: [valid()],
-      expect: ['app/b unknownSender'],
+      expect: [EBPF ? 'app/b unknownSender' : 'app/b guard-drop'],
     },
     {
       name: `plain ${V6 ? 'IPv6 ' : ''}UDP to the pod's real address`,
@@ -151,7 +154,7 @@ try {
   if (V6) {
     // Plain IPv6 to the pod's overlay address. The underlay routes no overlay prefix, so the attacker sits on
     // the pod's own node (the one hop that reaches its wire) and routes the overlay /128 to the pod's real
-    // address; the pod's agent program must drop it (`plainToOverlay`), the guard never sees it.
+    // address; the pod's agent program must drop it (`plainToOverlay`; user space: the guard).
     const via = await net.exec('node:n2', ['ip', '-6', 'route', 'get', real('app/b')]);
     const dev = /\bdev (\S+)/.exec(via.stdout)?.[1];
     if (!dev) throw new Error(`node:n2 has no route to ${real('app/b')}: ${via.stdout}${via.stderr}`);
@@ -164,7 +167,7 @@ try {
       from: 'node:n2',
       target: { ip: ip('app/b'), port: 9999 },
       hex: ['61747461636b'],
-      expect: ['app/b plainToOverlay'],
+      expect: [EBPF ? 'app/b plainToOverlay' : 'app/b guard-drop'],
     });
   }
 
