@@ -112,7 +112,13 @@ int agent_ingress(struct __sk_buff *skb) {
   if (o.ip.protocol != IPPROTO_UDP || o.ip.daddr != cfg->listen_ip || o.ip.ihl != 5) return TC_ACT_OK;
   if (bpf_skb_load_bytes(skb, sizeof(struct ethhdr), &o, sizeof(o)) || o.udp.dest != cfg->listen_port)
     return TC_ACT_OK;
+  /* GUE header and inner IPv4 header into the linear area, no more: a kernel sender's TCP payload sits in page
+   * fragments, and pulling it would copy it into the head on every packet (a lying GUE length gets a short pull,
+   * and the bounds checks drop it). */
   __u32 want = sizeof(struct ethhdr) + OUTER_LEN + GUE_MAX_HDR + 20;
+  __u8 b0;
+  if (!bpf_skb_load_bytes(skb, sizeof(struct ethhdr) + OUTER_LEN, &b0, 1))
+    want = sizeof(struct ethhdr) + OUTER_LEN + 4 + (b0 & 0x1f) * 4 + 20;
   if (want > skb->len) want = skb->len;
   bpf_skb_pull_data(skb, want);
   void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;

@@ -111,6 +111,17 @@ struct flow_val {
   __u32 gen;
   __u32 pad;
   __u64 seen;
+  /* Forwarding cache of this flow direction (flows only; 0 in frags): what the last packet that went through
+   * every check was sent with. A later packet of the flow from the same underlay sender under the same config
+   * version would get the same sender, route and FIB answers, so it is forwarded from here (sap_fast). */
+  __u64 fwd_at; /* when the FIB answered; 0 = nothing cached */
+  __u32 fwd_sender_ip;
+  __u16 fwd_sender_port;
+  __u16 fwd_hop_port;
+  __u32 fwd_hop_ip;
+  __u32 fwd_ifindex; /* 0: the next hop is another SaP of this namespace */
+  __u8 fwd_dmac[ETH_ALEN];
+  __u8 fwd_smac[ETH_ALEN];
 };
 struct {
   __uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -132,6 +143,12 @@ struct {
 #define PORTSET_DENY 0xffffffff
 
 #define FRAG_NS 5000000000ULL
+/* A cached FIB answer is trusted this long: a neighbour or route change reaches a long flow within 1 s (a config
+ * change, e.g. a pod moving, invalidates at once through `gen`). */
+#define FWD_NS 1000000000ULL
+/* Set on a packet this SaP re-addressed to another SaP of its namespace and left to the filters after its own
+ * (sap_ingress_head); cleared by the SaP that takes it, or by sap_catch, which re-injects it if none did. */
+#define OV_PASS_MARK 0x6081
 
 static __always_inline int allows(__u32 slot, __u8 dir, __u32 ep, __u32 peer, __u8 proto, __u16 port) {
   struct peer_key pk = {.prefixlen = 96, .slot = slot, .dir = dir, .ep = ep, .peer = peer};
@@ -166,8 +183,60 @@ static __always_inline int drop_malformed(__u32 sub) {
   return TC_ACT_SHOT;
 }
 
-SEC("tc")
-int sap_ingress(struct __sk_buff *skb) {
+/* Re-encapsulates in place: this SaP is the new outer source, the next hop the destination (re-keyed when the
+ * packet came with another epoch than this SaP sends). 0, or the counter to drop with. */
+static __always_inline __u32 reencap(struct sap_cfg *cfg, struct gue *h, __u8 *g, void *end, struct iphdr *ip,
+                                     struct udphdr *udp, __u32 hop_ip, __u16 hop_port) {
+  if (h->epoch != cfg->send_epoch) {
+    if (h->auth_len != cfg->send_len) return C_REKEY_LENGTH;
+    g[9] = cfg->send_epoch;
+    __u8 *a = g + GUE_FIXED_LEN;
+    for (int i = 0; i < MAX_KEY; i++) {
+      if (i >= cfg->send_len) break;
+      if ((void *)(a + i + 1) > end) return C_TX_ERROR;
+      a[i] = cfg->send_key[i];
+    }
+  }
+  ip->saddr = cfg->listen_ip;
+  ip->daddr = hop_ip;
+  ip->ttl = 64;
+  ip->check = 0;
+  ip->check = ip_csum(ip);
+  udp->source = cfg->listen_port;
+  udp->dest = hop_port;
+  udp->check = 0; /* IPv4 UDP without checksum: the inner packet carries its own */
+  return 0;
+}
+
+/* The next hop is another SaP of this namespace (the gateways of several clusters in the router). The head
+ * filter of an interface (sap_ingress_head: the SaP whose listen address it holds, attached before every other
+ * SaP's) leaves the packet to the filters after it, which see it in the same pass; any other SaP sends it
+ * back into ingress, where the target's filter takes it on a second pass (netif_rx: a backlog round trip and
+ * every filter again). */
+static __always_inline int to_local_sap(struct __sk_buff *skb, int head) {
+  if (head) {
+    skb->mark = OV_PASS_MARK;
+    return PASS;
+  }
+  return bpf_redirect(skb->ingress_ifindex, BPF_F_INGRESS);
+}
+
+/* How much of the packet the checks read directly: up to the inner L4 ports (ICMP: echo id), as the GUE header
+ * length and the inner IHL say, not a fixed maximum. A kernel sender's TCP payload sits in page fragments behind
+ * the headers; pulling it too would copy it into the head on every packet. A packet that lies about the lengths
+ * gets less than it needs and the bounds checks drop it as truncated. */
+static __always_inline __u32 pull_len(struct __sk_buff *skb) {
+  __u32 at = sizeof(struct ethhdr) + OUTER_LEN, want = at + GUE_MAX_HDR + 24;
+  __u8 b0;
+  if (!bpf_skb_load_bytes(skb, at, &b0, 1)) {
+    __u32 hl = 4 + (b0 & 0x1f) * 4, ihl = 20;
+    if (!bpf_skb_load_bytes(skb, at + hl, &b0, 1) && (b0 & 0xf) > 5) ihl = (b0 & 0xf) * 4;
+    want = at + hl + ihl + 8;
+  }
+  return want < skb->len ? want : skb->len;
+}
+
+static __always_inline int sap_run(struct __sk_buff *skb, int head) {
   if (skb->protocol != bpf_htons(ETH_P_IP)) return PASS;
   __u32 zero = 0;
   struct active *act = bpf_map_lookup_elem(&active, &zero);
@@ -186,13 +255,12 @@ int sap_ingress(struct __sk_buff *skb) {
       o.udp.dest != cfg->listen_port)
     return PASS;
   /* GUE header, inner IPv4 and ports into the linear area (a GSO packet's payload may stay paged). */
-  __u32 want = sizeof(struct ethhdr) + OUTER_LEN + GUE_MAX_HDR + 24;
-  if (want > skb->len) want = skb->len;
-  bpf_skb_pull_data(skb, want);
+  bpf_skb_pull_data(skb, pull_len(skb));
   void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
   struct iphdr *ip = data + sizeof(struct ethhdr);
   struct udphdr *udp = (void *)(ip + 1);
   if ((void *)(udp + 1) > end) return PASS;
+  if (skb->mark == OV_PASS_MARK) skb->mark = 0; /* taken: the mark stays in this namespace */
 
   count(C_RX);
   if (ip->frag_off & bpf_htons(0x3fff)) return drop_malformed(C_MAL_OUTER_FRAGMENT);
@@ -237,6 +305,26 @@ int sap_ingress(struct __sk_buff *skb) {
     }
   }
 
+  __u64 now = bpf_ktime_get_ns();
+  /* Fast path: a flow direction already forwarded from this underlay sender under this config version passes
+   * the sender check, has the same next hop and (within FWD_NS) the same FIB answer, so the key check above is
+   * all it needs: three hash lookups and the FIB lookup less per packet. */
+  struct flow_val *fv = !more && !later ? bpf_map_lookup_elem(&flows, &fk) : NULL;
+  if (fv && fv->gen == gen && now - fv->seen <= cfg->flow_idle_ns && fv->fwd_at && now - fv->fwd_at < FWD_NS &&
+      fv->fwd_sender_ip == ip->saddr && fv->fwd_sender_port == udp->source) {
+    fv->seen = now;
+    count(C_ALLOWED_CACHED);
+    __u32 err = reencap(cfg, &h, g, end, ip, udp, fv->fwd_hop_ip, fv->fwd_hop_port);
+    if (err) return drop(err);
+    __u32 out = fv->fwd_ifindex;
+    if (!out) return to_local_sap(skb, head);
+    struct ethhdr *eth = data;
+    if ((void *)(eth + 1) > end) return drop(C_TX_ERROR);
+    __builtin_memcpy(eth->h_dest, fv->fwd_dmac, ETH_ALEN);
+    __builtin_memcpy(eth->h_source, fv->fwd_smac, ETH_ALEN);
+    return bpf_redirect(out, 0);
+  }
+
   /* Sender check (CONTRACT.md, "Policy semantics in the SaP"). */
   struct ep_key sk = {.slot = slot, .ip = fk.src};
   struct ep_val *src = bpf_map_lookup_elem(&endpoints, &sk);
@@ -252,7 +340,6 @@ int sap_ingress(struct __sk_buff *skb) {
   struct ep_val *dst = bpf_map_lookup_elem(&endpoints, &dk);
   if (!dst || !(dst->flags & EP_HAS_HOP)) return drop(C_NO_ROUTE);
 
-  __u64 now = bpf_ktime_get_ns();
   if (later) {
     struct flow_key qk = {.src = fk.src, .dst = fk.dst, .proto = fk.proto, .sport = in->id};
     if (!cached(&frags, &qk, gen, now, FRAG_NS)) return drop(C_FRAGMENT_DROPPED);
@@ -276,47 +363,62 @@ int sap_ingress(struct __sk_buff *skb) {
     remember(&frags, &qk, gen, now);
   }
 
-  /* Re-encapsulate in place: this SaP is the new outer source, the next hop the destination. */
   __u32 hop_ip = dst->hop_ip;
   __u16 hop_port = dst->hop_port;
-  if (h.epoch != cfg->send_epoch) {
-    if (h.auth_len != cfg->send_len) return drop(C_REKEY_LENGTH);
-    g[9] = cfg->send_epoch;
-    __u8 *a = g + GUE_FIXED_LEN;
-    for (int i = 0; i < MAX_KEY; i++) {
-      if (i >= cfg->send_len) break;
-      if ((void *)(a + i + 1) > end) return drop(C_TX_ERROR);
-      a[i] = cfg->send_key[i];
-    }
-  }
-  ip->saddr = cfg->listen_ip;
-  ip->daddr = hop_ip;
-  ip->ttl = 64;
-  ip->check = 0;
-  ip->check = ip_csum(ip);
-  udp->source = cfg->listen_port;
-  udp->dest = hop_port;
-  udp->check = 0; /* IPv4 UDP without checksum: the inner packet carries its own */
+  __u32 err = reencap(cfg, &h, g, end, ip, udp, hop_ip, hop_port);
+  if (err) return drop(err);
 
   struct bpf_fib_lookup fib = {.family = 2 /* AF_INET */, .ipv4_src = cfg->listen_ip, .ipv4_dst = hop_ip,
                                .ifindex = skb->ingress_ifindex};
   long rc = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
-  if (rc == BPF_FIB_LKUP_RET_SUCCESS) {
-    data = (void *)(long)skb->data;
-    end = (void *)(long)skb->data_end;
-    struct ethhdr *eth = data;
-    if ((void *)(eth + 1) > end) return drop(C_TX_ERROR);
-    __builtin_memcpy(eth->h_dest, fib.dmac, ETH_ALEN);
-    __builtin_memcpy(eth->h_source, fib.smac, ETH_ALEN);
-    return bpf_redirect(fib.ifindex, 0);
+  if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NOT_FWDED) {
+    if (rc == BPF_FIB_LKUP_RET_NO_NEIGH) return bpf_redirect_neigh(fib.ifindex, NULL, 0, 0);
+    return drop(C_TX_ERROR);
   }
-  if (rc == BPF_FIB_LKUP_RET_NO_NEIGH) return bpf_redirect_neigh(fib.ifindex, NULL, 0, 0);
-  /* The next hop is another SaP of this namespace: back into ingress, where its filter takes it. */
-  if (rc == BPF_FIB_LKUP_RET_NOT_FWDED) return bpf_redirect(skb->ingress_ifindex, BPF_F_INGRESS);
-  return drop(C_TX_ERROR);
+  /* Remember how this flow direction leaves, for sap_fast (not for fragments: they keep the full path). */
+  fv = !more && !later ? bpf_map_lookup_elem(&flows, &fk) : NULL;
+  if (fv && fv->gen == gen) {
+    fv->fwd_sender_ip = sdk.ip;
+    fv->fwd_sender_port = sdk.port;
+    fv->fwd_hop_ip = hop_ip;
+    fv->fwd_hop_port = hop_port;
+    fv->fwd_ifindex = rc == BPF_FIB_LKUP_RET_SUCCESS ? fib.ifindex : 0;
+    __builtin_memcpy(fv->fwd_dmac, fib.dmac, ETH_ALEN);
+    __builtin_memcpy(fv->fwd_smac, fib.smac, ETH_ALEN);
+    fv->fwd_at = now;
+  }
+  if (rc == BPF_FIB_LKUP_RET_NOT_FWDED) return to_local_sap(skb, head);
+  data = (void *)(long)skb->data;
+  end = (void *)(long)skb->data_end;
+  struct ethhdr *eth = data;
+  if ((void *)(eth + 1) > end) return drop(C_TX_ERROR);
+  __builtin_memcpy(eth->h_dest, fib.dmac, ETH_ALEN);
+  __builtin_memcpy(eth->h_source, fib.smac, ETH_ALEN);
+  return bpf_redirect(fib.ifindex, 0);
 
 bad_inner:
   return drop_malformed(C_MAL_INNER_IPV4);
+}
+
+SEC("tc")
+int sap_ingress(struct __sk_buff *skb) {
+  return sap_run(skb, 0);
+}
+
+/* The same SaP as the first filter of the interface that holds its listen address (sap-main.ts attaches it
+ * there, before every other SaP of the namespace). */
+SEC("tc")
+int sap_ingress_head(struct __sk_buff *skb) {
+  return sap_run(skb, 1);
+}
+
+/* Last filter of a head interface: a packet a head SaP left for another SaP of the namespace that no filter
+ * after it took (that SaP's filter comes earlier, or it is not attached yet) goes round once more. */
+SEC("tc")
+int sap_catch(struct __sk_buff *skb) {
+  if (skb->mark != OV_PASS_MARK) return PASS;
+  skb->mark = 0;
+  return bpf_redirect(skb->ingress_ifindex, BPF_F_INGRESS);
 }
 
 char LICENSE[] SEC("license") = "GPL";
