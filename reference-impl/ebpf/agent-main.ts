@@ -86,7 +86,13 @@ async function apply(body: unknown): Promise<void> {
   }
   const saps = [next.sap, ...next.acceptFrom];
   if (next.guard)
-    await installGuard({ tun: 'lo', agentPort: next.listen.port, saps, acceptMark: DECAP_MARK });
+    await installGuard({
+      tun: 'lo',
+      agentPort: next.listen.port,
+      saps,
+      acceptMark: DECAP_MARK,
+      notrack: { mark: DECAP_MARK, overlayCidrs: [next.overlayCidr] },
+    });
   else await removeGuard();
   cfg = next;
 }
