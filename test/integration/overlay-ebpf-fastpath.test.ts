@@ -170,9 +170,9 @@ function tcp(sport: number, dport: number, data = 0): Buffer {
   t[13] = 0x18;
   return t;
 }
-function gue(inner: Buffer): Buffer {
+function gue(inner: Buffer, key = K1): Buffer {
   const b = Buffer.alloc(128 + inner.length);
-  const hl = encodeHeader(b, 0, 4, 77, 1, Buffer.from(K1, 'hex'));
+  const hl = encodeHeader(b, 0, 4, 77, 1, Buffer.from(key, 'hex'));
   inner.copy(b, hl);
   return b.subarray(0, hl + inner.length);
 }
@@ -217,6 +217,17 @@ describe('eBPF SaP forwarding cache (BPF_PROG_TEST_RUN)', () => {
     const otherPort = runProg('sap_ingress', toSap(gue(ipv4(A, B, 6, tcp(41001, 80))), AGENT_A, 6081));
     expect(otherPort.retval).toBe(TC_ACT_SHOT);
     expect(otherPort.counters).toEqual({ rx: 1, unknownSender: 1 });
+  });
+
+  it('the word-wise key compare sees a difference in any byte, also on a cached flow', () => {
+    runProg('sap_ingress', toSap(gue(ipv4(A, B, 6, tcp(41003, 80))), AGENT_A));
+    for (const at of [0, 7, 8, 15]) {
+      const k = Buffer.from(K1, 'hex');
+      k[at]! ^= 0x01;
+      const r = runProg('sap_ingress', toSap(gue(ipv4(A, B, 6, tcp(41003, 80)), k.toString('hex')), AGENT_A));
+      expect(r.retval).toBe(TC_ACT_SHOT);
+      expect(r.counters).toEqual({ rx: 1, badKey: 1 });
+    }
   });
 
   it('a new config version moves a cached flow to its new next hop at once', () => {
