@@ -18,6 +18,14 @@ export interface GuardSpec {
   allowFrom?: string[];
   /** eBPF data path: packets its tc ingress program decapsulated carry this mark (a mark never comes off the wire). */
   acceptMark?: number;
+  /**
+   * eBPF data path: overlay traffic is not connection-tracked. The guard admits unwrapped packets by their mark
+   * (before its `ct state` rule), so tracking them only costs: a conntrack entry created, confirmed and looked up
+   * for every overlay connection on both ends, measured at ~10 µs of CPU per TCP connection here. Marked packets
+   * in and packets to these overlay prefixes out skip conntrack in a raw-priority chain; the pod's own
+   * non-overlay connections are still tracked, so their replies still pass.
+   */
+  notrack?: { mark: number; overlayCidrs: string[] };
 }
 
 /** The ruleset text (replaces any previous guard atomically). Pure. */
@@ -48,11 +56,28 @@ export function guardRuleset(g: GuardSpec): string {
     `    meta nfproto ipv6 icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert } accept`,
     `    counter drop`,
     `  }`,
+    ...(g.notrack ? notrackChains(g.notrack) : []),
     `}`,
     '',
   ]
     .filter((l) => l !== '')
     .join('\n');
+}
+
+function notrackChains(n: { mark: number; overlayCidrs: string[] }): string[] {
+  const v4 = n.overlayCidrs.filter((c) => !c.includes(':'));
+  const v6 = n.overlayCidrs.filter((c) => c.includes(':'));
+  return [
+    `  chain notrack_in {`,
+    `    type filter hook prerouting priority raw; policy accept;`,
+    `    meta mark 0x${n.mark.toString(16)} notrack`,
+    `  }`,
+    `  chain notrack_out {`,
+    `    type filter hook output priority raw; policy accept;`,
+    v4.length ? `    ip daddr { ${v4.join(', ')} } notrack` : '',
+    v6.length ? `    ip6 daddr { ${v6.join(', ')} } notrack` : '',
+    `  }`,
+  ];
 }
 
 export function nft(stdin: string, args: string[] = ['-f', '-']): Promise<void> {

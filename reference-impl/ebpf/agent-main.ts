@@ -169,10 +169,24 @@ async function apply(body: unknown): Promise<void> {
     }
   }
   const saps = [next.sap, ...next.acceptFrom];
-  const guardKey = next.guard ? JSON.stringify(saps) : '';
+  // Overlay traffic skips conntrack (policy is the SaPs'; the guard admits it by mark and by prefix), the pod's
+  // own plain connections stay tracked.
+  const guard = next.guard
+    ? {
+        tun: 'lo',
+        agentPort: next.listen.port,
+        saps,
+        acceptMark: DECAP_MARK,
+        notrack: {
+          mark: DECAP_MARK,
+          overlayCidrs: [next.overlayCidr, ...(next.overlayCidr6 ? [next.overlayCidr6] : [])],
+        },
+      }
+    : undefined;
+  // nft is a spawn: a version that leaves the guard's inputs alone (a rotation phase) keeps it.
+  const guardKey = guard ? JSON.stringify(guard) : '';
   if (guardKey !== guardInstalled) {
-    if (next.guard)
-      await installGuard({ tun: 'lo', agentPort: next.listen.port, saps, acceptMark: DECAP_MARK });
+    if (guard) await installGuard(guard);
     else await removeGuard();
     guardInstalled = guardKey;
   }

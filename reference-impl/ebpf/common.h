@@ -184,11 +184,19 @@ static __always_inline int gue_verify(struct __sk_buff *skb, __u32 auth_off, str
   if (!k || k->len == 0) return D_BAD_EPOCH;
   __u32 len = h->auth_len;
   if (k->len != len || len > MAX_KEY || len < 1) return D_BAD_KEY;
-  __u8 got[MAX_KEY] = {};
+  /* Eight 64-bit words instead of 64 byte steps: this runs for every packet in every agent and SaP on the
+   * path. Bytes past `len` are masked out of both sides. */
+  __u64 got[MAX_KEY / 8] = {};
   if (bpf_skb_load_bytes(skb, auth_off, got, len)) return D_BAD_KEY;
-  __u8 diff = 0;
+  __u64 want[MAX_KEY / 8];
+  __builtin_memcpy(want, k->key, MAX_KEY);
+  __u64 diff = 0;
 #pragma unroll
-  for (int i = 0; i < MAX_KEY; i++) diff |= got[i] ^ (i < len ? k->key[i] : 0);
+  for (int w = 0; w < MAX_KEY / 8; w++) {
+    int n = (int)len - w * 8;
+    __u64 m = n >= 8 ? ~0ULL : n <= 0 ? 0 : (1ULL << (n * 8)) - 1;
+    diff |= (got[w] ^ want[w]) & m;
+  }
   return diff == 0 ? D_OK : D_BAD_KEY;
 }
 

@@ -2,6 +2,7 @@
 // The same control API and config as sap/main.ts (../CONTRACT.md); packets never reach this process: it loads
 // sap.bpf.o, attaches it to the tc ingress hook of every interface of its namespace and renders each config
 // version into the maps (maps.ts). /status reads the per-CPU counters.
+import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { parseArgs, serveApi } from '../sap/api.ts';
 import { SAP_COUNTERS, type SapConfig, parseSapConfig } from '../sap/config.ts';
@@ -30,13 +31,44 @@ function ensureForwarding(): void {
   }
 }
 
-// Several SaPs may share a namespace (a cluster's gateways in the router): each takes its own filter priority,
-// from the process number in its pin directory name, and passes on what is not addressed to it.
-const prio = 1 + Number(/(\d+)$/.exec(args['bpf-dir'])?.[1] ?? 0);
+// Several SaPs may share a namespace (a cluster's gateways in the router): each takes its own filter priorities,
+// from the process number in its pin directory name, and passes on what is not addressed to it. On the interface
+// that holds its listen address a SaP runs first (sap_ingress_head, before every other SaP's filter), so a packet
+// it re-addresses to another SaP of the namespace (a gateway-to-gateway hop) can be left to the filters after it
+// in the same pass instead of going round through ingress again; sap_catch, last on that interface, re-injects
+// what no later filter took. A packet from a cluster's nodes enters the router on that cluster's interface,
+// addressed to that cluster's gateway: the one head filter there.
+const n = Number(/(\d+)$/.exec(args['bpf-dir'])?.[1] ?? 0) % 0x4000;
+const HEAD_PRIO = 1 + n;
+const PRIO = 0x4000 + n;
+const CATCH_PRIO = 0x8000 + n;
+let headDev: string | undefined;
 
-function attachAll(o: BpfObject): void {
+function detach(dev: string, prio: number): void {
+  try {
+    execFileSync('tc', ['filter', 'del', 'dev', dev, 'ingress', 'prio', String(prio)], { stdio: 'ignore' });
+  } catch {
+    // not there
+  }
+}
+
+function attachAll(o: BpfObject, listenIp?: string): void {
   // New pods add veths to the node between versions: attach to whatever is there now.
-  for (const i of interfaces()) if (!o.isAttached(i.name)) o.attach(i.name, 'ingress', 'sap_ingress', prio);
+  const all = interfaces();
+  for (const i of all) if (!o.isAttached(i.name)) o.attach(i.name, 'ingress', 'sap_ingress', PRIO);
+  const own = listenIp === undefined ? undefined : all.find((i) => i.addrs.includes(listenIp))?.name;
+  if (own === headDev) return;
+  if (headDev !== undefined) {
+    o.attach(headDev, 'ingress', 'sap_ingress', PRIO);
+    detach(headDev, HEAD_PRIO);
+    detach(headDev, CATCH_PRIO);
+  }
+  if (own !== undefined) {
+    o.attach(own, 'ingress', 'sap_ingress_head', HEAD_PRIO);
+    o.attach(own, 'ingress', 'sap_catch', CATCH_PRIO);
+    detach(own, PRIO);
+  }
+  headDev = own;
 }
 
 function localAgents(c: SapConfig): string {
@@ -69,9 +101,9 @@ const server = await serveApi(args.api, {
       );
     const o = obj;
     o.program(sapEntries(next, o.nextSlot()), next.version);
-    // Listing interfaces spawns `ip` (milliseconds): only a version with other local agents can come with new
-    // veths, so a policy-only change skips it.
-    if (localAgents(next) !== (cfg ? localAgents(cfg) : '')) attachAll(o);
+    // Listing interfaces spawns `ip` (milliseconds): only the first version, or one with other local agents,
+    // can come with new veths, so a policy-only change skips it.
+    if (!cfg || localAgents(next) !== localAgents(cfg)) attachAll(o, next.listen.ip);
     cfg = next;
   },
 });

@@ -138,6 +138,18 @@ struct flow_val {
   __u32 gen;
   __u32 pad;
   __u64 seen;
+  /* Forwarding cache of this flow direction (flows only; 0 in frags): what the last packet that went through
+   * every check was sent with. A later packet of the flow from the same underlay sender under the same config
+   * version gets the same sender, route and FIB answers, so it is forwarded from here (the fast path in
+   * sap_gue). IPv4 underlay in and out only: the IPv6 underlay and family changes take the full path. */
+  __u64 fwd_at; /* when the FIB answered; 0 = nothing cached */
+  __u32 fwd_sender_ip;
+  __u16 fwd_sender_port;
+  __u16 fwd_hop_port;
+  __u32 fwd_hop_ip;
+  __u32 fwd_ifindex; /* 0: the next hop is another SaP of this namespace */
+  __u8 fwd_dmac[ETH_ALEN];
+  __u8 fwd_smac[ETH_ALEN];
 };
 struct {
   __uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -159,6 +171,12 @@ struct {
 #define PORTSET_DENY 0xffffffff
 
 #define FRAG_NS 5000000000ULL
+/* A cached FIB answer is trusted this long: a neighbour or route change reaches a long flow within 1 s (a config
+ * change, e.g. a pod moving, invalidates at once through `gen`). */
+#define FWD_NS 1000000000ULL
+/* Set on a packet this SaP re-addressed to another SaP of its namespace and left to the filters after its own
+ * (sap_ingress_head); cleared by the SaP that takes it, or by sap_catch, which re-injects it if none did. */
+#define OV_PASS_MARK 0x6081
 /* IPv6 rules (ingress6/egress6) live beside the IPv4 ones: their peers are identities too (the last 32 bits of
  * an overlay IPv6 address), so the same 32-bit keys with a family bit in `dir` decide them. */
 #define DIR_V6 2
@@ -223,11 +241,69 @@ static __always_inline int from_agent(struct ep_val *src, struct outer *o) {
   return (src->flags & EP_AGENT6) && ip6_eq(src->agent_ip6, o->ip6);
 }
 
+/* The next hop is another SaP of this namespace (the gateways of several clusters in the router). The head
+ * filter of an interface (sap_ingress_head: the SaP whose listen address it holds, attached before every other
+ * SaP's) leaves the packet to the filters after it, which see it in the same pass; any other SaP sends it
+ * back into ingress, where the target's filter takes it on a second pass (netif_rx: a backlog round trip and
+ * every filter again). */
+static __always_inline int to_local_sap(struct __sk_buff *skb, __u32 ifin, int head) {
+  if (head) {
+    skb->mark = OV_PASS_MARK;
+    return PASS;
+  }
+  return bpf_redirect(ifin, BPF_F_INGRESS);
+}
+
+/* This SaP as the outer IPv4 source, the next hop as destination. */
+static __always_inline void outer4(struct iphdr *ip, struct udphdr *udp, struct sap_cfg *cfg, __u32 hop_ip,
+                                   __u16 hop_port) {
+  ip->saddr = cfg->listen_ip;
+  ip->daddr = hop_ip;
+  ip->ttl = 64;
+  ip->check = 0;
+  ip->check = ip_csum(ip);
+  udp->source = cfg->listen_port;
+  udp->dest = hop_port;
+  udp->check = 0; /* IPv4 UDP without checksum: the inner packet carries its own */
+}
+
+/* Re-key in place: this SaP's send epoch and key (same length only: the header size stays). 0, or the counter
+ * to drop with. */
+static __always_inline __u32 rekey(struct sap_cfg *cfg, struct gue *h, __u8 *g, void *end) {
+  if (h->epoch == cfg->send_epoch) return 0;
+  if (h->auth_len != cfg->send_len) return C_REKEY_LENGTH;
+  g[9] = cfg->send_epoch;
+  __u8 *a = g + GUE_FIXED_LEN;
+  for (int i = 0; i < MAX_KEY; i++) {
+    if (i >= cfg->send_len) break;
+    if ((void *)(a + i + 1) > end) return C_TX_ERROR;
+    a[i] = cfg->send_key[i];
+  }
+  return 0;
+}
+
+/* How much of the packet the checks read directly: up to the inner L4 ports (ICMP: echo id), as the GUE header
+ * length and the inner IHL say, not a fixed maximum. A kernel sender's TCP payload sits in page fragments behind
+ * the headers; pulling it too would copy it into the head on every packet. A packet that lies about the lengths
+ * gets less than it needs and the bounds checks drop it as truncated. (Inner IPv6 is read with
+ * bpf_skb_load_bytes, which needs no pull.) */
+static __always_inline __u32 pull_len(struct __sk_buff *skb, __u32 outer_len) {
+  __u32 at = sizeof(struct ethhdr) + outer_len, want = at + GUE_MAX_HDR + 24;
+  __u8 b0;
+  if (!bpf_skb_load_bytes(skb, at, &b0, 1)) {
+    __u32 hl = 4 + (b0 & 0x1f) * 4, ihl = 20;
+    if (!bpf_skb_load_bytes(skb, at + hl, &b0, 1) && (b0 >> 4) == 4 && (b0 & 0xf) > 5) ihl = (b0 & 0xf) * 4;
+    want = at + hl + ihl + 8;
+  }
+  return want < skb->len ? want : skb->len;
+}
+
 /* Rewrites the outer headers toward the next hop and sends it off. `in6`: the packet came over IPv6 (40-byte
  * outer header); the hop's family decides the outer header it leaves with (a gateway serving both families
  * changes it). The outer UDP checksum is left zero: the inner packet carries its own, and the receivers (BPF
  * programs on tc ingress) take zero on either family, as RFC 6935 permits for tunnels over IPv6. */
-static __always_inline int sap_send(struct __sk_buff *skb, struct sap_cfg *cfg, struct ep_val *dst, int in6) {
+static __always_inline int sap_send(struct __sk_buff *skb, struct sap_cfg *cfg, struct ep_val *dst, int in6,
+                                    int head, struct flow_val *fv, __u64 now) {
   int out6 = (dst->flags & EP_HOP6) != 0;
   /* Read once into a register: the verifier refuses a context field read through a kept pointer. */
   __u32 ifin = skb->ingress_ifindex;
@@ -254,14 +330,7 @@ static __always_inline int sap_send(struct __sk_buff *skb, struct sap_cfg *cfg, 
       udp->len = bpf_htons(len - sizeof(struct iphdr));
       eth->h_proto = bpf_htons(ETH_P_IP);
     }
-    ip->saddr = cfg->listen_ip;
-    ip->daddr = dst->hop_ip;
-    ip->ttl = 64;
-    ip->check = 0;
-    ip->check = ip_csum(ip);
-    udp->source = cfg->listen_port;
-    udp->dest = dst->hop_port;
-    udp->check = 0; /* IPv4 UDP without checksum: the inner packet carries its own */
+    outer4(ip, udp, cfg, dst->hop_ip, dst->hop_port);
     fib.family = OV_AF_INET;
     fib.ipv4_src = cfg->listen_ip;
     fib.ipv4_dst = dst->hop_ip;
@@ -288,29 +357,40 @@ static __always_inline int sap_send(struct __sk_buff *skb, struct sap_cfg *cfg, 
     __builtin_memcpy(fib.ipv6_dst, dst->hop_ip6, 16);
   }
   long rc = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
-  if (rc == BPF_FIB_LKUP_RET_SUCCESS) {
-    data = (void *)(long)skb->data;
-    end = (void *)(long)skb->data_end;
-    eth = data;
-    if ((void *)(eth + 1) > end) return drop(C_TX_ERROR);
-    __builtin_memcpy(eth->h_dest, fib.dmac, ETH_ALEN);
-    __builtin_memcpy(eth->h_source, fib.smac, ETH_ALEN);
-    return bpf_redirect(fib.ifindex, 0);
+  if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NOT_FWDED) {
+    if (rc == BPF_FIB_LKUP_RET_NO_NEIGH) return bpf_redirect_neigh(fib.ifindex, NULL, 0, 0);
+    return drop(C_TX_ERROR);
   }
-  if (rc == BPF_FIB_LKUP_RET_NO_NEIGH) return bpf_redirect_neigh(fib.ifindex, NULL, 0, 0);
-  /* The next hop is another SaP of this namespace: back into ingress, where its filter takes it. */
-  if (rc == BPF_FIB_LKUP_RET_NOT_FWDED) return bpf_redirect(ifin, BPF_F_INGRESS);
-  return drop(C_TX_ERROR);
+  /* Remember how this flow direction leaves, for the fast path (IPv4 underlay both ways only). */
+  if (fv && !in6 && !out6) {
+    fv->fwd_hop_ip = dst->hop_ip;
+    fv->fwd_hop_port = dst->hop_port;
+    fv->fwd_ifindex = rc == BPF_FIB_LKUP_RET_SUCCESS ? fib.ifindex : 0;
+    __builtin_memcpy(fv->fwd_dmac, fib.dmac, ETH_ALEN);
+    __builtin_memcpy(fv->fwd_smac, fib.smac, ETH_ALEN);
+    fv->fwd_at = now;
+  }
+  /* The next hop is another SaP of this namespace. */
+  if (rc == BPF_FIB_LKUP_RET_NOT_FWDED) return to_local_sap(skb, ifin, head);
+  data = (void *)(long)skb->data;
+  end = (void *)(long)skb->data_end;
+  eth = data;
+  if ((void *)(eth + 1) > end) return drop(C_TX_ERROR);
+  __builtin_memcpy(eth->h_dest, fib.dmac, ETH_ALEN);
+  __builtin_memcpy(eth->h_source, fib.smac, ETH_ALEN);
+  return bpf_redirect(fib.ifindex, 0);
 }
 
 /* What sap/engine.ts does after the outer headers: GUE structure and key, inner packet, sender check, policy
  * with the flow cache, next hop, re-key, re-encapsulation. `l3` is the outer IP header's length (20 or 40, a
  * constant at each call site). The caller pulled the headers into the linear area. */
 static __always_inline int sap_gue(struct __sk_buff *skb, struct sap_cfg *cfg, __u32 slot, __u32 gen, __u32 l3,
-                                   struct outer *o) {
+                                   struct outer *o, int head) {
+  __u32 ifin = skb->ingress_ifindex;
   void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
   struct udphdr *udp = data + sizeof(struct ethhdr) + l3;
   if ((void *)(udp + 1) > end) return PASS;
+  if (skb->mark == OV_PASS_MARK) skb->mark = 0; /* taken: the mark stays in this namespace */
   count(C_RX);
   __u32 ulen = bpf_ntohs(udp->len);
   if (ulen < sizeof(struct udphdr) || ulen > skb->len - sizeof(struct ethhdr) - l3) {
@@ -343,6 +423,29 @@ static __always_inline int sap_gue(struct __sk_buff *skb, struct sap_cfg *cfg, _
   }
   struct flow_key fk = p.fk;
 
+  __u64 now = bpf_ktime_get_ns();
+  /* Fast path: a flow direction already forwarded from this underlay sender under this config version passes
+   * the sender check, has the same next hop and (within FWD_NS) the same FIB answer, so the key check above is
+   * all it needs: three hash lookups and the FIB lookup less per packet. */
+  int cacheable = !p.more && !p.later && !o->v6;
+  struct flow_val *fv = cacheable ? bpf_map_lookup_elem(&flows, &fk) : NULL;
+  if (fv && fv->gen == gen && now - fv->seen <= cfg->flow_idle_ns && fv->fwd_at && now - fv->fwd_at < FWD_NS &&
+      fv->fwd_sender_ip == o->ip && fv->fwd_sender_port == o->port) {
+    fv->seen = now;
+    count(C_ALLOWED_CACHED);
+    __u32 err = rekey(cfg, &h, g, end);
+    if (err) return drop(err);
+    struct iphdr *ip = data + sizeof(struct ethhdr);
+    if ((void *)(ip + 1) > end) return drop(C_TX_ERROR);
+    outer4(ip, udp, cfg, fv->fwd_hop_ip, fv->fwd_hop_port);
+    __u32 out = fv->fwd_ifindex;
+    if (!out) return to_local_sap(skb, ifin, head);
+    struct ethhdr *eth = data;
+    __builtin_memcpy(eth->h_dest, fv->fwd_dmac, ETH_ALEN);
+    __builtin_memcpy(eth->h_source, fv->fwd_smac, ETH_ALEN);
+    return bpf_redirect(out, 0);
+  }
+
   /* Sender check (CONTRACT.md, "Policy semantics in the SaP"). */
   struct ep_key sk = {.slot = slot, .ip = fk.src};
   struct ep_val *src = bpf_map_lookup_elem(&endpoints, &sk);
@@ -359,7 +462,6 @@ static __always_inline int sap_gue(struct __sk_buff *skb, struct sap_cfg *cfg, _
   __u32 fam = p.v6 ? EP_V6 : EP_V4;
   if (!(src->flags & fam) || !(dst->flags & fam)) return drop(C_NO_ROUTE);
 
-  __u64 now = bpf_ktime_get_ns();
   /* Fragment cache key: (src, dst, proto, IP id); IPv6's 32-bit id split over the two port fields. */
   struct flow_key qk = {.src = fk.src, .dst = fk.dst, .proto = fk.proto};
   if (p.v6) {
@@ -388,21 +490,22 @@ static __always_inline int sap_gue(struct __sk_buff *skb, struct sap_cfg *cfg, _
   }
   if (p.more && !p.later) remember(&frags, &qk, gen, now);
 
-  /* Re-key in place: this SaP's send epoch and key (same length only: the header size stays). */
-  if (h.epoch != cfg->send_epoch) {
-    if (h.auth_len != cfg->send_len) return drop(C_REKEY_LENGTH);
-    g[9] = cfg->send_epoch;
-    __u8 *a = g + GUE_FIXED_LEN;
-    for (int i = 0; i < MAX_KEY; i++) {
-      if (i >= cfg->send_len) break;
-      if ((void *)(a + i + 1) > end) return drop(C_TX_ERROR);
-      a[i] = cfg->send_key[i];
-    }
+  __u32 err = rekey(cfg, &h, g, end);
+  if (err) return drop(err);
+  /* The flow entry this packet was allowed under (just written or refreshed), for the forwarding cache. */
+  fv = cacheable ? bpf_map_lookup_elem(&flows, &fk) : NULL;
+  if (fv && fv->gen == gen) {
+    fv->fwd_at = 0; /* until sap_send has the FIB answer */
+    fv->fwd_sender_ip = o->ip;
+    fv->fwd_sender_port = o->port;
+  } else {
+    fv = NULL;
   }
-  return sap_send(skb, cfg, dst, l3 == sizeof(struct ipv6hdr));
+  return sap_send(skb, cfg, dst, l3 == sizeof(struct ipv6hdr), head, fv, now);
 }
 
-static __always_inline int sap_ingress6(struct __sk_buff *skb, struct sap_cfg *cfg, __u32 slot, __u32 gen) {
+static __always_inline int sap_ingress6(struct __sk_buff *skb, struct sap_cfg *cfg, __u32 slot, __u32 gen,
+                                        int head) {
   if (ip6_zero(cfg->listen_ip6)) return PASS;
   struct {
     struct ipv6hdr ip;
@@ -424,23 +527,20 @@ static __always_inline int sap_ingress6(struct __sk_buff *skb, struct sap_cfg *c
     return drop_malformed(C_MAL_OUTER_FRAGMENT);
   }
   if (o.ip.nexthdr != IPPROTO_UDP || o.udp.dest != cfg->listen_port6) return PASS;
-  __u32 want = sizeof(struct ethhdr) + OUTER6_LEN + GUE_MAX_HDR + 24;
-  if (want > skb->len) want = skb->len;
-  bpf_skb_pull_data(skb, want);
+  bpf_skb_pull_data(skb, pull_len(skb, OUTER6_LEN));
   struct outer src = {.port = o.udp.source, .v6 = 1};
   __builtin_memcpy(src.ip6, &o.ip.saddr, 16);
-  return sap_gue(skb, cfg, slot, gen, sizeof(struct ipv6hdr), &src);
+  return sap_gue(skb, cfg, slot, gen, sizeof(struct ipv6hdr), &src, head);
 }
 
-SEC("tc")
-int sap_ingress(struct __sk_buff *skb) {
+static __always_inline int sap_run(struct __sk_buff *skb, int head) {
   __u32 zero = 0;
   struct active *act = bpf_map_lookup_elem(&active, &zero);
   if (!act) return PASS;
   __u32 slot = act->slot & 1, gen = act->gen;
   struct sap_cfg *cfg = bpf_map_lookup_elem(&sap_cfg, &slot);
   if (!cfg) return PASS;
-  if (skb->protocol == bpf_htons(ETH_P_IPV6)) return sap_ingress6(skb, cfg, slot, gen);
+  if (skb->protocol == bpf_htons(ETH_P_IPV6)) return sap_ingress6(skb, cfg, slot, gen, head);
   if (skb->protocol != bpf_htons(ETH_P_IP) || cfg->listen_ip == 0) return PASS;
 
   /* Cheap test first (a copy, no pull): most packets crossing the node are not GUE for this SaP. */
@@ -456,12 +556,30 @@ int sap_ingress(struct __sk_buff *skb) {
     count(C_RX);
     return drop_malformed(C_MAL_OUTER_FRAGMENT);
   }
-  /* GUE header, inner IPv4 and ports into the linear area (a GSO packet's payload may stay paged). */
-  __u32 want = sizeof(struct ethhdr) + OUTER_LEN + GUE_MAX_HDR + 24;
-  if (want > skb->len) want = skb->len;
-  bpf_skb_pull_data(skb, want);
+  bpf_skb_pull_data(skb, pull_len(skb, OUTER_LEN));
   struct outer src = {.ip = o.ip.saddr, .port = o.udp.source};
-  return sap_gue(skb, cfg, slot, gen, sizeof(struct iphdr), &src);
+  return sap_gue(skb, cfg, slot, gen, sizeof(struct iphdr), &src, head);
+}
+
+SEC("tc")
+int sap_ingress(struct __sk_buff *skb) {
+  return sap_run(skb, 0);
+}
+
+/* The same SaP as the first filter of the interface that holds its listen address (sap-main.ts attaches it
+ * there, before every other SaP of the namespace). */
+SEC("tc")
+int sap_ingress_head(struct __sk_buff *skb) {
+  return sap_run(skb, 1);
+}
+
+/* Last filter of a head interface: a packet a head SaP left for another SaP of the namespace that no filter
+ * after it took (that SaP's filter comes earlier, or it is not attached yet) goes round once more. */
+SEC("tc")
+int sap_catch(struct __sk_buff *skb) {
+  if (skb->mark != OV_PASS_MARK) return PASS;
+  skb->mark = 0;
+  return bpf_redirect(skb->ingress_ifindex, BPF_F_INGRESS);
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,138 @@
+// What the kernel data path adds on each of the paper's four paths: the suite topology (scenarios/paper/suite.yaml)
+// up once, its UDP RR, TCP RR and TCP CRR cells measured with the harness's own tools under `none` and
+// `overlay-ebpf`, the modes interleaved per repetition (none, overlay-ebpf, none, …). --bpf-stats also reports,
+// per cell, how many BPF program runs one request costs and their total run time (kernel.bpf_stats_enabled,
+// machine-global, switched on for the run and restored): a figure the vCPUs' idle wake-ups do not blur.
+//   sudo npx tsx bench/overlay-ebpf-paths.ts [--reps 5] [--only REGEX] [--modes none,overlay-ebpf] [--bpf-stats]
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { ENFORCERS } from '../src/enforce/index.ts';
+import type { OverlayEnforcer } from '../src/enforce/overlay.ts';
+import { effortFor, measureOnce } from '../src/experiment/measure.ts';
+import { getPlatform } from '../src/platform/index.ts';
+import type { Mode } from '../src/scenario/schema.ts';
+import { loadScenario } from '../src/scenario/load.ts';
+import { startProbeServers } from '../src/traffic/servers.ts';
+
+const argv = process.argv.slice(2);
+const opt = (k: string, d: string): string => {
+  const i = argv.indexOf(`--${k}`);
+  return i >= 0 && argv[i + 1] ? argv[i + 1]! : d;
+};
+const REPS = Number(opt('reps', '5'));
+const ONLY = new RegExp(opt('only', '.'));
+const MODES = opt('modes', 'none,overlay-ebpf').split(',') as Mode[];
+const STATS = argv.includes('--bpf-stats');
+const KINDS = new Set(['udp-rr', 'tcp-rr', 'tcp-crr']);
+
+const scenario = loadScenario('scenarios/paper/suite.yaml');
+const cells = scenario.measurements.filter((m) => KINDS.has(m.kind) && ONLY.test(m.name));
+const load = () =>
+  os
+    .loadavg()
+    .map((x) => x.toFixed(1))
+    .join(' ');
+
+interface Prog {
+  run_time_ns?: number;
+  run_cnt?: number;
+  pinned?: string[];
+}
+/** Run time and count of the programs pinned under `dir` (this run's only), by pin path. */
+function progStats(dir: string): Map<string, { ns: number; cnt: number }> {
+  const all = JSON.parse(
+    execFileSync('bpftool', ['-j', '-f', 'prog', 'show'], { encoding: 'utf8' }),
+  ) as Prog[];
+  const out = new Map<string, { ns: number; cnt: number }>();
+  for (const p of all)
+    for (const pin of p.pinned ?? [])
+      if (pin.startsWith(dir + '/')) out.set(pin, { ns: p.run_time_ns ?? 0, cnt: p.run_cnt ?? 0 });
+  return out;
+}
+
+const STATS_SYSCTL = '/proc/sys/kernel/bpf_stats_enabled';
+const statsWas = STATS ? readFileSync(STATS_SYSCTL, 'utf8').trim() : '';
+if (STATS) writeFileSync(STATS_SYSCTL, '1');
+console.log(
+  `overlay-ebpf paths bench: ${os.cpus().length} × ${os.cpus()[0]?.model}, kernel ${os.release()}, ${REPS} reps, ` +
+    `modes ${MODES.join(',')} interleaved; load average at start ${load()} (others' work skews every figure)`,
+);
+
+const p50: Record<string, Record<string, number[]>> = {};
+const p99: Record<string, Record<string, number[]>> = {};
+const bpf: Record<string, { ns: number; runs: number; requests: number }> = {};
+const loads: string[] = [];
+const platform = await getPlatform('mininet');
+const net = await platform.up(scenario.topology, scenario.initial.pods);
+try {
+  const servers = new Map<string, { host: string; tcp: number[]; udp: number[] }>();
+  for (const m of cells) {
+    const s = servers.get(m.to) ?? { host: m.to, tcp: [], udp: [] };
+    const list = m.kind === 'udp-rr' ? s.udp : s.tcp;
+    if (!list.includes(m.port)) list.push(m.port);
+    servers.set(m.to, s);
+  }
+  const probe = await startProbeServers(net, [...servers.values()]);
+  try {
+    for (let rep = 0; rep < REPS; rep++) {
+      for (const mode of MODES) {
+        const enforcer = ENFORCERS[mode]!(net, {});
+        try {
+          await enforcer.apply(scenario.initial);
+          const dir = mode.startsWith('overlay') ? (enforcer as OverlayEnforcer).procs.bpfDir : undefined;
+          for (const m of cells) {
+            const effort = effortFor(m, false);
+            const before = STATS && dir ? progStats(dir) : undefined;
+            const r = await measureOnce(net, enforcer, m, effort, rep * MODES.length + MODES.indexOf(mode));
+            if (before && dir) {
+              const b = (bpf[m.name] ??= { ns: 0, runs: 0, requests: 0 });
+              for (const [pin, a] of progStats(dir)) {
+                b.ns += a.ns - (before.get(pin)?.ns ?? 0);
+                b.runs += a.cnt - (before.get(pin)?.cnt ?? 0);
+              }
+              b.requests += effort.requests + effort.warmup;
+            }
+            ((p50[m.name] ??= {})[mode] ??= []).push(r.latency!.summary.p50Us);
+            ((p99[m.name] ??= {})[mode] ??= []).push(r.latency!.summary.p99Us);
+          }
+        } finally {
+          await enforcer.teardown();
+        }
+        loads.push(load());
+      }
+    }
+  } finally {
+    await probe.stop();
+  }
+} finally {
+  await net.down();
+  if (STATS) writeFileSync(STATS_SYSCTL, statsWas);
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+const f = (x: number) => x.toFixed(1).padStart(7);
+console.log(`load average after each mode: ${loads.join(' | ')}`);
+console.log(
+  'cell (µs)              mode          p50    p99  | added vs none: p50 p99 (median of per-rep pairs), p50 min-of-reps',
+);
+for (const m of cells) {
+  const ref = p50[m.name]!['none'];
+  for (const mode of MODES) {
+    const a = p50[m.name]![mode]!;
+    const b = p99[m.name]![mode]!;
+    const added =
+      ref && mode !== 'none'
+        ? ` | ${f(median(a.map((x, i) => x - ref[i]!)))} ${f(median(b.map((x, i) => x - p99[m.name]!['none']![i]!)))} ${f(Math.min(...a) - Math.min(...ref))}`
+        : '';
+    console.log(`${m.name.padEnd(22)} ${mode.padEnd(12)} ${f(median(a))} ${f(median(b))}${added}`);
+  }
+  const s = bpf[m.name];
+  if (s)
+    console.log(
+      `${''.padEnd(22)} BPF: ${(s.runs / s.requests).toFixed(1)} program runs, ${(s.ns / s.requests / 1000).toFixed(2)} µs per request`,
+    );
+}
