@@ -1,7 +1,8 @@
 // The control plane's push side: versioned configs to every agent and SaP over their unix-socket APIs
-// (../CONTRACT.md), in parallel, and confirmation that a version is in force everywhere (each process's
-// GET /status reports it). A version is "in force" only when every process reports it; the time from the start
-// of a push until then is what the harness records as policy-programming latency.
+// (../CONTRACT.md), in parallel, and confirmation that a version is in force everywhere: a pushed process by its
+// PUT answer, any other by its open GET /watch stream or else its GET /status. A version is "in force" only when
+// every process is known to run its config of that version; the time from the start of a push until then is
+// what the harness records as policy-programming latency.
 import http from 'node:http';
 import type { ClusterState } from '../../src/policy/model.ts';
 import type { Topology } from '../../src/scenario/types.ts';
@@ -87,6 +88,50 @@ export async function waitReady(socket: string, timeoutMs = 15_000): Promise<Pro
   );
 }
 
+/**
+ * A GET /watch stream to one process: the version it last announced, while the connection stays open. The
+ * kernel closes a unix socket the moment its process exits, so an open stream proves the process that
+ * confirmed a version still runs it, without waking it (xDS-style: a proxy's ACK holds until its stream
+ * breaks). Over TCP a dead peer may leave the connection open for minutes, so TCP targets are polled instead.
+ */
+class Watch {
+  /** Version from the last line the process sent; undefined until the first line. */
+  version: number | undefined;
+  private readonly req: http.ClientRequest;
+
+  constructor(
+    readonly socket: string,
+    onEnd: (w: Watch, supported: boolean) => void,
+  ) {
+    this.req = http.request({ socketPath: socket, method: 'GET', path: '/watch' }, (res) => {
+      if (res.statusCode !== 200) {
+        res.resume();
+        onEnd(this, false);
+        return;
+      }
+      let buf = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => {
+        buf += c;
+        for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+          const v = Number((JSON.parse(buf.slice(0, i)) as { version?: unknown }).version);
+          buf = buf.slice(i + 1);
+          if (Number.isInteger(v)) this.version = v;
+        }
+      });
+      res.on('close', () => onEnd(this, true));
+    });
+    this.req.on('error', () => onEnd(this, true));
+    // A watch never keeps the harness (or a test) alive on its own.
+    this.req.on('socket', (sk) => sk.unref());
+    this.req.end();
+  }
+
+  close(): void {
+    this.req.destroy();
+  }
+}
+
 export interface ProgramReport {
   version: number;
   /** From the start of the push until every process reported the version in GET /status. */
@@ -113,6 +158,9 @@ export class ControlPlane {
   /** Per process: the config body last pushed and the version it was pushed with. */
   private readonly pushed = new Map<string, { body: string; version: number }>();
   private reconciler: NodeJS.Timeout | undefined;
+  /** Open GET /watch streams by process id; sockets whose process answered /watch with an error. */
+  private readonly watches = new Map<string, Watch>();
+  private readonly noWatch = new Set<string>();
 
   readonly topology: Pick<Topology, 'clusters'> | undefined;
 
@@ -139,6 +187,37 @@ export class ControlPlane {
     if (r.status !== 200) throw new Error(`PUT /config to ${id}: HTTP ${r.status} ${JSON.stringify(r.json)}`);
     const j = (r.json ?? {}) as { version?: unknown; applyMs?: unknown };
     return { version: Number(j.version ?? 0), applyMs: Number(j.applyMs ?? 0) };
+  }
+
+  /** Opens a watch on every process that has none (unix sockets only; see Watch). */
+  private watchAll(ids: Iterable<string>): void {
+    for (const id of ids) {
+      const socket = this.sockets.get(id);
+      if (!socket || tcpAddress(socket) || this.noWatch.has(socket)) continue;
+      const open = this.watches.get(id);
+      if (open?.socket === socket) continue;
+      open?.close();
+      this.watches.set(
+        id,
+        new Watch(socket, (w, supported) => {
+          if (!supported) this.noWatch.add(socket);
+          if (this.watches.get(id) === w) this.watches.delete(id);
+        }),
+      );
+    }
+  }
+
+  /** The version a process is known to run without asking it: its open watch's last line, if any. */
+  private watched(id: string): number | undefined {
+    const w = this.watches.get(id);
+    return w && w.socket === this.sockets.get(id) ? w.version : undefined;
+  }
+
+  /** Closes every watch stream (the harness's teardown; processes may outlive the control plane). */
+  close(): void {
+    this.stopReconciler();
+    for (const w of this.watches.values()) w.close();
+    this.watches.clear();
   }
 
   /**
@@ -188,12 +267,15 @@ export class ControlPlane {
     const bodies = new Map(targets.map((t) => [t.id, ControlPlane.body(t.config)]));
     const changed = targets.filter((t) => this.pushed.get(t.id)?.body !== bodies.get(t.id));
     const changedIds = new Set(changed.map((t) => t.id));
-    // The processes left unchanged are asked for their version while the others apply theirs (one round of
-    // status calls overlapped with the pushes, not after them); a push answered with its version is in force
-    // (PUT /config answers after the apply), so only a push answered otherwise is polled again.
+    // A process left unchanged still runs what it confirmed if its watch stream is open at that version;
+    // the others are asked for their version while the changed ones apply theirs (one round of status calls
+    // overlapped with the pushes, not after them). A push answered with its version is in force (PUT /config
+    // answers after the apply), so only a push answered otherwise is polled again.
     const wantOf = (ts: typeof targets) =>
       new Map(ts.map((t) => [t.id, { version: this.pushed.get(t.id)!.version, config: t.config }]));
-    const unchanged = targets.filter((t) => !changedIds.has(t.id));
+    const unchanged = targets.filter(
+      (t) => !changedIds.has(t.id) && !((this.watched(t.id) ?? -1) >= this.pushed.get(t.id)!.version),
+    );
     const confirmed = new Set<string>();
     let maxApplyMs = 0;
     await Promise.all([
@@ -208,6 +290,7 @@ export class ControlPlane {
     const want = new Set(targets.map((t) => t.id));
     for (const id of [...this.pushed.keys()]) if (!want.has(id)) this.pushed.delete(id);
     await this.waitInForce(wantOf(changed.filter((t) => !confirmed.has(t.id))));
+    this.watchAll(want);
     this.version = version;
     this.state = state;
     this.plan = plan;
@@ -255,12 +338,16 @@ export class ControlPlane {
       ControlPlane.targets(plan).map(async (t) => {
         const socket = this.sockets.get(t.id);
         if (!socket) return;
+        const wanted = this.pushed.get(t.id)?.version ?? plan.version;
+        // An open watch at the wanted version needs no call; a restart closes it, and the next round asks.
+        if ((this.watched(t.id) ?? -1) >= wanted) return;
         try {
           const s = await getStatus(socket, 1000);
-          if (s.version < (this.pushed.get(t.id)?.version ?? plan.version)) {
+          if (s.version < wanted) {
             await this.pushOne(t.id, t.config);
             repaired.push(t.id);
           }
+          this.watchAll([t.id]);
         } catch {
           /* not up (yet): the next round retries */
         }

@@ -28,11 +28,23 @@ export function serveApi(socketPath: string, h: ApiHandlers): Promise<http.Serve
   if (!tcp && existsSync(socketPath)) unlinkSync(socketPath);
   // Pushes are applied one at a time so version checks and apply never interleave.
   let queue: Promise<unknown> = Promise.resolve();
+  // Open GET /watch streams: each gets a line now and one after every applied version (../CONTRACT.md).
+  const watchers = new Set<http.ServerResponse>();
+  const announce = (res: http.ServerResponse): void => {
+    res.write(`${JSON.stringify({ version: h.version(), pid: process.pid })}\n`);
+  };
   const server = http.createServer((req, res) => {
     const reply = (code: number, body: unknown): void => {
       res.writeHead(code, { 'content-type': 'application/json' });
       res.end(JSON.stringify(body));
     };
+    if (req.method === 'GET' && req.url === '/watch') {
+      res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+      watchers.add(res);
+      res.on('close', () => watchers.delete(res));
+      announce(res);
+      return;
+    }
     if (req.method === 'GET' && req.url === '/status') {
       reply(200, {
         version: h.version(),
@@ -66,6 +78,7 @@ export function serveApi(socketPath: string, h: ApiHandlers): Promise<http.Serve
             await h.apply(body);
             // applyMs: the process's own share of programming latency (parse, render, write), for reports.
             reply(200, { version: h.version(), applied: true, applyMs: performance.now() - t0 });
+            for (const w of watchers) announce(w);
           } catch (e) {
             reply(e instanceof ConflictError ? 409 : 400, {
               error: e instanceof Error ? e.message : String(e),

@@ -127,7 +127,7 @@ export class OverlayEnforcer implements Enforcer {
   }
 
   async teardown(): Promise<void> {
-    this.cp.stopReconciler();
+    this.cp.close();
     await this.procs.stopAll();
   }
 }

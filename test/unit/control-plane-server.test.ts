@@ -16,6 +16,16 @@ interface Fake {
   server: http.Server;
   applied: { version: number; keys: KeyState } | undefined;
   puts: number;
+  statuses: number;
+  /** Open GET /watch streams (a fake without watch support answers 404, as an older process would). */
+  watches: Set<http.ServerResponse>;
+  watchable: boolean;
+}
+
+/** A restart as the control plane sees it: the config is gone and the old process's streams close. */
+function restart(f: Fake): void {
+  f.applied = undefined;
+  for (const w of f.watches) w.destroy();
 }
 
 let dir = '';
@@ -26,20 +36,33 @@ let snapshots: (KeyState | undefined)[][] = [];
 let inFlight = 0;
 let maxInFlight = 0;
 
-function fake(id: string, maxDelayMs: number): Promise<Fake> {
+function fake(id: string, maxDelayMs: number, watchable = true): Promise<Fake> {
   const f: Fake = {
     id,
     socket: path.join(dir, `${fakes.length}.sock`),
     server: undefined as never,
     applied: undefined,
     puts: 0,
+    statuses: 0,
+    watches: new Set(),
+    watchable,
   };
+  const announce = (w: http.ServerResponse) =>
+    w.write(`${JSON.stringify({ version: f.applied?.version ?? 0 })}\n`);
   f.server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       if (req.method === 'GET' && req.url === '/status') {
+        f.statuses++;
         res.end(JSON.stringify({ version: f.applied?.version ?? 0, counters: {} }));
+        return;
+      }
+      if (req.method === 'GET' && req.url === '/watch') {
+        if (!f.watchable) return void res.writeHead(404).end();
+        f.watches.add(res);
+        res.on('close', () => f.watches.delete(res));
+        announce(res);
         return;
       }
       const cfg = JSON.parse(Buffer.concat(chunks).toString());
@@ -55,6 +78,7 @@ function fake(id: string, maxDelayMs: number): Promise<Fake> {
           snapshots.push(fakes.map((g) => g.applied?.keys));
         }
         res.end(JSON.stringify({ version: f.applied.version, applied: true }));
+        for (const w of f.watches) announce(w);
       }, Math.random() * maxDelayMs);
     });
   });
@@ -62,23 +86,37 @@ function fake(id: string, maxDelayMs: number): Promise<Fake> {
   return new Promise((r) => f.server.listen(f.socket, () => r(f)));
 }
 
-async function setup(maxDelayMs: number): Promise<ControlPlane> {
+async function setup(maxDelayMs: number, watchable = true): Promise<ControlPlane> {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cp-test-'));
   fakes = [];
   snapshots = [];
   const cp = new ControlPlane();
+  planes.push(cp);
   const plan = (await import('../../reference-impl/control-plane/compile.ts')).compileOverlay(xyz(), {
     version: 1,
     keys: cp.keys,
   });
-  for (const t of ControlPlane.targets(plan)) cp.sockets.set(t.id, (await fake(t.id, maxDelayMs)).socket);
+  for (const t of ControlPlane.targets(plan))
+    cp.sockets.set(t.id, (await fake(t.id, maxDelayMs, watchable)).socket);
   return cp;
 }
 
+const planes: ControlPlane[] = [];
+
 afterEach(async () => {
+  for (const cp of planes.splice(0)) cp.close();
+  for (const f of fakes) for (const w of f.watches) w.destroy();
   await Promise.all(fakes.map((f) => new Promise((r) => f.server.close(r))));
   fs.rmSync(dir, { recursive: true, force: true });
 });
+
+async function until(ok: () => boolean, ms = 2000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
 
 describe('ControlPlane push', () => {
   it('pushes one version to every process in parallel and returns once all report it', async () => {
@@ -102,22 +140,56 @@ describe('ControlPlane push', () => {
     // Same state again: nothing to push, still confirmed in force.
     const r3 = await cp.program(xyz());
     expect(r3.pushed).toBe(0);
-    // A process restarted since (version 0) is found behind and pushed again.
+    // A process restarted since (version 0, its watch closed) is found behind and pushed again.
     const restarted = fakes[5]!;
     const versionOf = (f: Fake): number => f.applied?.version ?? 0;
-    restarted.applied = undefined;
+    restart(restarted);
+    await until(() => restarted.watches.size === 0);
     await cp.program(xyz());
     expect(versionOf(restarted)).toBeGreaterThan(0);
+  });
+
+  it('confirms unchanged processes by their open watch, without a status call; polls one without a watch', async () => {
+    const cp = await setup(5);
+    await cp.program(xyz());
+    await until(() => fakes.every((f) => f.watches.size === 1));
+    for (const f of fakes) f.statuses = 0;
+    const r = await cp.program(xyz([policy('x/deny', { podSelector: {} })]));
+    expect(r.pushed).toBe(2);
+    expect(fakes.map((f) => f.statuses)).toEqual(fakes.map(() => 0));
+    // The watch is what proves an unchanged process still runs its config: once closed (a restart), that
+    // process is asked again, and only it.
+    const victim = fakes.find((f) => f.id === 'gw:c1')!;
+    for (const w of victim.watches) w.destroy();
+    await until(() => victim.watches.size === 0);
+    await cp.program(xyz([policy('x/deny', { podSelector: {} })]));
+    expect(fakes.filter((f) => f.statuses > 0).map((f) => f.id)).toEqual([victim.id]);
+    // ...and watched again from then on.
+    await until(() => victim.watches.size === 1);
+  });
+
+  it('falls back to status polling for processes that do not serve /watch', async () => {
+    const cp = await setup(5, false);
+    await cp.program(xyz());
+    for (const f of fakes) f.statuses = 0;
+    const r = await cp.program(xyz([policy('x/deny', { podSelector: {} })]));
+    expect(r.pushed).toBe(2);
+    expect(fakes.filter((f) => f.statuses === 0).length).toBe(2);
+    expect(fakes.every((f) => f.watches.size === 0)).toBe(true);
   });
 
   it('fails loudly when a process is gone, and reconcile repairs a restarted one', async () => {
     const cp = await setup(5);
     await cp.program(xyz());
     const victim = fakes[3]!;
-    victim.applied = undefined; // restarted: back to version 0
+    restart(victim); // back to version 0
+    await until(() => victim.watches.size === 0);
     expect(await cp.reconcile()).toEqual([victim.id]);
     expect(victim.applied).toMatchObject({ version: 1 });
-    await new Promise((r) => victim.server.close(r));
+    // Gone: the listener and every connection (its watch too), as when the process exits.
+    const closed = new Promise((r) => victim.server.close(r));
+    victim.server.closeAllConnections();
+    await closed;
     await expect(cp.program(xyz())).rejects.toThrow(victim.id);
     victim.server = http.createServer(); // closed already; afterEach closes this one
   });

@@ -117,7 +117,7 @@ export class OverlayController {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     await Promise.all(Object.values(this.reflectors).map((r) => r.stop()));
-    this.cp.stopReconciler();
+    this.cp.close();
   }
 
   status(): ControllerStatus {
