@@ -1,6 +1,6 @@
 // Shared by bench/overlay-ebpf-security.ts: the scenario per address family, IPv4 attack packets, and the flood
 // that sends one attack and accounts for every packet (delivered to the workload, or dropped under a named
-// counter: the processes' /status counters and the pod guard's nftables counter).
+// counter: the processes' /status counters and, in user space, the pod guard's nftables counter).
 import { encodeHeader, PROTO_IPV4 } from '../reference-impl/gue/codec.ts';
 import { parseScenario } from '../src/scenario/load.ts';
 import type { Scenario } from '../src/scenario/types.ts';
@@ -109,7 +109,9 @@ async function snapshot(lab: Lab, guardHost: string): Promise<Map<string, number
   const m = new Map<string, number>();
   for (const [id, st] of Object.entries(await lab.ov.counters()))
     for (const [c, v] of Object.entries(st.counters)) if (c !== 'flows') m.set(`${id} ${c}`, v);
-  m.set(`${guardHost} ${GUARD}`, await guard(lab, guardHost));
+  // The user-space agent's nftables guard; the eBPF agent counts its guard's drops itself (guardDropped).
+  const g = await guard(lab, guardHost);
+  if (!Number.isNaN(g)) m.set(`${guardHost} ${GUARD}`, g);
   return m;
 }
 

@@ -45,8 +45,8 @@ try {
   process.exit(2);
 }
 const V6 = FAMILY !== 'ipv4';
-// Where the pod-level attacks are counted: the eBPF agent's ingress program drops them before the guard sees them
-// (`unknownSender`, `plainToOverlay`); in user space the pod guard drops them first.
+// Where the pod-level attacks are counted: the eBPF agent's ingress program, which is also its pod guard, by
+// reason (`unknownSender`, `plainToOverlay`, `guardDropped`); in user space the nftables pod guard drops them.
 const EBPF = MODE === 'overlay-ebpf';
 
 const t0 = performance.now();
@@ -148,7 +148,7 @@ try {
       from: att,
       target: { ip: real('app/b'), port: 9999 },
       hex: ['61747461636b'],
-      expect: ['app/b guard-drop'],
+      expect: [EBPF ? 'app/b guardDropped' : 'app/b guard-drop'],
     },
   );
   if (V6) {

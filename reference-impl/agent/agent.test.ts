@@ -40,24 +40,6 @@ describe('agent', () => {
     expect(r.match(/accept/g)?.length).toBe(5);
   });
 
-  it('eBPF guard: overlay traffic skips conntrack (marked in, overlay prefixes out), the rest is tracked', () => {
-    const r = guardRuleset({
-      tun: 'lo',
-      agentPort: 6080,
-      saps: [{ ip: '10.0.0.254', port: 6080 }],
-      acceptMark: 0x6080,
-      notrack: { mark: 0x6080, overlayCidrs: ['100.64.0.0/10', 'fd00:64::/64'] },
-    });
-    expect(r).toContain('type filter hook prerouting priority raw; policy accept;');
-    expect(r).toContain('meta mark 0x6080 notrack');
-    expect(r).toContain('type filter hook output priority raw; policy accept;');
-    expect(r).toContain('ip daddr { 100.64.0.0/10 } notrack');
-    expect(r).toContain('ip6 daddr { fd00:64::/64 } notrack');
-    // The input chain keeps admitting replies of the pod's own (tracked) connections.
-    expect(r).toContain('ct state established,related accept');
-    expect(guardRuleset({ tun: 'lo', agentPort: 6080, saps: [] })).not.toContain('notrack');
-  });
-
   it('validates pushed configs', () => {
     const cfg = parseAgentConfig(base);
     expect(cfg.listen.port).toBe(6080);

@@ -1,6 +1,7 @@
 // The pod-local guard: an nftables table in the pod's own namespace (what a mesh init container would install).
 // It admits loopback, the TUN, GUE from the configured SaPs, and replies to the pod's own connections; anything
-// else arriving on the underlay interface is dropped. Default deny that needs nothing from the CNI.
+// else arriving on the underlay interface is dropped. Default deny that needs nothing from the CNI. (The eBPF
+// agent does the same in its tc programs instead: ../ebpf/guard.h.)
 import { spawn } from 'node:child_process';
 
 export const GUARD_TABLE = 'ovguard';
@@ -16,16 +17,6 @@ export interface GuardSpec {
    * NetworkPolicy always allows node → own pod).
    */
   allowFrom?: string[];
-  /** eBPF data path: packets its tc ingress program decapsulated carry this mark (a mark never comes off the wire). */
-  acceptMark?: number;
-  /**
-   * eBPF data path: overlay traffic is not connection-tracked. The guard admits unwrapped packets by their mark
-   * (before its `ct state` rule), so tracking them only costs: a conntrack entry created, confirmed and looked up
-   * for every overlay connection on both ends, measured at ~10 µs of CPU per TCP connection here. Marked packets
-   * in and packets to these overlay prefixes out skip conntrack in a raw-priority chain; the pod's own
-   * non-overlay connections are still tracked, so their replies still pass.
-   */
-  notrack?: { mark: number; overlayCidrs: string[] };
 }
 
 /** The ruleset text (replaces any previous guard atomically). Pure. */
@@ -47,7 +38,6 @@ export function guardRuleset(g: GuardSpec): string {
     `    type filter hook input priority filter - 10; policy drop;`,
     `    iif "lo" accept`,
     `    iifname "${g.tun}" accept`,
-    g.acceptMark !== undefined ? `    meta mark 0x${g.acceptMark.toString(16)} accept` : '',
     `    ct state established,related accept`,
     saps ? `    meta l4proto udp ip saddr . udp sport { ${saps} } udp dport ${g.agentPort} accept` : '',
     saps6 ? `    meta l4proto udp ip6 saddr . udp sport { ${saps6} } udp dport ${g.agentPort} accept` : '',
@@ -56,28 +46,11 @@ export function guardRuleset(g: GuardSpec): string {
     `    meta nfproto ipv6 icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert } accept`,
     `    counter drop`,
     `  }`,
-    ...(g.notrack ? notrackChains(g.notrack) : []),
     `}`,
     '',
   ]
     .filter((l) => l !== '')
     .join('\n');
-}
-
-function notrackChains(n: { mark: number; overlayCidrs: string[] }): string[] {
-  const v4 = n.overlayCidrs.filter((c) => !c.includes(':'));
-  const v6 = n.overlayCidrs.filter((c) => c.includes(':'));
-  return [
-    `  chain notrack_in {`,
-    `    type filter hook prerouting priority raw; policy accept;`,
-    `    meta mark 0x${n.mark.toString(16)} notrack`,
-    `  }`,
-    `  chain notrack_out {`,
-    `    type filter hook output priority raw; policy accept;`,
-    v4.length ? `    ip daddr { ${v4.join(', ')} } notrack` : '',
-    v6.length ? `    ip6 daddr { ${v6.join(', ')} } notrack` : '',
-    `  }`,
-  ];
 }
 
 export function nft(stdin: string, args: string[] = ['-f', '-']): Promise<void> {

@@ -2,20 +2,17 @@
 // run in the pod's namespace. Same control API and config as agent/main.ts (../CONTRACT.md). Instead of a TUN,
 // the overlay address goes on `lo` and the overlay prefix is routed out of the underlay interface (with an MTU
 // that leaves room for the GUE overhead), where agent.bpf.o encapsulates on tc egress and decapsulates on tc
-// ingress. The pod guard (agent/guard.ts) admits what the ingress program unwrapped by its mark.
+// ingress. The same two programs are the pod guard (config `guard`; guard.h): no nftables table, whose hooks
+// would cost every packet of the pod, overlay ones included.
 import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { AGENT_COUNTERS, type AgentConfig, parseAgentConfig } from '../agent/config.ts';
-import { GUARD_TABLE, installGuard, removeGuard } from '../agent/guard.ts';
 import { defaultMtu } from '../agent/setup.ts';
 import { canonicalIp } from '../control-plane/addressing6.ts';
 import { ConflictError, parseArgs, serveApi } from '../sap/api.ts';
 import { nameCounters } from './counters.ts';
 import { BpfObject, interfaces } from './loader.ts';
 import { agentEntries } from './maps.ts';
-
-/** Mark the ingress program sets on decapsulated packets (OV_DECAP_MARK in common.h). */
-export const DECAP_MARK = 0x6080;
 
 const args = parseArgs(process.argv.slice(2), ['api', 'lifeline', 'bpf-dir', 'offload']);
 // --offload off: full inner checksums and no TSO on the pod interface. Needed when user-space agents are peers:
@@ -32,8 +29,6 @@ let routes: string[][] = [];
 /** Set once the placeholder neighbour for the IPv6 overlay route exists (removed at exit). */
 let placeholder = false;
 let cfgMtu = 0;
-/** What the pod guard was last installed for (JSON of its SaPs; '' = no guard). */
-let guardInstalled: string | undefined;
 
 function ip(...a: string[]): string {
   return execFileSync('ip', a, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -168,28 +163,6 @@ async function apply(body: unknown): Promise<void> {
         for (const r of (routes = rs)) ip(...routeCmd('replace', r));
     }
   }
-  const saps = [next.sap, ...next.acceptFrom];
-  // Overlay traffic skips conntrack (policy is the SaPs'; the guard admits it by mark and by prefix), the pod's
-  // own plain connections stay tracked.
-  const guard = next.guard
-    ? {
-        tun: 'lo',
-        agentPort: next.listen.port,
-        saps,
-        acceptMark: DECAP_MARK,
-        notrack: {
-          mark: DECAP_MARK,
-          overlayCidrs: [next.overlayCidr, ...(next.overlayCidr6 ? [next.overlayCidr6] : [])],
-        },
-      }
-    : undefined;
-  // nft is a spawn: a version that leaves the guard's inputs alone (a rotation phase) keeps it.
-  const guardKey = guard ? JSON.stringify(guard) : '';
-  if (guardKey !== guardInstalled) {
-    if (guard) await installGuard(guard);
-    else await removeGuard();
-    guardInstalled = guardKey;
-  }
   cfg = next;
   cfgMtu = mtu;
 }
@@ -221,8 +194,6 @@ function shutdown(code = 0): void {
       // already gone
     }
   };
-  if (cfg?.guard)
-    quiet(() => execFileSync('nft', ['delete', 'table', 'inet', GUARD_TABLE], { stdio: 'ignore' }));
   for (const r of routes) quiet(() => ip(...routeCmd('del', r.slice(0, r[0] === '-6' ? 2 : 1))));
   if (placeholder) quiet(() => ip('-6', 'neigh', 'del', PLACEHOLDER_GW6, 'dev', dev));
   if (cfg) quiet(() => ip('addr', 'del', `${cfg!.overlayIp}/32`, 'dev', 'lo'));

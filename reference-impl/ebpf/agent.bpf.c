@@ -3,12 +3,16 @@
  * agent's TUN would be). Egress: IPv4 to the overlay prefix (and IPv6 to the overlay IPv6 prefix, GUE Proto 41)
  * is wrapped in today's GUE header toward the pod's SaP, over the underlay's family (IPv4, or IPv6 in an
  * IPv6-only cluster). Ingress: GUE from an accepted SaP with the overlay's key and the pod's overlay address is
- * unwrapped; plain packets to the overlay addresses are dropped (pod-local default deny; the nftables guard does
- * the rest). Everything else (neighbour discovery, the pod's own underlay traffic) passes untouched. */
+ * unwrapped; plain packets to the overlay addresses are dropped. With the guard on (config `guard`), these
+ * programs are also the pod guard the user-space agent installs in nftables (agent/guard.ts): of the plain
+ * traffic, only replies to the pod's own connections and neighbour discovery enter (guard.h). */
 #include "common.h"
 
 #define AG_INNER6 1 /* the pod has an overlay IPv6 address */
 #define AG_OUTER6 2 /* the underlay is IPv6: GUE over UDP/IPv6 to sap_ip6 */
+#define AG_GUARD 4  /* pod-local default deny for plain traffic (guard.h) */
+
+#include "guard.h"
 
 struct agent_cfg {
   __u32 overlay_id;
@@ -83,6 +87,13 @@ static __always_inline int shot(__u32 c) {
   return TC_ACT_SHOT;
 }
 
+/* A plain packet entering the pod (not GUE to the agent, not to an overlay address): with the guard on, only
+ * replies to the pod's own flows and neighbour discovery. */
+static __always_inline int plain_in(struct __sk_buff *skb, struct agent_cfg *cfg, int v6) {
+  if (!(cfg->flags & AG_GUARD) || own_in(skb, v6)) return TC_ACT_OK;
+  return shot(C_GUARD_DROPPED);
+}
+
 /* Wraps the packet (inner IPv4, or IPv6 when inner6) in outer IP/UDP/GUE over the underlay's family. */
 static __always_inline int encap(struct __sk_buff *skb, struct agent_cfg *cfg, int inner6) {
   int outer6 = (cfg->flags & AG_OUTER6) != 0;
@@ -142,12 +153,18 @@ static __always_inline int encap(struct __sk_buff *skb, struct agent_cfg *cfg, i
   return bpf_redirect_neigh(skb->ifindex, NULL, 0, 0);
 }
 
+/* A plain (not overlay) packet leaving the pod: remembered as the pod's own flow when the guard is on. */
+static __always_inline int plain_out(struct __sk_buff *skb, struct agent_cfg *cfg, int v6) {
+  if (cfg->flags & AG_GUARD) own_out(skb, v6);
+  return TC_ACT_OK;
+}
+
 static __always_inline int agent_egress6(struct __sk_buff *skb, struct agent_cfg *cfg) {
-  if (!(cfg->flags & AG_INNER6)) return TC_ACT_OK;
+  if (!(cfg->flags & AG_INNER6)) return plain_out(skb, cfg, 1);
   void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
   struct ipv6hdr *ip6 = data + sizeof(struct ethhdr);
   if ((void *)(ip6 + 1) > end) return TC_ACT_OK;
-  if (!in_prefix6(&ip6->daddr, cfg->overlay_net6, cfg->overlay_mask6)) return TC_ACT_OK;
+  if (!in_prefix6(&ip6->daddr, cfg->overlay_net6, cfg->overlay_mask6)) return plain_out(skb, cfg, 1);
   return encap(skb, cfg, 1);
 }
 
@@ -161,7 +178,7 @@ int agent_egress(struct __sk_buff *skb) {
   void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
   struct iphdr *ip = data + sizeof(struct ethhdr);
   if ((void *)(ip + 1) > end) return TC_ACT_OK;
-  if ((ip->daddr & cfg->overlay_mask) != cfg->overlay_net) return TC_ACT_OK;
+  if ((ip->daddr & cfg->overlay_mask) != cfg->overlay_net) return plain_out(skb, cfg, 0);
   return encap(skb, cfg, 0);
 }
 
@@ -242,9 +259,9 @@ static __always_inline int agent_ingress6(struct __sk_buff *skb, struct agent_cf
     struct ipv6hdr ip;
     struct udphdr udp;
   } o;
-  if (bpf_skb_load_bytes(skb, sizeof(struct ethhdr), &o, sizeof(o.ip))) return TC_ACT_OK;
+  if (bpf_skb_load_bytes(skb, sizeof(struct ethhdr), &o, sizeof(o.ip))) return plain_in(skb, cfg, 1);
   if ((cfg->flags & AG_INNER6) && ip6_eq(&o.ip.daddr, cfg->overlay_ip6)) return shot(C_PLAIN_TO_OVERLAY);
-  if (!(cfg->flags & AG_OUTER6) || !ip6_eq(&o.ip.daddr, cfg->listen_ip6)) return TC_ACT_OK;
+  if (!(cfg->flags & AG_OUTER6) || !ip6_eq(&o.ip.daddr, cfg->listen_ip6)) return plain_in(skb, cfg, 1);
   if (o.ip.nexthdr == 44) {
     /* A fragmented datagram to the agent's socket (first fragment: to its port). */
     struct {
@@ -253,15 +270,17 @@ static __always_inline int agent_ingress6(struct __sk_buff *skb, struct agent_cf
       __u32 id;
       struct udphdr udp;
     } f;
-    if (bpf_skb_load_bytes(skb, sizeof(struct ethhdr) + sizeof(struct ipv6hdr), &f, sizeof(f))) return TC_ACT_OK;
-    if (f.next != IPPROTO_UDP || ((bpf_ntohs(f.off) >> 3) == 0 && f.udp.dest != cfg->listen_port)) return TC_ACT_OK;
+    if (bpf_skb_load_bytes(skb, sizeof(struct ethhdr) + sizeof(struct ipv6hdr), &f, sizeof(f)))
+      return plain_in(skb, cfg, 1);
+    if (f.next != IPPROTO_UDP || ((bpf_ntohs(f.off) >> 3) == 0 && f.udp.dest != cfg->listen_port))
+      return plain_in(skb, cfg, 1);
     count(C_RX);
     count(C_MALFORMED);
     return shot(C_MAL_OUTER_FRAGMENT);
   }
-  if (o.ip.nexthdr != IPPROTO_UDP) return TC_ACT_OK;
+  if (o.ip.nexthdr != IPPROTO_UDP) return plain_in(skb, cfg, 1);
   if (bpf_skb_load_bytes(skb, sizeof(struct ethhdr), &o, sizeof(o)) || o.udp.dest != cfg->listen_port)
-    return TC_ACT_OK;
+    return plain_in(skb, cfg, 1);
   struct accept6_key ak = {.slot = slot, .port = o.udp.source};
   __builtin_memcpy(ak.ip, &o.ip.saddr, 16);
   return decap(skb, cfg, slot, sizeof(struct ipv6hdr), bpf_map_lookup_elem(&accept6, &ak) != NULL, 0);
@@ -278,11 +297,11 @@ int agent_ingress(struct __sk_buff *skb) {
     struct iphdr ip;
     struct udphdr udp;
   } o;
-  if (bpf_skb_load_bytes(skb, sizeof(struct ethhdr), &o, sizeof(o.ip))) return TC_ACT_OK;
+  if (bpf_skb_load_bytes(skb, sizeof(struct ethhdr), &o, sizeof(o.ip))) return plain_in(skb, cfg, 0);
   if (o.ip.daddr == cfg->overlay_ip) return shot(C_PLAIN_TO_OVERLAY);
-  if (o.ip.protocol != IPPROTO_UDP || o.ip.daddr != cfg->listen_ip || o.ip.ihl != 5) return TC_ACT_OK;
+  if (o.ip.protocol != IPPROTO_UDP || o.ip.daddr != cfg->listen_ip || o.ip.ihl != 5) return plain_in(skb, cfg, 0);
   if (bpf_skb_load_bytes(skb, sizeof(struct ethhdr), &o, sizeof(o)) || o.udp.dest != cfg->listen_port)
-    return TC_ACT_OK;
+    return plain_in(skb, cfg, 0);
   struct accept_key ak = {.slot = slot, .ip = o.ip.saddr, .port = o.udp.source};
   return decap(skb, cfg, slot, sizeof(struct iphdr), bpf_map_lookup_elem(&accept, &ak) != NULL,
                (o.ip.frag_off & bpf_htons(0x3fff)) != 0);

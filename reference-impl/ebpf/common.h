@@ -33,8 +33,8 @@
 #define OUTER6_LEN (sizeof(struct ipv6hdr) + sizeof(struct udphdr))
 /* sap/packet.ts FAMILY6: inner IPv6 flows are keyed apart from IPv4 ones (flow and fragment caches). */
 #define FAMILY6 0x100
-/* Marks decapsulated packets so the pod guard (nftables, input hook) can admit them: a mark never comes from
- * the wire, so only this program can set it. */
+/* Marks decapsulated packets (a mark never comes from the wire, so only this program can set it): what the
+ * user-space data path's nftables guard admits them by; the eBPF agent guards the pod itself (agent.bpf.c). */
 #define OV_DECAP_MARK 0x6080
 
 /* Counter ids: index into the per-CPU `counters` array. Order = COUNTER_NAMES in counters.ts. */
@@ -59,6 +59,7 @@ enum {
   C_FRAGMENT_DROPPED,
   C_REKEY_LENGTH,
   C_UNKNOWN_MODE,
+  C_GUARD_DROPPED, /* agent: plain traffic to the pod that is no reply of its own (the pod guard, agent.bpf.c) */
   /* malformed:<codec reason> (codec drop code N = C_MAL_BASE + N - 1), then the SaP's own malformed reasons */
   C_MAL_BASE,
   C_MAL_INNER_IPV6 = C_MAL_BASE + 11,

@@ -23,6 +23,7 @@ const BASE = [
   'fragmentDropped',
   'rekeyLength', // SaP: the send key has another length than the packet's (the eBPF path re-keys in place only)
   'unknownMode',
+  'guardDropped', // agent: plain traffic to the pod that is no reply of its own connections (the pod guard)
 ] as const;
 
 /** Counter names by id: the base counters, then malformed:<codec reason> for codec codes 1..11, then the rest. */

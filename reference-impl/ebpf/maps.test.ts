@@ -11,6 +11,7 @@ import { u32ToIp } from '../sap/packet.ts';
 import { COUNTER_NAMES } from './counters.ts';
 import { parseAgentConfig } from '../agent/config.ts';
 import {
+  AG_GUARD,
   AG_INNER6,
   AG_OUTER6,
   DIR_V6,
@@ -265,7 +266,8 @@ describe('eBPF map back end', () => {
     expect(v.subarray(176, 192).toString('hex')).toBe('fd64ffff000000000000000000000000');
     expect(v.subarray(192, 208).toString('hex')).toBe('ffffffffffffffffffffffff00000000');
     expect(v.subarray(224, 240).toString('hex')).toBe('fd000000000000000000000000000001');
-    expect(v.readUInt32LE(240)).toBe(AG_INNER6 | AG_OUTER6);
+    // The guard flag follows config `guard` (default on).
+    expect(v.readUInt32LE(240)).toBe(AG_INNER6 | AG_OUTER6 | AG_GUARD);
     expect(a.filter((e) => e.map === 'accept6').length).toBe(1);
   });
 

@@ -34,6 +34,8 @@ export const DIR_V6 = 2;
 /** agent_cfg flags: the pod has an overlay IPv6 address; the underlay (outer header) is IPv6. */
 export const AG_INNER6 = 1;
 export const AG_OUTER6 = 2;
+/** The agent programs guard the pod (guard.h): the eBPF agent's form of config `guard`. */
+export const AG_GUARD = 4;
 export const SENDER_AGENT = 1;
 export const SENDER_SAP = 2;
 export const PORTSET_ALL = 0;
@@ -347,7 +349,7 @@ export function agentEntries(cfg: AgentConfig, slot: Slot): MapEntry[] {
   }
   listen.v6.copy(c, 208);
   sap.v6.copy(c, 224);
-  c.writeUInt32LE((inner6 ? AG_INNER6 : 0) | (outer6 ? AG_OUTER6 : 0), 240);
+  c.writeUInt32LE((inner6 ? AG_INNER6 : 0) | (outer6 ? AG_OUTER6 : 0) | (cfg.guard ? AG_GUARD : 0), 240);
   const out: MapEntry[] = [{ map: 'agent_cfg', key: u32le(slot), value: c }, ...keyEntries(cfg.keys, slot)];
   for (const s of [cfg.sap, ...cfg.acceptFrom]) {
     const e = senderEntry(slot, s, 1);

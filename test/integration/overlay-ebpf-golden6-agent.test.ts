@@ -93,23 +93,34 @@ describe('eBPF agent vs the codec on IPv6 golden packets', () => {
     outer6(r4.out, AGENT_C6, LISTEN6, gue4(in4));
   });
 
-  it('leaves neighbour discovery and IPv6 outside the overlay alone', () => {
-    const frames = [
-      eth(
-        '333300000001',
-        ifMac,
-        ipv6('fe80::5', 'ff02::1:ff00:2', 58, Buffer.from('8700000000000000', 'hex'), 255),
-      ),
-      eth(MAC.peer, ifMac, ipv6('fd00:198:18::5', PEER_SAP6, 6, tcp(1, 2))),
-    ];
-    for (const f of frames) {
+  it('leaves neighbour discovery and IPv6 outside the overlay alone; plain IPv6 enters only as a reply', () => {
+    const nd = eth(
+      '333300000001',
+      ifMac,
+      ipv6('fe80::5', 'ff02::1:ff00:2', 58, Buffer.from('8700000000000000', 'hex'), 255),
+    );
+    const plain = eth(MAC.peer, ifMac, ipv6('fd00:198:18::5', PEER_SAP6, 6, tcp(1, 2)));
+    for (const f of [nd, plain]) {
       const r = lab.run(agent4, 'agent_egress', f);
       expect(r.retval).toBe(TC_ACT_OK);
       expect(r.out.toString('hex')).toBe(f.toString('hex'));
-      const q = lab.run(agent4, 'agent_ingress', f);
-      expect(q.retval).toBe(TC_ACT_OK);
-      expect(q.counters).toEqual({});
     }
+    const q = lab.run(agent4, 'agent_ingress', nd);
+    expect(q.retval).toBe(TC_ACT_OK);
+    expect(q.counters).toEqual({});
+    // The pod guard (guard.h): the reply of the flow just sent enters, the same peer's other port does not.
+    const reply = lab.run(
+      agent4,
+      'agent_ingress',
+      eth(ifMac, MAC.peer, ipv6(PEER_SAP6, 'fd00:198:18::5', 6, tcp(2, 1))),
+    );
+    expect([reply.retval, reply.counters]).toEqual([TC_ACT_OK, {}]);
+    const other = lab.run(
+      agent4,
+      'agent_ingress',
+      eth(ifMac, MAC.peer, ipv6(PEER_SAP6, 'fd00:198:18::5', 6, tcp(3, 1))),
+    );
+    expect([other.retval, other.counters]).toEqual([TC_ACT_SHOT, { guardDropped: 1 }]);
   });
 
   it('decapsulates inner IPv6 from an IPv4 outer header (EtherType follows), marked for the pod guard', () => {
