@@ -1,5 +1,5 @@
 // The second back end of the overlay compiler: the same SapConfig / AgentConfig the control plane pushes to the
-// user-space processes, rendered into BPF map entries (byte layouts of sap.bpf.c, agent.bpf.c, common.h on a
+// user-space processes, rendered into BPF map entries (byte layouts of sap_maps.h, agent.bpf.c, common.h on a
 // little-endian host). Pure: config in, entries out. Every table is written into one of two slots; the loader
 // fills the inactive slot and then flips `active`, so no packet ever sees half a version.
 import ipaddr from 'ipaddr.js';
@@ -17,7 +17,7 @@ export interface MapEntry {
 }
 
 export const MAX_KEY = 64;
-/** sizeof(struct sap_cfg), struct ep_val (sap.bpf.c) and struct agent_cfg (agent.bpf.c). */
+/** sizeof(struct sap_cfg), struct ep_val (sap_maps.h) and struct agent_cfg (agent.bpf.c). */
 const SAP_CFG_SIZE = 120;
 const EP_VAL_SIZE = 48;
 const AGENT_CFG_SIZE = 248;

@@ -83,8 +83,11 @@ export class GoldenLab {
     }
   }
 
-  /** One BPF_PROG_TEST_RUN of `prog` on `frame`, entering on `ga`; counters are the deltas of this run. */
-  run(obj: BpfObject, prog: string, frame: Buffer): RunResult {
+  /**
+   * One BPF_PROG_TEST_RUN of `prog` on `frame`, entering on `ga` with skb->mark `mark`; counters are the deltas
+   * of this run.
+   */
+  run(obj: BpfObject, prog: string, frame: Buffer, mark = 0): RunResult {
     const before = obj.counters();
     const din = path.join(this.tmp, 'in');
     const dout = path.join(this.tmp, 'out');
@@ -92,6 +95,7 @@ export class GoldenLab {
     const cout = path.join(this.tmp, 'ctxout');
     fs.writeFileSync(din, frame);
     const ctx = Buffer.alloc(48);
+    ctx.writeUInt32LE(mark, 8);
     ctx.writeUInt32LE(this.ifindex, 36); // ingress_ifindex: the FIB lookup runs from this device
     fs.writeFileSync(cin, ctx);
     const r = JSON.parse(
@@ -118,7 +122,7 @@ export class GoldenLab {
     const delta = after.map((v, i) => v - (before[i] ?? 0));
     const counters = Object.fromEntries(Object.entries(nameCounters(delta, [])).filter(([, v]) => v > 0));
     return {
-      retval: r.retval,
+      retval: r.retval | 0, // bpftool prints the u32: TC_ACT_UNSPEC is -1
       out: fs.readFileSync(dout),
       mark: fs.readFileSync(cout).readUInt32LE(8),
       counters,
@@ -180,8 +184,10 @@ export function frag6(next: number, offset: number, more: boolean, id: number): 
   return b;
 }
 
-export function tcp(sport: number, dport: number): Buffer {
-  const t = Buffer.alloc(20);
+/** A TCP SYN header, plus `data` bytes of payload (so a frame can be longer than what a program pulls). */
+export function tcp(sport: number, dport: number, data = 0): Buffer {
+  const t = Buffer.alloc(20 + data, 0x61);
+  t.fill(0, 0, 20);
   t.writeUInt16BE(sport, 0);
   t.writeUInt16BE(dport, 2);
   t[12] = 0x50;

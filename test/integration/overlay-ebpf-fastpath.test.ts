@@ -4,27 +4,24 @@
 // spoofed sender and after a config change; and the head filter's hand-over to another SaP of its namespace
 // (TC_ACT_UNSPEC with a mark, re-injected by sap_catch when nobody took it). Root: a scratch namespace and bpffs
 // pins carrying a run prefix, all removed afterwards.
-import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { nameCounters } from '../../reference-impl/ebpf/counters.ts';
 import { BpfObject } from '../../reference-impl/ebpf/loader.ts';
 import { sapEntries } from '../../reference-impl/ebpf/maps.ts';
-import { encodeHeader } from '../../reference-impl/gue/codec.ts';
 import { type SapConfigInput, parseSapConfig } from '../../reference-impl/sap/config.ts';
 import { ipToU32 } from '../../reference-impl/sap/packet.ts';
+import {
+  GoldenLab,
+  TC_ACT_REDIRECT,
+  TC_ACT_SHOT,
+  TC_ACT_UNSPEC,
+  eth,
+  gue as gueOf,
+  ipv4,
+  tcp,
+  udpHdr,
+} from './ebpf-golden-lib.ts';
 
-const PREFIX = `tb${randomBytes(2).toString('hex')}`;
-const NS = `${PREFIX}-fast`;
-const PINS = `/sys/fs/bpf/${PREFIX}-fast`;
-const TMP = fs.mkdtempSync(path.join(os.tmpdir(), `${PREFIX}-fast-`));
-const TC_ACT_UNSPEC = -1;
-const TC_ACT_SHOT = 2;
-const TC_ACT_REDIRECT = 7;
-/** OV_PASS_MARK in sap.bpf.c. */
+/** OV_PASS_MARK in sap_maps.h. */
 const PASS_MARK = 0x6081;
 
 const K1 = '00112233445566778899aabbccddeeff';
@@ -62,131 +59,37 @@ function config(version: number, bSap: string): SapConfigInput {
   };
 }
 
-const nsx = (...argv: string[]) =>
-  execFileSync('nsenter', [`--net=/run/netns/${NS}`, ...argv], { encoding: 'utf8' });
+const lab = new GoldenLab('fast');
 let sap: BpfObject;
-let ifindex = 0;
 let ifMac = '';
 let version = 3;
 
 beforeAll(() => {
-  execFileSync('ip', ['netns', 'add', NS]);
-  nsx('ip', 'link', 'add', 'fa', 'type', 'veth', 'peer', 'name', 'fb');
-  nsx('ip', 'addr', 'add', `${LISTEN}/24`, 'dev', 'fa');
-  nsx('ip', 'addr', 'add', `${LOCAL_SAP}/24`, 'dev', 'fa');
-  nsx('ip', 'link', 'set', 'fa', 'up');
-  nsx('ip', 'link', 'set', 'fb', 'up');
-  nsx('sysctl', '-qw', 'net.ipv4.ip_forward=1');
-  const mac = (m: string) => m.replace(/(..)(?!$)/g, '$1:');
-  nsx('ip', 'neigh', 'replace', PEER_SAP, 'lladdr', mac(PEER_MAC), 'dev', 'fa');
-  nsx('ip', 'neigh', 'replace', PEER_SAP2, 'lladdr', mac(PEER2_MAC), 'dev', 'fa');
-  nsx('ip', 'neigh', 'replace', AGENT_A, 'lladdr', mac(AGENT_MAC), 'dev', 'fa');
-  const link = JSON.parse(nsx('ip', '-j', 'link', 'show', 'fa')) as { ifindex: number; address: string }[];
-  ifindex = link[0]!.ifindex;
-  ifMac = link[0]!.address.replace(/:/g, '');
-  sap = new BpfObject('sap', `${PINS}/sap`);
+  // LOCAL_SAP is an address of this namespace: the FIB answers "not forwarded" for it.
+  lab.up(
+    [`${LISTEN}/24`, `${LOCAL_SAP}/24`],
+    [
+      [PEER_SAP, PEER_MAC],
+      [PEER_SAP2, PEER2_MAC],
+      [AGENT_A, AGENT_MAC],
+    ],
+  );
+  ifMac = lab.ifMac;
+  sap = new BpfObject('sap', `${lab.pins}/sap`);
   sap.program(sapEntries(parseSapConfig(config(version, 's2')), sap.nextSlot()), version);
 });
 
 afterAll(() => {
   sap?.close();
-  fs.rmSync(PINS, { recursive: true, force: true });
-  fs.rmSync(TMP, { recursive: true, force: true });
-  execFileSync('ip', ['netns', 'del', NS]);
+  lab.close();
 });
 
-interface RunResult {
-  retval: number;
-  out: Buffer;
-  mark: number;
-  counters: Record<string, number>;
-}
-
-/** One BPF_PROG_TEST_RUN of `prog` on `frame` entering on `fa` with skb->mark `mark`; counter deltas. */
-function runProg(prog: string, frame: Buffer, mark = 0): RunResult {
-  const before = sap.counters();
-  const din = path.join(TMP, 'in');
-  const dout = path.join(TMP, 'out');
-  const cin = path.join(TMP, 'ctx');
-  const cout = path.join(TMP, 'ctxout');
-  fs.writeFileSync(din, frame);
-  const ctx = Buffer.alloc(48);
-  ctx.writeUInt32LE(mark, 8);
-  ctx.writeUInt32LE(ifindex, 36); // ingress_ifindex: the FIB lookup runs from this device
-  fs.writeFileSync(cin, ctx);
-  const r = JSON.parse(
-    nsx(
-      'bpftool',
-      '-j',
-      'prog',
-      'run',
-      'pinned',
-      path.join(sap.progDir, prog),
-      'data_in',
-      din,
-      'data_out',
-      dout,
-      'data_size_out',
-      '4096',
-      'ctx_in',
-      cin,
-      'ctx_out',
-      cout,
-    ),
-  ) as { retval: number };
-  const delta = sap.counters().map((v, i) => v - (before[i] ?? 0));
-  return {
-    retval: r.retval | 0, // bpftool prints the u32: TC_ACT_UNSPEC is -1
-    out: fs.readFileSync(dout),
-    mark: fs.readFileSync(cout).readUInt32LE(8),
-    counters: Object.fromEntries(Object.entries(nameCounters(delta, [])).filter(([, v]) => v > 0)),
-  };
-}
-
-function csum(b: Buffer): number {
-  let s = 0;
-  for (let i = 0; i < b.length; i += 2) s += b.readUInt16BE(i);
-  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
-  return ~s & 0xffff;
-}
-function ipv4(src: string, dst: string, proto: number, payload: Buffer): Buffer {
-  const h = Buffer.alloc(20);
-  h[0] = 0x45;
-  h.writeUInt16BE(20 + payload.length, 2);
-  h[8] = 64;
-  h[9] = proto;
-  h.writeUInt32BE(ipToU32(src), 12);
-  h.writeUInt32BE(ipToU32(dst), 16);
-  h.writeUInt16BE(csum(h), 10);
-  return Buffer.concat([h, payload]);
-}
-/** TCP header plus `data` bytes of payload (so a frame can be longer than what the program pulls). */
-function tcp(sport: number, dport: number, data = 0): Buffer {
-  const t = Buffer.alloc(20 + data, 0x61);
-  t.fill(0, 0, 20);
-  t.writeUInt16BE(sport, 0);
-  t.writeUInt16BE(dport, 2);
-  t[12] = 0x50;
-  t[13] = 0x18;
-  return t;
-}
-function gue(inner: Buffer, key = K1): Buffer {
-  const b = Buffer.alloc(128 + inner.length);
-  const hl = encodeHeader(b, 0, 4, 77, 1, Buffer.from(key, 'hex'));
-  inner.copy(b, hl);
-  return b.subarray(0, hl + inner.length);
-}
+/** One BPF_PROG_TEST_RUN of `prog` on `frame` with skb->mark `mark`; counter deltas. */
+const runProg = (prog: string, frame: Buffer, mark = 0) => lab.run(sap, prog, frame, mark);
+const gue = (inner: Buffer, key = K1) => gueOf(inner, 1, key, 77);
 /** A GUE datagram as an underlay frame arriving at the SaP from (srcIp, srcPort). */
-function toSap(datagram: Buffer, srcIp: string, srcPort = 6080, srcMac = AGENT_MAC): Buffer {
-  const u = Buffer.alloc(8);
-  u.writeUInt16BE(srcPort, 0);
-  u.writeUInt16BE(6080, 2);
-  u.writeUInt16BE(8 + datagram.length, 4);
-  return Buffer.concat([
-    Buffer.from(ifMac + srcMac + '0800', 'hex'),
-    ipv4(srcIp, LISTEN, 17, Buffer.concat([u, datagram])),
-  ]);
-}
+const toSap = (datagram: Buffer, srcIp: string, srcPort = 6080, srcMac = AGENT_MAC) =>
+  eth(ifMac, srcMac, ipv4(srcIp, LISTEN, 17, udpHdr(srcPort, 6080, datagram)));
 const outerDst = (out: Buffer) => out.readUInt32BE(14 + 16);
 
 describe('eBPF SaP forwarding cache (BPF_PROG_TEST_RUN)', () => {

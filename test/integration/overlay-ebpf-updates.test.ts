@@ -1,32 +1,14 @@
 // Config versions on the kernel data path: a policy update flips verdicts both ways (versions written into
 // the maps as a diff against the slot they replace), and key rotation under a running flow loses no packet
-// (rotation versions skip the agent's route and guard work). Root; real Mininet namespaces.
+// (rotation versions skip the agent's route work); and the pod guard the agent programs are keeps the underlay
+// path to a pod closed while the pod's own plain flows get their replies. Root; real Mininet namespaces.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClusterState, NetworkPolicy } from '../../src/policy/model.ts';
-import { parseScenario } from '../../src/scenario/load.ts';
 import { daemon, down, tool, up, type Lab } from './overlay-helpers.ts';
 import { expectLosslessRotation } from './overlay-rotation.ts';
+import { reach, threePods } from './overlay-three-pods.ts';
 
-const sc = parseScenario(
-  'ebpf-updates.yaml',
-  `
-name: ebpf-updates
-topology:
-  clusters: [{ name: c1, nodes: [{ name: n1 }, { name: n2 }] }]
-namespaces: [{ name: app }]
-pods:
-  - { namespace: app, name: a, labels: { role: a }, node: n1 }
-  - { namespace: app, name: c, labels: { role: c }, node: n1 }
-  - { namespace: app, name: b, labels: { role: b }, node: n2 }
-policies:
-  - apiVersion: networking.k8s.io/v1
-    kind: NetworkPolicy
-    metadata: { name: b-from-a, namespace: app }
-    spec:
-      podSelector: { matchLabels: { role: b } }
-      ingress: [{ from: [{ podSelector: { matchLabels: { role: a } } }] }]
-`,
-);
+const sc = threePods('ebpf-updates');
 
 const fromC: NetworkPolicy = {
   apiVersion: 'networking.k8s.io/v1',
@@ -51,24 +33,38 @@ afterAll(async () => {
   await down(lab);
 });
 
-async function reach(from: string, to: string): Promise<number> {
-  const { net, ov } = lab!;
-  const r = await tool(net, from, 'stream', { ip: ov.overlayAddress(to)!, port: 7000, rate: 100, ms: 200 });
-  return r.received;
-}
-
 describe('overlay-ebpf config versions', () => {
+  it('the pod guard (agent programs) closes the underlay path to a pod; replies to its own plain flows pass', async () => {
+    const { net } = lab!;
+    expect(await reach(lab!, 'app/a', 'app/b', { real: true })).toBe(0);
+    // A plain (non-overlay) echo server on the node: the pod's own requests get their replies back.
+    const nodeEcho = await daemon(net, 'node:n1', 'echo', 7001);
+    try {
+      const r = await tool(net, 'app/a', 'stream', {
+        ip: net.address('node:n1'),
+        port: 7001,
+        rate: 100,
+        ms: 200,
+      });
+      expect(r.received).toBe(20);
+    } finally {
+      nodeEcho.child.kill('SIGTERM');
+    }
+    const guard = (await lab!.ov.counters())['app/b']!.counters.guardDropped ?? 0;
+    expect(guard).toBeGreaterThanOrEqual(20);
+  });
+
   it('a policy update opens c → b and the next one closes it again', async () => {
     const { ov } = lab!;
-    expect(await reach('app/a', 'app/b')).toBe(20);
-    expect(await reach('app/c', 'app/b')).toBe(0);
+    expect(await reach(lab!, 'app/a', 'app/b')).toBe(20);
+    expect(await reach(lab!, 'app/c', 'app/b')).toBe(0);
     const opened: ClusterState = { ...sc.initial, policies: [...sc.initial.policies, fromC] };
     const r = await ov.update(opened, []);
     expect(r.detail?.processesPushed).toBeGreaterThan(0);
-    expect(await reach('app/c', 'app/b')).toBe(20);
+    expect(await reach(lab!, 'app/c', 'app/b')).toBe(20);
     await ov.update(sc.initial, []);
-    expect(await reach('app/c', 'app/b')).toBe(0);
-    expect(await reach('app/a', 'app/b')).toBe(20);
+    expect(await reach(lab!, 'app/c', 'app/b')).toBe(0);
+    expect(await reach(lab!, 'app/a', 'app/b')).toBe(20);
   });
 
   it('rotates the key twice under a running flow without losing a packet', async () => {

@@ -7,31 +7,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getStatus, unixRequest, waitReady } from '../../reference-impl/control-plane/server.ts';
-import { parseScenario } from '../../src/scenario/load.ts';
 import { terminate } from '../../src/enforce/overlay/processes.ts';
-import { daemon, down, tool, up, type Lab } from './overlay-helpers.ts';
+import { daemon, down, up, type Lab } from './overlay-helpers.ts';
 import { expectLosslessRotation } from './overlay-rotation.ts';
+import { reach, threePods } from './overlay-three-pods.ts';
 
-const sc = parseScenario(
-  'resilience.yaml',
-  `
-name: resilience
-topology:
-  clusters: [{ name: c1, nodes: [{ name: n1 }, { name: n2 }] }]
-namespaces: [{ name: app }]
-pods:
-  - { namespace: app, name: a, labels: { role: a }, node: n1 }
-  - { namespace: app, name: c, labels: { role: c }, node: n1 }
-  - { namespace: app, name: b, labels: { role: b }, node: n2 }
-policies:
-  - apiVersion: networking.k8s.io/v1
-    kind: NetworkPolicy
-    metadata: { name: b-from-a, namespace: app }
-    spec:
-      podSelector: { matchLabels: { role: b } }
-      ingress: [{ from: [{ podSelector: { matchLabels: { role: a } } }] }]
-`,
-);
+const sc = threePods('resilience');
 const CP_MAIN = path.resolve(
   path.dirname(fileURLToPath(import.meta.url)),
   '../../reference-impl/control-plane/main.ts',
@@ -52,14 +33,6 @@ afterAll(async () => {
   await down(lab);
 });
 
-/** A short UDP request/response stream: how many of `n` echoes came back. */
-async function reach(from: string, to: string, opts: { real?: boolean } = {}): Promise<number> {
-  const { net, ov } = lab!;
-  const ip = opts.real ? net.address(to) : ov.overlayAddress(to)!;
-  const r = await tool(net, from, 'stream', { ip, port: 7000, rate: 100, ms: 200 });
-  return r.received;
-}
-
 async function restart(id: string, kind: 'sap' | 'agent', host: string): Promise<void> {
   const { ov } = lab!;
   await ov.procs.stop(id, 0);
@@ -69,35 +42,35 @@ async function restart(id: string, kind: 'sap' | 'agent', host: string): Promise
 
 describe('overlay resilience', () => {
   it('starts allowing a → b and denying c → b', async () => {
-    expect(await reach('app/a', 'app/b')).toBe(20);
-    expect(await reach('app/c', 'app/b')).toBe(0);
-    expect(await reach('app/a', 'app/b', { real: true })).toBe(0); // the underlay path is closed by the guard
+    expect(await reach(lab!, 'app/a', 'app/b')).toBe(20);
+    expect(await reach(lab!, 'app/c', 'app/b')).toBe(0);
+    expect(await reach(lab!, 'app/a', 'app/b', { real: true })).toBe(0); // the underlay path is closed by the guard
   });
 
   it('a killed SaP fails closed; after restart and reconcile allowed flows work again', async () => {
     const { ov } = lab!;
     await ov.procs.kill('node:n2');
-    expect(await reach('app/a', 'app/b')).toBe(0);
-    expect(await reach('app/c', 'app/b')).toBe(0);
-    expect(await reach('app/a', 'app/b', { real: true })).toBe(0);
+    expect(await reach(lab!, 'app/a', 'app/b')).toBe(0);
+    expect(await reach(lab!, 'app/c', 'app/b')).toBe(0);
+    expect(await reach(lab!, 'app/a', 'app/b', { real: true })).toBe(0);
     await restart('node:n2', 'sap', 'node:n2');
     // Up but unconfigured (version 0): drops everything until the control plane reconciles it.
-    expect(await reach('app/a', 'app/b')).toBe(0);
+    expect(await reach(lab!, 'app/a', 'app/b')).toBe(0);
     expect(await ov.cp.reconcile()).toEqual(['node:n2']);
-    expect(await reach('app/a', 'app/b')).toBe(20);
-    expect(await reach('app/c', 'app/b')).toBe(0);
+    expect(await reach(lab!, 'app/a', 'app/b')).toBe(20);
+    expect(await reach(lab!, 'app/c', 'app/b')).toBe(0);
   });
 
   it('a killed agent fails closed (its guard stays); after restart and reconcile it works again', async () => {
     const { ov, net } = lab!;
     await ov.procs.kill('app/b');
-    expect(await reach('app/a', 'app/b')).toBe(0);
-    expect(await reach('app/a', 'app/b', { real: true })).toBe(0);
+    expect(await reach(lab!, 'app/a', 'app/b')).toBe(0);
+    expect(await reach(lab!, 'app/a', 'app/b', { real: true })).toBe(0);
     expect((await net.exec('app/b', ['nft', 'list', 'table', 'inet', 'ovguard'])).code).toBe(0);
     await restart('app/b', 'agent', 'app/b');
     expect(await ov.cp.reconcile()).toEqual(['app/b']);
-    expect(await reach('app/a', 'app/b')).toBe(20);
-    expect(await reach('app/c', 'app/b')).toBe(0);
+    expect(await reach(lab!, 'app/a', 'app/b')).toBe(20);
+    expect(await reach(lab!, 'app/c', 'app/b')).toBe(0);
   });
 
   it('a killed control plane leaves policy in force; a restarted one takes over and repairs', async () => {
@@ -137,10 +110,10 @@ describe('overlay resilience', () => {
     try {
       const v1 = (await unixRequest<{ version: number }>(api, 'GET', '/status')).json.version;
       expect(v1).toBeGreaterThan(ov.cp.version); // adopted what was in force, then pushed a newer version
-      expect(await reach('app/a', 'app/b')).toBe(20);
+      expect(await reach(lab!, 'app/a', 'app/b')).toBe(20);
       await terminate(cp, 0, 'SIGKILL');
-      expect(await reach('app/a', 'app/b')).toBe(20); // the data path does not need the control plane
-      expect(await reach('app/c', 'app/b')).toBe(0); // and never fails open without it
+      expect(await reach(lab!, 'app/a', 'app/b')).toBe(20); // the data path does not need the control plane
+      expect(await reach(lab!, 'app/c', 'app/b')).toBe(0); // and never fails open without it
       await ov.procs.kill('node:n2');
       await restart('node:n2', 'sap', 'node:n2');
       fs.writeFileSync(
@@ -150,11 +123,11 @@ describe('overlay resilience', () => {
           sockets: Object.fromEntries(ov.cp.sockets),
         }),
       );
-      expect(await reach('app/a', 'app/b')).toBe(0); // nobody configures the new SaP: closed
+      expect(await reach(lab!, 'app/a', 'app/b')).toBe(0); // nobody configures the new SaP: closed
       cp = await start();
       expect((await getStatus(ov.cp.sockets.get('node:n2')!)).version).toBeGreaterThan(v1);
-      expect(await reach('app/a', 'app/b')).toBe(20);
-      expect(await reach('app/c', 'app/b')).toBe(0);
+      expect(await reach(lab!, 'app/a', 'app/b')).toBe(20);
+      expect(await reach(lab!, 'app/c', 'app/b')).toBe(0);
       ov.cp.version = (await unixRequest<{ version: number }>(api, 'GET', '/status')).json.version; // hand control back to the harness
     } finally {
       await terminate(cp, 2000);
