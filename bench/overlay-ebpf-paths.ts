@@ -3,10 +3,16 @@
 // `overlay-ebpf`, the modes interleaved per repetition (none, overlay-ebpf, none, …). --bpf-stats also reports,
 // per cell, how many BPF program runs one request costs and their total run time (kernel.bpf_stats_enabled,
 // machine-global, switched on for the run and restored): a figure the vCPUs' idle wake-ups do not blur.
+// Two variants of overlay-ebpf for --modes, each measured against overlay-ebpf in the same run:
+// `overlay-ebpf+nftguard` adds, in every pod, the nftables guard the eBPF agent used before its guard moved into
+// the tc programs (mark accept, notrack for overlay traffic): what those hooks cost. `overlay-ebpf-nopeer` has
+// the SaPs deliver to local pods with bpf_redirect instead of bpf_redirect_peer (TB_EBPF_REDIRECT_PEER=0).
 //   sudo npx tsx bench/overlay-ebpf-paths.ts [--reps 5] [--only REGEX] [--modes none,overlay-ebpf] [--bpf-stats]
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import { type AgentConfig, parseAgentConfig } from '../reference-impl/agent/config.ts';
+import { GUARD_TABLE } from '../reference-impl/agent/guard.ts';
 import { ENFORCERS } from '../src/enforce/index.ts';
 import type { OverlayEnforcer } from '../src/enforce/overlay.ts';
 import { effortFor, measureOnce } from '../src/experiment/measure.ts';
@@ -22,7 +28,51 @@ const opt = (k: string, d: string): string => {
 };
 const REPS = Number(opt('reps', '5'));
 const ONLY = new RegExp(opt('only', '.'));
-const MODES = opt('modes', 'none,overlay-ebpf').split(',') as Mode[];
+const NFT_GUARD = 'overlay-ebpf+nftguard';
+const NO_PEER = 'overlay-ebpf-nopeer';
+const MODES = opt('modes', 'none,overlay-ebpf').split(',') as (Mode | typeof NFT_GUARD | typeof NO_PEER)[];
+
+/** The eBPF agent's former nftables guard (until the guard moved into ebpf/guard.h), for one agent config. */
+function nftGuard(c: AgentConfig): string {
+  const saps = [c.sap, ...c.acceptFrom];
+  const set = (v6: boolean) =>
+    saps
+      .filter((x) => x.ip.includes(':') === v6)
+      .map((x) => `${x.ip} . ${x.port}`)
+      .join(', ');
+  const cidrs = [c.overlayCidr, ...(c.overlayCidr6 ? [c.overlayCidr6] : [])];
+  const daddr = (v6: boolean) => cidrs.filter((x) => x.includes(':') === v6).join(', ');
+  return [
+    `table inet ${GUARD_TABLE} {`,
+    `  chain input {`,
+    `    type filter hook input priority filter - 10; policy drop;`,
+    `    iif "lo" accept`,
+    `    meta mark 0x6080 accept`,
+    `    ct state established,related accept`,
+    set(false)
+      ? `    meta l4proto udp ip saddr . udp sport { ${set(false)} } udp dport ${c.listen.port} accept`
+      : '',
+    set(true)
+      ? `    meta l4proto udp ip6 saddr . udp sport { ${set(true)} } udp dport ${c.listen.port} accept`
+      : '',
+    `    meta nfproto ipv6 icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert } accept`,
+    `    counter drop`,
+    `  }`,
+    `  chain notrack_in {`,
+    `    type filter hook prerouting priority raw; policy accept;`,
+    `    meta mark 0x6080 notrack`,
+    `  }`,
+    `  chain notrack_out {`,
+    `    type filter hook output priority raw; policy accept;`,
+    daddr(false) ? `    ip daddr { ${daddr(false)} } notrack` : '',
+    daddr(true) ? `    ip6 daddr { ${daddr(true)} } notrack` : '',
+    `  }`,
+    `}`,
+    '',
+  ]
+    .filter((l) => l !== '')
+    .join('\n');
+}
 const STATS = argv.includes('--bpf-stats');
 const KINDS = new Set(['udp-rr', 'tcp-rr', 'tcp-crr']);
 
@@ -77,9 +127,21 @@ try {
   try {
     for (let rep = 0; rep < REPS; rep++) {
       for (const mode of MODES) {
-        const enforcer = ENFORCERS[mode]!(net, {});
+        const enforcer = ENFORCERS[mode === NFT_GUARD || mode === NO_PEER ? 'overlay-ebpf' : mode]!(net, {});
+        const guarded: string[] = [];
         try {
+          // The SaP processes read the knob when they start (during apply) and inherit it from here.
+          if (mode === NO_PEER) process.env.TB_EBPF_REDIRECT_PEER = '0';
           await enforcer.apply(scenario.initial);
+          delete process.env.TB_EBPF_REDIRECT_PEER;
+          if (mode === NFT_GUARD)
+            for (const a of (enforcer as OverlayEnforcer).cp.plan!.agents) {
+              const r = await net.exec(a.ref, ['nft', '-f', '-'], {
+                input: nftGuard(parseAgentConfig(a.config)),
+              });
+              if (r.code !== 0) throw new Error(`${a.ref}: nft -f: ${r.stderr.trim()}`);
+              guarded.push(a.ref);
+            }
           const dir = mode.startsWith('overlay') ? (enforcer as OverlayEnforcer).procs.bpfDir : undefined;
           for (const m of cells) {
             const effort = effortFor(m, false);
@@ -97,6 +159,8 @@ try {
             ((p99[m.name] ??= {})[mode] ??= []).push(r.latency!.summary.p99Us);
           }
         } finally {
+          // The agents no longer own an nftables table: the bench removes what it added.
+          for (const ref of guarded) await net.exec(ref, ['nft', 'delete', 'table', 'inet', GUARD_TABLE]);
           await enforcer.teardown();
         }
         loads.push(load());

@@ -153,6 +153,16 @@ export class BpfObject {
     return { slot, lines: n + 1 };
   }
 
+  /** Writes entries into a map outside the versioned slots (facts of the namespace, not of a config). */
+  put(map: string, keys: Buffer[], values: Buffer[]): void {
+    this.map(map).update(keys, values);
+  }
+
+  /** Deletes entries from such a map (absent keys are no error). */
+  remove(map: string, keys: Buffer[]): void {
+    this.map(map).delete(keys);
+  }
+
   /** Per-CPU counters summed, by counter id. */
   counters(): number[] {
     const m = this.map('counters');
@@ -199,15 +209,24 @@ export class BpfObject {
 }
 
 /** Names of this namespace's interfaces other than loopback. */
-export function interfaces(): { name: string; addrs: string[] }[] {
-  const j = JSON.parse(run('ip', ['-j', 'addr', 'show'])) as {
+/**
+ * The interfaces of this namespace but `lo`, with their IPv4 addresses; `peerNs`: a veth whose other end lives in
+ * another namespace (a pod's link), which the SaP can deliver to with bpf_redirect_peer.
+ */
+export function interfaces(): { name: string; ifindex: number; addrs: string[]; peerNs: boolean }[] {
+  const j = JSON.parse(run('ip', ['-d', '-j', 'addr', 'show'])) as {
     ifname: string;
+    ifindex: number;
+    link_netnsid?: number;
+    linkinfo?: { info_kind?: string };
     addr_info?: { family: string; local: string }[];
   }[];
   return j
     .filter((l) => l.ifname !== 'lo')
     .map((l) => ({
       name: l.ifname,
+      ifindex: l.ifindex,
       addrs: (l.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => a.local),
+      peerNs: l.linkinfo?.info_kind === 'veth' && l.link_netnsid !== undefined,
     }));
 }

@@ -44,7 +44,8 @@ const DIR_INGRESS = 0;
 const DIR_EGRESS = 1;
 const PROTO = { TCP: IPPROTO_TCP, UDP: IPPROTO_UDP, SCTP: IPPROTO_SCTP } as const;
 
-function u32le(...vs: number[]): Buffer {
+/** Little-endian u32s back to back (map keys and values). */
+export function u32le(...vs: number[]): Buffer {
   const b = Buffer.alloc(vs.length * 4);
   vs.forEach((v, i) => b.writeUInt32LE(v >>> 0, i * 4));
   return b;

@@ -8,7 +8,7 @@ import { parseArgs, serveApi } from '../sap/api.ts';
 import { SAP_COUNTERS, type SapConfig, parseSapConfig } from '../sap/config.ts';
 import { nameCounters } from './counters.ts';
 import { BpfObject, interfaces } from './loader.ts';
-import { sapEntries } from './maps.ts';
+import { sapEntries, u32le } from './maps.ts';
 
 const args = parseArgs(process.argv.slice(2), ['api', 'lifeline', 'bpf-dir']);
 if (!args.api || !args['bpf-dir']) {
@@ -43,6 +43,8 @@ const HEAD_PRIO = 1 + n;
 const PRIO = 0x4000 + n;
 const CATCH_PRIO = 0x8000 + n;
 let headDev: string | undefined;
+/** The ifindexes written into peer_devs (a removed pod's veth must leave it). */
+let peerDevs = new Set<number>();
 
 function detach(dev: string, prio: number): void {
   try {
@@ -56,6 +58,22 @@ function attachAll(o: BpfObject, listenIp?: string): void {
   // New pods add veths to the node between versions: attach to whatever is there now.
   const all = interfaces();
   for (const i of all) if (!o.isAttached(i.name)) o.attach(i.name, 'ingress', 'sap_ingress', PRIO);
+  // Pod links (veths into other namespaces): packets for local agents there go straight to the pod's side.
+  // TB_EBPF_REDIRECT_PEER=0 (a measurement knob: bench/overlay-ebpf-paths.ts) keeps the plain redirect.
+  const peers = new Set(
+    all.filter((i) => i.peerNs && process.env.TB_EBPF_REDIRECT_PEER !== '0').map((i) => i.ifindex),
+  );
+  const gone = [...peerDevs].filter((x) => !peers.has(x));
+  o.remove(
+    'peer_devs',
+    gone.map((x) => u32le(x)),
+  );
+  o.put(
+    'peer_devs',
+    [...peers].map((x) => u32le(x)),
+    [...peers].map(() => u32le(1)),
+  );
+  peerDevs = peers;
   const own = listenIp === undefined ? undefined : all.find((i) => i.addrs.includes(listenIp))?.name;
   if (own === headDev) return;
   if (headDev !== undefined) {

@@ -185,8 +185,14 @@ static __always_inline int sap_send(struct __sk_buff *skb, struct sap_cfg *cfg, 
     if (rc == BPF_FIB_LKUP_RET_NO_NEIGH) return bpf_redirect_neigh(fib.ifindex, NULL, 0, 0);
     return drop(C_TX_ERROR);
   }
+  /* A local agent behind a veth into its pod's namespace: the packet goes straight to the pod side's ingress
+   * (bpf_redirect_peer, as Cilium delivers to pods), without a transmit on this side and a trip through the
+   * CPU's backlog queue. */
+  __u32 oif = fib.ifindex;
+  int peer = (dst->flags & EP_LOCAL) && rc == BPF_FIB_LKUP_RET_SUCCESS && bpf_map_lookup_elem(&peer_devs, &oif);
   /* Remember how this flow direction leaves, for the fast path (IPv4 underlay both ways only). */
   if (fv && !in6 && !out6) {
+    fv->fwd_peer = peer;
     fv->fwd_hop_ip = dst->hop_ip;
     fv->fwd_hop_port = dst->hop_port;
     fv->fwd_ifindex = rc == BPF_FIB_LKUP_RET_SUCCESS ? fib.ifindex : 0;
@@ -202,7 +208,7 @@ static __always_inline int sap_send(struct __sk_buff *skb, struct sap_cfg *cfg, 
   if ((void *)(eth + 1) > end) return drop(C_TX_ERROR);
   __builtin_memcpy(eth->h_dest, fib.dmac, ETH_ALEN);
   __builtin_memcpy(eth->h_source, fib.smac, ETH_ALEN);
-  return bpf_redirect(fib.ifindex, 0);
+  return peer ? bpf_redirect_peer(fib.ifindex, 0) : bpf_redirect(fib.ifindex, 0);
 }
 
 /* What sap/engine.ts does after the outer headers: GUE structure and key, inner packet, sender check, policy
@@ -267,7 +273,7 @@ static __always_inline int sap_gue(struct __sk_buff *skb, struct sap_cfg *cfg, _
     struct ethhdr *eth = data;
     __builtin_memcpy(eth->h_dest, fv->fwd_dmac, ETH_ALEN);
     __builtin_memcpy(eth->h_source, fv->fwd_smac, ETH_ALEN);
-    return bpf_redirect(out, 0);
+    return fv->fwd_peer ? bpf_redirect_peer(out, 0) : bpf_redirect(out, 0);
   }
 
   /* Sender check (CONTRACT.md, "Policy semantics in the SaP"). */

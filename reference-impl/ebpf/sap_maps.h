@@ -136,7 +136,7 @@ struct flow_key {
 };
 struct flow_val {
   __u32 gen;
-  __u32 pad;
+  __u32 fwd_peer; /* the cached next hop is a local agent: bpf_redirect_peer (sap_send) */
   __u64 seen;
   /* Forwarding cache of this flow direction (flows only; 0 in frags): what the last packet that went through
    * every check was sent with. A later packet of the flow from the same underlay sender under the same config
@@ -157,6 +157,15 @@ struct {
   __type(key, struct flow_key);
   __type(value, struct flow_val);
 } flows SEC(".maps");
+
+/* Interfaces that are veths into another namespace (pod links), by ifindex: written by sap-main.ts from the
+ * namespace's links, not versioned. A packet for a local agent behind one goes to the pod's side directly. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 1024);
+  __type(key, __u32);
+  __type(value, __u32);
+} peer_devs SEC(".maps");
 
 /* First fragments allowed recently (src, dst, proto, IP id): later fragments follow their verdict for 5 s. */
 struct {

@@ -2,6 +2,9 @@
 // the maps as a diff against the slot they replace), and key rotation under a running flow loses no packet
 // (rotation versions skip the agent's route work); and the pod guard the agent programs are keeps the underlay
 // path to a pod closed while the pod's own plain flows get their replies. Root; real Mininet namespaces.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClusterState, NetworkPolicy } from '../../src/policy/model.ts';
 import { daemon, down, tool, up, type Lab } from './overlay-helpers.ts';
@@ -52,6 +55,25 @@ describe('overlay-ebpf config versions', () => {
     }
     const guard = (await lab!.ov.counters())['app/b']!.counters.guardDropped ?? 0;
     expect(guard).toBeGreaterThanOrEqual(20);
+  });
+
+  it('every node SaP knows its pod links (peer_devs), so it delivers to local pods with bpf_redirect_peer', () => {
+    const dir = lab!.ov.procs.bpfDir;
+    const peers = fs
+      .readdirSync(dir)
+      .filter((d) => d.startsWith('s'))
+      .map(
+        (d) =>
+          (
+            JSON.parse(
+              execFileSync('bpftool', ['-j', 'map', 'dump', 'pinned', path.join(dir, d, 'm', 'peer_devs')], {
+                encoding: 'utf8',
+              }),
+            ) as unknown[]
+          ).length,
+      );
+    // Three pods (a and c on n1, b on n2): their veths are among the links into other namespaces.
+    expect(peers.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(3);
   });
 
   it('a policy update opens c → b and the next one closes it again', async () => {
