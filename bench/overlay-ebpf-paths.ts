@@ -142,7 +142,8 @@ try {
               if (r.code !== 0) throw new Error(`${a.ref}: nft -f: ${r.stderr.trim()}`);
               guarded.push(a.ref);
             }
-          const dir = mode.startsWith('overlay') ? (enforcer as OverlayEnforcer).procs.bpfDir : undefined;
+          // Only the overlay enforcers run BPF programs (a +l7 mode wraps another enforcer).
+          const dir = (enforcer as Partial<OverlayEnforcer>).procs?.bpfDir;
           for (const m of cells) {
             const effort = effortFor(m, false);
             const before = STATS && dir ? progStats(dir) : undefined;
