@@ -114,9 +114,21 @@ class Watch {
       res.on('data', (c: string) => {
         buf += c;
         for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
-          const v = Number((JSON.parse(buf.slice(0, i)) as { version?: unknown }).version);
+          const line = buf.slice(0, i);
           buf = buf.slice(i + 1);
-          if (Number.isInteger(v)) this.version = v;
+          let v = NaN;
+          try {
+            v = Number((JSON.parse(line) as { version?: unknown } | null)?.version);
+          } catch {
+            // not JSON: below
+          }
+          // A line that is no version is no proof of anything: the stream is dropped and the process polled.
+          if (!Number.isInteger(v)) {
+            this.version = undefined;
+            this.req.destroy();
+            return;
+          }
+          this.version = v;
         }
       });
       res.on('close', () => onEnd(this, true));
@@ -134,7 +146,7 @@ class Watch {
 
 export interface ProgramReport {
   version: number;
-  /** From the start of the push until every process reported the version in GET /status. */
+  /** From the start of the push until every process is known to run its config of the version. */
   ms: number;
   /** Compile time alone. */
   compileMs: number;

@@ -168,6 +168,18 @@ describe('ControlPlane push', () => {
     await until(() => victim.watches.size === 1);
   });
 
+  it('drops a watch stream that sends something other than a version line, and polls that process', async () => {
+    const cp = await setup(5);
+    await cp.program(xyz());
+    await until(() => fakes.every((f) => f.watches.size === 1));
+    const liar = fakes.find((f) => f.id === 'gw:c1')!;
+    for (const w of liar.watches) w.write('not json\n');
+    await until(() => liar.watches.size === 0);
+    for (const f of fakes) f.statuses = 0;
+    await cp.program(xyz([policy('x/deny', { podSelector: {} })]));
+    expect(fakes.filter((f) => f.statuses > 0).map((f) => f.id)).toEqual([liar.id]);
+  });
+
   it('falls back to status polling for processes that do not serve /watch', async () => {
     const cp = await setup(5, false);
     await cp.program(xyz());
