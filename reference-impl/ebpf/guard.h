@@ -3,8 +3,9 @@
  *
  * Why not nftables here: a table in the pod's namespace puts netfilter hooks on every packet the pod sends or
  * receives, overlay packets included, and its `ct state` rule switches on connection tracking for the
- * namespace. On the suite's TCP connect-request-response cells that cost about 20 µs per connection, more than
- * the whole kernel overlay (bench/overlay-ebpf-paths.ts, README "overlay-ebpf").
+ * namespace. Measured against the BPF guard in one interleaved run, it added about 12 µs per TCP
+ * connect-request-response on average over the four paths (bench/overlay-ebpf-paths.ts, mode
+ * overlay-ebpf+nftguard; README "Where the kernel path's time goes").
  *
  * What it admits, as the nftables guard does: GUE from the configured SaPs (agent.bpf.c checks the sender and
  * decapsulates), replies to the pod's own connections, and IPv6 neighbour discovery. Non-IP frames (ARP) pass.
