@@ -7,7 +7,10 @@
 // `overlay-ebpf+nftguard` adds, in every pod, the nftables guard the eBPF agent used before its guard moved into
 // the tc programs (mark accept, notrack for overlay traffic): what those hooks cost. `overlay-ebpf-nopeer` has
 // the SaPs deliver to local pods with bpf_redirect instead of bpf_redirect_peer (TB_EBPF_REDIRECT_PEER=0).
+// After every apply and teardown the bench waits for quiet CPUs, as the runner does (src/measure/settle.ts);
+// --no-settle skips that, to measure the carry-over from one mode's teardown into the next mode's figures.
 //   sudo npx tsx bench/overlay-ebpf-paths.ts [--reps 5] [--only REGEX] [--modes none,overlay-ebpf] [--bpf-stats]
+//                                            [--no-settle]
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -16,6 +19,7 @@ import { GUARD_TABLE } from '../reference-impl/agent/guard.ts';
 import { ENFORCERS } from '../src/enforce/index.ts';
 import type { OverlayEnforcer } from '../src/enforce/overlay.ts';
 import { effortFor, measureOnce } from '../src/experiment/measure.ts';
+import { settle } from '../src/measure/settle.ts';
 import { getPlatform } from '../src/platform/index.ts';
 import type { Mode } from '../src/scenario/schema.ts';
 import { loadScenario } from '../src/scenario/load.ts';
@@ -74,6 +78,15 @@ function nftGuard(c: AgentConfig): string {
     .join('\n');
 }
 const STATS = argv.includes('--bpf-stats');
+const SETTLE = !argv.includes('--no-settle');
+let unsettled = 0;
+const waited: string[] = [];
+const quiet = async (what: string) => {
+  if (!SETTLE) return;
+  const s = await settle();
+  if (!s.settled) unsettled++;
+  waited.push(`${what} ${Math.round(s.waitedMs)}`);
+};
 const KINDS = new Set(['udp-rr', 'tcp-rr', 'tcp-crr']);
 
 const scenario = loadScenario('scenarios/paper/suite.yaml');
@@ -106,7 +119,8 @@ const statsWas = STATS ? readFileSync(STATS_SYSCTL, 'utf8').trim() : '';
 if (STATS) writeFileSync(STATS_SYSCTL, '1');
 console.log(
   `overlay-ebpf paths bench: ${os.cpus().length} × ${os.cpus()[0]?.model}, kernel ${os.release()}, ${REPS} reps, ` +
-    `modes ${MODES.join(',')} interleaved; load average at start ${load()} (others' work skews every figure)`,
+    `modes ${MODES.join(',')} interleaved, ${SETTLE ? 'settling after each apply and teardown' : 'no settling'}; ` +
+    `load average at start ${load()} (others' work skews every figure)`,
 );
 
 const p50: Record<string, Record<string, number[]>> = {};
@@ -134,6 +148,7 @@ try {
           if (mode === NO_PEER) process.env.TB_EBPF_REDIRECT_PEER = '0';
           await enforcer.apply(scenario.initial);
           delete process.env.TB_EBPF_REDIRECT_PEER;
+          await quiet(`+${mode}`);
           if (mode === NFT_GUARD)
             for (const a of (enforcer as OverlayEnforcer).cp.plan!.agents) {
               const r = await net.exec(a.ref, ['nft', '-f', '-'], {
@@ -163,6 +178,7 @@ try {
           // The agents no longer own an nftables table: the bench removes what it added.
           for (const ref of guarded) await net.exec(ref, ['nft', 'delete', 'table', 'inet', GUARD_TABLE]);
           await enforcer.teardown();
+          await quiet(`-${mode}`);
         }
         loads.push(load());
       }
@@ -181,6 +197,8 @@ const median = (xs: number[]) => {
 };
 const f = (x: number) => x.toFixed(1).padStart(7);
 console.log(`load average after each mode: ${loads.join(' | ')}`);
+if (SETTLE) console.log(`settle waits (ms) after +apply / -teardown: ${waited.join(' | ')}`);
+if (unsettled) console.log(`the CPUs did not settle within the limit ${unsettled} time(s)`);
 console.log(
   'cell (µs)              mode          p50    p99  | added vs none: p50 p99 (median of per-rep pairs), p50 min-of-reps',
 );

@@ -42,29 +42,17 @@ struct {
 } agent_cfg SEC(".maps");
 
 /* Accepted GUE senders (SaP address, port). */
-struct accept_key {
-  __u32 slot;
-  __u32 ip;
-  __u16 port;
-  __u16 pad;
-};
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, 256);
-  __type(key, struct accept_key);
+  __type(key, struct ul_key);
   __type(value, __u32);
 } accept SEC(".maps");
 
-struct accept6_key {
-  __u32 slot;
-  __u8 ip[16];
-  __u16 port;
-  __u16 pad;
-};
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, 256);
-  __type(key, struct accept6_key);
+  __type(key, struct ul6_key);
   __type(value, __u32);
 } accept6 SEC(".maps");
 
@@ -281,7 +269,7 @@ static __always_inline int agent_ingress6(struct __sk_buff *skb, struct agent_cf
   if (o.ip.nexthdr != IPPROTO_UDP) return plain_in(skb, cfg, 1);
   if (bpf_skb_load_bytes(skb, sizeof(struct ethhdr), &o, sizeof(o)) || o.udp.dest != cfg->listen_port)
     return plain_in(skb, cfg, 1);
-  struct accept6_key ak = {.slot = slot, .port = o.udp.source};
+  struct ul6_key ak = {.slot = slot, .port = o.udp.source};
   __builtin_memcpy(ak.ip, &o.ip.saddr, 16);
   return decap(skb, cfg, slot, sizeof(struct ipv6hdr), bpf_map_lookup_elem(&accept6, &ak) != NULL, 0);
 }
@@ -302,7 +290,7 @@ int agent_ingress(struct __sk_buff *skb) {
   if (o.ip.protocol != IPPROTO_UDP || o.ip.daddr != cfg->listen_ip || o.ip.ihl != 5) return plain_in(skb, cfg, 0);
   if (bpf_skb_load_bytes(skb, sizeof(struct ethhdr), &o, sizeof(o)) || o.udp.dest != cfg->listen_port)
     return plain_in(skb, cfg, 0);
-  struct accept_key ak = {.slot = slot, .ip = o.ip.saddr, .port = o.udp.source};
+  struct ul_key ak = {.slot = slot, .ip = o.ip.saddr, .port = o.udp.source};
   return decap(skb, cfg, slot, sizeof(struct iphdr), bpf_map_lookup_elem(&accept, &ak) != NULL,
                (o.ip.frag_off & bpf_htons(0x3fff)) != 0);
 }

@@ -95,6 +95,22 @@ struct active {
   __u32 gen;
 };
 
+/* A GUE sender on the underlay, keyed per config slot: the agent's `accept` tables (the SaPs it takes GUE
+ * from) and the SaP's `senders` tables (local agents, peer SaPs) share the layout; maps.ts writes both. */
+struct ul_key {
+  __u32 slot;
+  __u32 ip;
+  __u16 port;
+  __u16 pad;
+};
+
+struct ul6_key {
+  __u32 slot;
+  __u8 ip[16];
+  __u16 port;
+  __u16 pad;
+};
+
 struct keyval {
   __u32 len; /* 0 = no key for this epoch */
   __u8 key[MAX_KEY];

@@ -50,10 +50,10 @@ struct outer {
 
 static __always_inline __u32 *sender_kind(__u32 slot, struct outer *o) {
   if (!o->v6) {
-    struct sender_key k = {.slot = slot, .ip = o->ip, .port = o->port};
+    struct ul_key k = {.slot = slot, .ip = o->ip, .port = o->port};
     return bpf_map_lookup_elem(&senders, &k);
   }
-  struct sender6_key k = {.slot = slot, .port = o->port};
+  struct ul6_key k = {.slot = slot, .port = o->port};
   __builtin_memcpy(k.ip, o->ip6, 16);
   return bpf_map_lookup_elem(&senders6, &k);
 }

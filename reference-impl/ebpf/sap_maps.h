@@ -62,31 +62,19 @@ struct {
 } endpoints SEC(".maps");
 
 /* Underlay senders: local agents (kind 1) and peer SaPs (kind 2). */
-struct sender_key {
-  __u32 slot;
-  __u32 ip;
-  __u16 port;
-  __u16 pad;
-};
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, 65536);
-  __type(key, struct sender_key);
+  __type(key, struct ul_key);
   __type(value, __u32);
   __uint(map_flags, BPF_F_NO_PREALLOC);
 } senders SEC(".maps");
 
 /* The same for senders on the IPv6 underlay. */
-struct sender6_key {
-  __u32 slot;
-  __u8 ip[16];
-  __u16 port;
-  __u16 pad;
-};
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, 65536);
-  __type(key, struct sender6_key);
+  __type(key, struct ul6_key);
   __type(value, __u32);
   __uint(map_flags, BPF_F_NO_PREALLOC);
 } senders6 SEC(".maps");

@@ -1,6 +1,9 @@
 // Runs a scenario's measurements on a platform under each enforcement mode. The topology comes up once; modes
-// are switched per repetition (none, native, overlay, none, native, overlay, …) so machine drift hits every
-// mode alike. Records go to the caller as they are measured (the caller writes them through the store).
+// are switched per repetition so machine drift hits every mode alike. Two guards against carry-over (one
+// mode's teardown still costing CPU while the next mode is measured): each repetition runs the modes in the
+// next row of a balanced order (order.ts), so no mode always follows the same one, and after every teardown
+// the runner waits until the CPUs are quiet (measure/settle.ts). Records go to the caller as they are
+// measured (the caller writes them through the store).
 import type { Enforcer, EnforcerFactory } from '../enforce/enforcer.ts';
 import type { Network, Platform } from '../platform/platform.ts';
 import type { ProgrammingRecord, ResultRecord } from '../results/schema.ts';
@@ -8,7 +11,9 @@ import type { MeasurementSpec, Mode } from '../scenario/schema.ts';
 import type { Scenario } from '../scenario/types.ts';
 import { startHttpServer, type HttpServer } from '../traffic/http.ts';
 import { startProbeServers, type ProbeServers, type ServerSpec } from '../traffic/servers.ts';
+import { settle as settleCpus, type Settled } from '../measure/settle.ts';
 import { effortFor, measureOnce } from './measure.ts';
+import { modeOrder } from './order.ts';
 import { brief, Eta } from './progress.ts';
 import { RR_KINDS, sweepPods, sweepPolicies } from './sweeps.ts';
 
@@ -23,6 +28,11 @@ export interface RunnerOptions {
   sweepModes?: Mode[];
   /** Caps the sweep's policy counts (quick). */
   sweepMax?: number;
+  /**
+   * Waits after a mode's teardown until the machine is quiet (default: this machine's CPUs, /proc/stat);
+   * `false` skips the wait (unit tests, or to measure the carry-over itself).
+   */
+  settle?: (() => Promise<Settled>) | false;
   onRecord(r: ResultRecord): void;
   onProgramming(p: ProgrammingRecord): void;
   onNote(n: string): void;
@@ -76,14 +86,30 @@ export async function runScenario(scenario: Scenario, opts: RunnerOptions): Prom
     // A mode whose apply failed once is not retried: a half-applied enforcer can leave state behind, and a
     // retry per repetition would only repeat the failure (and its timeouts).
     const broken = new Set<Mode>();
+    const settle = opts.settle === false ? undefined : (opts.settle ?? (() => settleCpus()));
+    const unsettled: string[] = [];
+    /** Waits for quiet CPUs; `what` names the step just done, for the note when the wait gives up. */
+    const quiet = async (what: string): Promise<void> => {
+      const s = await settle?.();
+      if (!s || s.settled) return;
+      unsettled.push(what);
+      opts.progress(
+        `[${scenario.name}] after ${what}: CPUs still ${Math.round(s.lastBusy * 100)}% busy after ${Math.round(s.waitedMs)} ms; going on`,
+      );
+    };
+    await quiet('bringing up the topology');
     for (let rep = 0; rep < maxReps; rep++) {
-      for (const mode of modes) {
+      const order = modeOrder(modes, rep);
+      opts.progress(`[${scenario.name}] repetition ${rep + 1}/${maxReps}: ${order.join(', ')}`);
+      for (const mode of order) {
         const todo = ms.filter((m) => rep < reps(m));
         if (!todo.length || broken.has(mode)) continue;
         const enforcer: Enforcer = opts.enforcers[mode]!(net, enforcerOpts);
         try {
           const applied = await enforcer.apply(scenario.initial);
           ran.add(mode);
+          // The mode's own start-up (processes, JIT, maps) is not its steady state either.
+          await quiet(`applying ${mode} (repetition ${rep + 1})`);
           // Programming time of the scenario's own policies: the first point of the scale curve.
           if (rep === 0 && mode !== 'none')
             opts.onProgramming({
@@ -140,13 +166,18 @@ export async function runScenario(scenario: Scenario, opts: RunnerOptions): Prom
           opts.progress(`[${scenario.name}] ${mode}: apply FAILED: ${brief(e)}`);
         } finally {
           await enforcer.teardown().catch((e) => opts.onNote(`${mode} teardown: ${(e as Error).message}`));
+          await quiet(`the teardown of ${mode} (repetition ${rep + 1})`);
         }
       }
     }
-    const ctx = { net, scenario, modes: sweepModes.filter((m) => !broken.has(m)), opts, eta };
+    const ctx = { net, scenario, modes: sweepModes.filter((m) => !broken.has(m)), opts, eta, quiet };
     if (sweepCounts.length) await sweepPolicies(ctx, sweepCounts);
     // Last: it adds pods to the network (and removes them when done).
     if (podCounts.length) await sweepPods(ctx, podCounts);
+    if (unsettled.length)
+      opts.onNote(
+        `${scenario.name}: the CPUs were not quiet within the settle limit after ${unsettled.join('; ')}; what was measured next may carry some of that cost`,
+      );
   } finally {
     for (const h of http) await h.stop().catch(() => undefined);
     await probe?.stop().catch(() => undefined);

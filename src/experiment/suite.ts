@@ -11,7 +11,7 @@ import { RESULTS_SCHEMA_VERSION, type ConformanceRecord, type RunResults } from 
 import { newRunId, writeResults } from '../results/store.ts';
 import type { Mode } from '../scenario/schema.ts';
 import type { Scenario } from '../scenario/types.ts';
-import { runScenario } from './runner.ts';
+import { runScenario, type RunnerOptions } from './runner.ts';
 
 export interface SuiteOptions {
   platform: Platform;
@@ -24,6 +24,8 @@ export interface SuiteOptions {
   repetitions?: number;
   sweepMax?: number;
   sweepModes?: Mode[];
+  /** See RunnerOptions.settle (default: wait for this machine's CPUs to be quiet). */
+  settle?: RunnerOptions['settle'];
   resultsDir: string;
   progress(line: string): void;
 }
@@ -68,6 +70,7 @@ export async function runSuite(opts: SuiteOptions): Promise<{ runDir: string; re
       repetitions: opts.repetitions,
       sweepMax: opts.sweepMax,
       sweepModes: opts.sweepModes,
+      settle: opts.settle,
       onRecord: (rec) => {
         results.records.push(rec);
         save();

@@ -21,6 +21,8 @@ export interface SweepContext {
   modes: Mode[];
   opts: RunnerOptions;
   eta: Eta;
+  /** Waits until the machine is quiet after the named step (runner.ts). */
+  quiet(what: string): Promise<void>;
 }
 
 interface SweepTarget {
@@ -97,6 +99,7 @@ export async function sweepPolicies(ctx: SweepContext, counts: number[]): Promis
           policies: n,
           programmingMs: applied.programmingMs,
         });
+        await ctx.quiet(`applying ${mode} with ${n} policies`);
         const res = await measurePoint(ctx, enforcer, t, { measurement: `sweep-${t.m.name}`, policies: n });
         opts.progress(
           `[${scenario.name}] sweep ${mode} ${n} policies: programming ${applied.programmingMs.toFixed(1)} ms, p50 ${res.latency?.summary.p50Us ?? '?'} µs (${eta.tick()})`,
@@ -106,6 +109,7 @@ export async function sweepPolicies(ctx: SweepContext, counts: number[]): Promis
         opts.progress(`[${scenario.name}] sweep ${mode} ${n}: FAILED ${brief(e)} (${eta.tick()})`);
       } finally {
         await enforcer.teardown().catch(() => undefined);
+        await ctx.quiet(`the teardown of ${mode} with ${n} policies`);
       }
     }
   }
@@ -137,6 +141,7 @@ export async function sweepPods(ctx: SweepContext, counts: number[]): Promise<vo
       const enforcer = opts.enforcers[mode]!(net);
       try {
         await enforcer.apply(scenario.initial);
+        await ctx.quiet(`applying ${mode} (pod sweep)`);
         let have = 0;
         for (const point of points) {
           const pods = point.state.pods.length;
@@ -156,6 +161,7 @@ export async function sweepPods(ctx: SweepContext, counts: number[]): Promise<vo
                 )
               : undefined;
             have = point.extra;
+            if (report) await ctx.quiet(`updating ${mode} to ${pods} pods`);
             if (report)
               opts.onProgramming({
                 scenario: scenario.name,
@@ -182,6 +188,7 @@ export async function sweepPods(ctx: SweepContext, counts: number[]): Promise<vo
         opts.progress(`[${scenario.name}] pod sweep ${mode}: apply FAILED ${brief(e)}`);
       } finally {
         await enforcer.teardown().catch(() => undefined);
+        await ctx.quiet(`the teardown of ${mode} (pod sweep)`);
       }
     }
   } finally {

@@ -11,7 +11,7 @@ function htmlTable(t: Table): string {
   const body = t.rows
     .map(
       (r) =>
-        `<tr>${r.map((c) => `<td${c === 'yes' ? ' class="yes"' : c === 'no' ? ' class="no"' : ''}>${escapeHtml(c)}</td>`).join('')}</tr>`,
+        `<tr>${r.map((c) => `<td${c === 'yes' || c === 'no' || c === 'inconclusive' ? ` class="${c}"` : ''}>${escapeHtml(c)}</td>`).join('')}</tr>`,
     )
     .join('\n');
   return `<section id="${escapeHtml(t.id)}"><h2>${escapeHtml(t.title)}</h2>${t.note ? `<p class="note">${escapeHtml(t.note)}</p>` : ''}<table>${head}\n${body}</table></section>`;
@@ -19,7 +19,7 @@ function htmlTable(t: Table): string {
 
 const STYLE = `body{font-family:'DejaVu Sans',sans-serif;margin:2em auto;max-width:1200px;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:13px}th,td{border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:top}
-th{background:#f3f3f3}td.yes{background:#e3f6e3}td.no{background:#fbe3e3}.note{color:#555;font-size:13px}
+th{background:#f3f3f3}td.yes{background:#e3f6e3}td.no{background:#fbe3e3}td.inconclusive{background:#fdf3d8}.note{color:#555;font-size:13px}
 figure{margin:1em 0 2em}figcaption{color:#555;font-size:13px;max-width:900px}ul.notes li{color:#a33}`;
 
 export function renderHtml(

@@ -9,7 +9,11 @@ export interface PaperClaim {
   paper: string;
   measured: string;
   criterion: string;
-  holds: 'yes' | 'no' | 'not measured';
+  /**
+   * yes: the whole 95% CI is on the claim's side of the bound on every cell; no: on some cell the whole CI is
+   * past it; inconclusive: some CI spans the bound, so the run cannot tell (it needs more repetitions).
+   */
+  holds: 'yes' | 'no' | 'inconclusive' | 'not measured';
 }
 
 // Request latency on an open connection (the paper's "adds < 1 ms" is about requests); CRR adds connection
@@ -31,41 +35,64 @@ function worst(rows: AddedRow[], p: 'p50' | 'p99'): AddedRow | undefined {
   return [...rows].sort((a, b) => b[p].hi - a[p].hi)[0];
 }
 
+/**
+ * Judges "below `bound` on every cell" and picks the cell to show: the one past the bound (largest lower CI
+ * bound) when the claim fails, else the one with the largest upper bound. A CI that spans the bound is no
+ * evidence either way; calling it a failure would make a noisy run look like a slow data path.
+ */
+function judge(
+  rows: AddedRow[],
+  p: 'p50' | 'p99',
+  bound: number,
+): { holds: PaperClaim['holds']; row?: AddedRow } {
+  if (!rows.length) return { holds: 'not measured' };
+  const past = [...rows].sort((a, b) => b[p].lo - a[p].lo)[0]!;
+  if (past[p].lo >= bound) return { holds: 'no', row: past };
+  const w = worst(rows, p)!;
+  return { holds: w[p].hi < bound ? 'yes' : 'inconclusive', row: w };
+}
+
+const DECIDES =
+  'yes if the upper 95% CI bound is below it on every cell, no if some cell’s lower bound is at or above it, else inconclusive';
+
 function latencyClaims(a: Analysis, mode: string, who: string): PaperClaim[] {
   const overlay = a.added.filter((r) => r.mode === mode && RR_KINDS.has(r.kind));
   const out: PaperClaim[] = [];
   for (const p of ['p50', 'p99'] as const) {
-    const w = worst(overlay, p);
+    const { holds, row: w } = judge(overlay, p, 1000);
     out.push({
       claim: `${who} enforcement adds less than 1 ms of request latency (${p}; UDP/TCP RR, HTTP)`,
       paper: '< 1 ms',
       measured: w
-        ? `worst path ${w.path} ${w.kind}: ${fmtCi(w[p])} (${overlay.length} path×workload cells)`
+        ? `${holds === 'no' ? 'past the bound' : 'worst'}: path ${w.path} ${w.kind}: ${fmtCi(w[p])} (${overlay.length} path×workload cells)`
         : `${mode} not measured`,
-      criterion: `upper 95% CI bound of added ${p} < 1 ms on every path and workload`,
-      holds: w ? (w[p].hi < 1000 ? 'yes' : 'no') : 'not measured',
+      criterion: `added ${p} < 1 ms on every path and workload: ${DECIDES}`,
+      holds,
     });
   }
   const crr = a.added.filter((r) => r.mode === mode && r.kind === 'tcp-crr');
-  const wc = worst(crr, 'p50');
+  const c = judge(crr, 'p50', 1000);
   out.push({
     claim: `${who} enforcement adds less than 1 ms per new connection (p50; TCP CRR)`,
     paper: '< 1 ms (stated for latency in general)',
-    measured: wc ? `worst path ${wc.path}: ${fmtCi(wc.p50)} (${crr.length} paths)` : 'CRR not measured',
-    criterion: 'upper 95% CI bound of added p50 connect+request+response < 1 ms on every path',
-    holds: wc ? (wc.p50.hi < 1000 ? 'yes' : 'no') : 'not measured',
+    measured: c.row
+      ? `${c.holds === 'no' ? 'past the bound' : 'worst'}: path ${c.row.path}: ${fmtCi(c.row.p50)} (${crr.length} paths)`
+      : 'CRR not measured',
+    criterion: `added p50 connect+request+response < 1 ms on every path: ${DECIDES}`,
+    holds: c.holds,
   });
   const vs = a.overlayVsNative.filter((r) => r.mode === mode && ALL_KINDS.has(r.kind));
   const nativeAdded = new Map(a.added.filter((r) => r.mode === 'native').map((r) => [r.measurement, r]));
-  const w = worst(vs, 'p50');
+  const v = judge(vs, 'p50', 100);
+  const w = v.row;
   out.push({
     claim: `${who} latency is competitive with native NetworkPolicy enforcement`,
     paper: 'competitive (no figure given)',
     measured: w
-      ? `worst path ${w.path} ${w.kind}: ${mode} − native p50 ${fmtCi(w.p50)}; native adds ${nativeAdded.get(w.measurement) ? fmtCi(nativeAdded.get(w.measurement)!.p50) : 'n/a'}`
+      ? `${v.holds === 'no' ? 'past the bound' : 'worst'}: path ${w.path} ${w.kind}: ${mode} − native p50 ${fmtCi(w.p50)}; native adds ${nativeAdded.get(w.measurement) ? fmtCi(nativeAdded.get(w.measurement)!.p50) : 'n/a'}`
       : 'needs both native and overlay',
-    criterion: 'overlay p50 exceeds native p50 by less than 100 µs (upper CI bound) on every path',
-    holds: w ? (w.p50.hi < 100 ? 'yes' : 'no') : 'not measured',
+    criterion: `overlay p50 exceeds native p50 by less than 100 µs on every path: ${DECIDES}`,
+    holds: v.holds,
   });
   return out;
 }

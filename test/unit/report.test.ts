@@ -61,6 +61,13 @@ describe('analysis', () => {
     expect(paperClaims(slow, [])[0]!.holds).toBe('no');
     expect(paperClaims(slow, [])[3]!.holds).toBe('no');
     expect(paperClaims(slow, [])[4]!.holds).toBe('not measured');
+    expect(paperClaims(slow, [])[3]!.measured).toMatch(/^past the bound: /);
+    // overlay − native right at the 100 µs bound: the CI spans it, and the run cannot tell.
+    const edge = analyze(syntheticRun({ overlayShift: 105 }), { iterations: 200 });
+    const vs = edge.overlayVsNative.filter((r) => r.mode === 'overlay');
+    expect(vs.some((r) => r.p50.lo < 100 && r.p50.hi >= 100)).toBe(true);
+    expect(paperClaims(edge, [])[3]!.holds).toBe('inconclusive');
+    expect(paperClaims(edge, [])[0]!.holds).toBe('yes');
   });
   it('every chart has titled axes with units', () => {
     const charts = allCharts(a);
