@@ -1,6 +1,7 @@
 // What the kernel data path adds on each of the paper's four paths: the suite topology (scenarios/paper/suite.yaml)
 // up once, its UDP RR, TCP RR and TCP CRR cells measured with the harness's own tools under `none` and
-// `overlay-ebpf`, the modes interleaved per repetition (none, overlay-ebpf, none, …). --bpf-stats also reports,
+// `overlay-ebpf`, the modes interleaved per repetition in the runner's balanced order (src/experiment/order.ts:
+// none, overlay-ebpf, then overlay-ebpf, none, …; --fixed-order keeps the listed order). --bpf-stats also reports,
 // per cell, how many BPF program runs one request costs and their total run time (kernel.bpf_stats_enabled,
 // machine-global, switched on for the run and restored): a figure the vCPUs' idle wake-ups do not blur.
 // Two variants of overlay-ebpf for --modes, each measured against overlay-ebpf in the same run:
@@ -10,7 +11,7 @@
 // After every apply and teardown the bench waits for quiet CPUs, as the runner does (src/measure/settle.ts);
 // --no-settle skips that, to measure the carry-over from one mode's teardown into the next mode's figures.
 //   sudo npx tsx bench/overlay-ebpf-paths.ts [--reps 5] [--only REGEX] [--modes none,overlay-ebpf] [--bpf-stats]
-//                                            [--no-settle]
+//                                            [--no-settle] [--fixed-order]
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -19,6 +20,7 @@ import { GUARD_TABLE } from '../reference-impl/agent/guard.ts';
 import { ENFORCERS } from '../src/enforce/index.ts';
 import type { OverlayEnforcer } from '../src/enforce/overlay.ts';
 import { effortFor, measureOnce } from '../src/experiment/measure.ts';
+import { modeOrder } from '../src/experiment/order.ts';
 import { settle } from '../src/measure/settle.ts';
 import { getPlatform } from '../src/platform/index.ts';
 import type { Mode } from '../src/scenario/schema.ts';
@@ -79,6 +81,7 @@ function nftGuard(c: AgentConfig): string {
 }
 const STATS = argv.includes('--bpf-stats');
 const SETTLE = !argv.includes('--no-settle');
+const FIXED = argv.includes('--fixed-order');
 let unsettled = 0;
 const waited: string[] = [];
 const quiet = async (what: string) => {
@@ -119,13 +122,16 @@ const statsWas = STATS ? readFileSync(STATS_SYSCTL, 'utf8').trim() : '';
 if (STATS) writeFileSync(STATS_SYSCTL, '1');
 console.log(
   `overlay-ebpf paths bench: ${os.cpus().length} × ${os.cpus()[0]?.model}, kernel ${os.release()}, ${REPS} reps, ` +
-    `modes ${MODES.join(',')} interleaved, ${SETTLE ? 'settling after each apply and teardown' : 'no settling'}; ` +
+    `modes ${MODES.join(',')} interleaved (${FIXED ? 'fixed' : 'balanced'} order), ${SETTLE ? 'settling after each apply and teardown' : 'no settling'}; ` +
     `load average at start ${load()} (others' work skews every figure)`,
 );
 
 const p50: Record<string, Record<string, number[]>> = {};
 const p99: Record<string, Record<string, number[]>> = {};
-const bpf: Record<string, { ns: number; runs: number; requests: number }> = {};
+const bpf: Record<
+  string,
+  { ns: number; runs: number; requests: number; byPin: Map<string, { ns: number; runs: number }> }
+> = {};
 const loads: string[] = [];
 const platform = await getPlatform('mininet');
 const net = await platform.up(scenario.topology, scenario.initial.pods);
@@ -140,7 +146,7 @@ try {
   const probe = await startProbeServers(net, [...servers.values()]);
   try {
     for (let rep = 0; rep < REPS; rep++) {
-      for (const mode of MODES) {
+      for (const mode of FIXED ? MODES : modeOrder(MODES, rep)) {
         const enforcer = ENFORCERS[mode === NFT_GUARD || mode === NO_PEER ? 'overlay-ebpf' : mode]!(net, {});
         const guarded: string[] = [];
         try {
@@ -164,10 +170,15 @@ try {
             const before = STATS && dir ? progStats(dir) : undefined;
             const r = await measureOnce(net, enforcer, m, effort, rep * MODES.length + MODES.indexOf(mode));
             if (before && dir) {
-              const b = (bpf[m.name] ??= { ns: 0, runs: 0, requests: 0 });
+              const b = (bpf[m.name] ??= { ns: 0, runs: 0, requests: 0, byPin: new Map() });
               for (const [pin, a] of progStats(dir)) {
-                b.ns += a.ns - (before.get(pin)?.ns ?? 0);
-                b.runs += a.cnt - (before.get(pin)?.cnt ?? 0);
+                const ns = a.ns - (before.get(pin)?.ns ?? 0);
+                const runs = a.cnt - (before.get(pin)?.cnt ?? 0);
+                b.ns += ns;
+                b.runs += runs;
+                const key = pin.slice(dir.length + 1);
+                const q = b.byPin.get(key) ?? { ns: 0, runs: 0 };
+                b.byPin.set(key, { ns: q.ns + ns, runs: q.runs + runs });
               }
               b.requests += effort.requests + effort.warmup;
             }
@@ -214,8 +225,14 @@ for (const m of cells) {
     console.log(`${m.name.padEnd(22)} ${mode.padEnd(12)} ${f(median(a))} ${f(median(b))}${added}`);
   }
   const s = bpf[m.name];
-  if (s)
+  if (s) {
     console.log(
       `${''.padEnd(22)} BPF: ${(s.runs / s.requests).toFixed(1)} program runs, ${(s.ns / s.requests / 1000).toFixed(2)} µs per request`,
     );
+    // Per program (pin under the run's BPF directory): runs per request and the mean cost of one run.
+    for (const [pin, q] of [...s.byPin].filter(([, q]) => q.runs > 0).sort((x, y) => y[1].ns - x[1].ns))
+      console.log(
+        `${''.padEnd(24)} ${pin.padEnd(40)} ${(q.runs / s.requests).toFixed(1).padStart(5)} runs ${(q.ns / Math.max(1, q.runs)).toFixed(0).padStart(5)} ns/run ${(q.ns / s.requests / 1000).toFixed(2).padStart(6)} µs/request`,
+      );
+  }
 }

@@ -14,16 +14,13 @@ import { gue6, ipv6Udp, malformedInner6 } from '../test/integration/overlay-atta
 import { daemon, down, tool, up } from '../test/integration/overlay-helpers.ts';
 import {
   FAMILIES,
-  flood,
   gue4,
   ipv4Udp,
   malformedGue,
   scenario,
-  table,
-  type Attack,
   type Family,
-  type Row,
-} from './overlay-ebpf-security-lib.ts';
+} from '../test/integration/overlay-attacks4.ts';
+import { flood, table, type Attack, type Row } from './overlay-ebpf-security-lib.ts';
 
 const argv = process.argv.slice(2);
 const opt = (k: string, d: string) => {

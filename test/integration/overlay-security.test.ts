@@ -4,49 +4,11 @@
 // No policies: every flow would be allowed, so only authentication and the guard stand in the way.
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeHeader, PROTO_IPV4 } from '../../reference-impl/gue/codec.ts';
-import { parseScenario } from '../../src/scenario/load.ts';
+import { gue4, ipv4Udp, scenario } from './overlay-attacks4.ts';
 import { daemon, down, tool, up, type Lab } from './overlay-helpers.ts';
 
-const sc = parseScenario(
-  'security.yaml',
-  `
-name: security
-topology:
-  clusters: [{ name: c1, nodes: [{ name: n1 }, { name: n2 }] }]
-  externals: [{ name: attacker }]
-namespaces: [{ name: app }]
-pods:
-  - { namespace: app, name: a, node: n1 }
-  - { namespace: app, name: b, node: n2 }
-`,
-);
-
-function ipv4Udp(src: string, dst: string, dport: number, payload: Buffer): Buffer {
-  const b = Buffer.alloc(28 + payload.length);
-  b[0] = 0x45;
-  b.writeUInt16BE(b.length, 2);
-  b[8] = 64;
-  b[9] = 17;
-  Buffer.from(src.split('.').map(Number)).copy(b, 12);
-  Buffer.from(dst.split('.').map(Number)).copy(b, 16);
-  let sum = 0;
-  for (let i = 0; i < 20; i += 2) sum += b.readUInt16BE(i);
-  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-  b.writeUInt16BE(~sum & 0xffff, 10);
-  b.writeUInt16BE(40000, 20);
-  b.writeUInt16BE(dport, 22);
-  b.writeUInt16BE(8 + payload.length, 24); // UDP checksum 0: none (IPv4)
-  payload.copy(b, 28);
-  return b;
-}
-
-function gue(overlayId: number, epoch: number, key: Buffer, inner: Buffer): string {
-  const buf = Buffer.alloc(256 + inner.length);
-  const hl = encodeHeader(buf, 0, PROTO_IPV4, overlayId, epoch, key);
-  inner.copy(buf, hl);
-  return buf.subarray(0, hl + inner.length).toString('hex');
-}
+// IPv4-only: two nodes with a pod each, and the external attacker.
+const sc = scenario('ipv4');
 
 const sum = (c: Record<string, number>, names: string[]) => names.reduce((a, n) => a + (c[n] ?? 0), 0);
 const DROPS = [
@@ -93,20 +55,20 @@ describe('overlay under attack', () => {
       const toB = (src: string) => ipv4Udp(src, ip('app/b'), 9999, Buffer.from('attack'));
       const N = 5;
       const rep = (f: () => string) => Array.from({ length: N }, f);
-      const forged = rep(() => gue(overlayId, sendEpoch, randomBytes(key.length), toB(ip('ext:attacker'))));
+      const forged = rep(() => gue4(overlayId, sendEpoch, randomBytes(key.length), toB(ip('ext:attacker'))));
       const otherOverlay = rep(() =>
-        gue((overlayId + 1) >>> 0, sendEpoch, randomBytes(key.length), toB(ip('ext:attacker'))),
+        gue4((overlayId + 1) >>> 0, sendEpoch, randomBytes(key.length), toB(ip('ext:attacker'))),
       );
-      const badEpoch = rep(() => gue(overlayId, (sendEpoch + 7) % 256, key, toB(ip('ext:attacker'))));
+      const badEpoch = rep(() => gue4(overlayId, (sendEpoch + 7) % 256, key, toB(ip('ext:attacker'))));
       const malformed = [
         '00',
         'ffffffff',
         '1f04000000000000',
         randomBytes(3).toString('hex'),
-        gue(overlayId, sendEpoch, key, toB(ip('ext:attacker'))).slice(0, 30),
+        gue4(overlayId, sendEpoch, key, toB(ip('ext:attacker'))).slice(0, 30),
       ];
-      const spoofed = rep(() => gue(overlayId, sendEpoch, key, toB(ip('app/a'))));
-      const own = rep(() => gue(overlayId, sendEpoch, key, toB(ip('ext:attacker'))));
+      const spoofed = rep(() => gue4(overlayId, sendEpoch, key, toB(ip('app/a'))));
+      const own = rep(() => gue4(overlayId, sendEpoch, key, toB(ip('ext:attacker'))));
       const gw = ov.cp.plan!.saps.find((s) => s.id === 'gw:c1')!.listen;
       const n2 = ov.cp.plan!.saps.find((s) => s.id === 'node:n2')!.listen;
 
