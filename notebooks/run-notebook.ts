@@ -85,14 +85,12 @@ export function executeNotebook(
   if (r.status !== 0) {
     errors.push(r.stderr.trim() || `exit ${r.status}`);
     if (current >= 0)
-      outputs
-        .get(current)!
-        .push({
-          output_type: 'error',
-          ename: 'Error',
-          evalue: r.stderr.trim().split('\n').slice(-5).join('\n'),
-          traceback: [],
-        });
+      outputs.get(current)!.push({
+        output_type: 'error',
+        ename: 'Error',
+        evalue: r.stderr.trim().split('\n').slice(-5).join('\n'),
+        traceback: [],
+      });
   }
   let n = 0;
   for (const { c, i } of code) {

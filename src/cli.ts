@@ -2,14 +2,35 @@
 // `run(argv): Promise<number>` (the exit code), so layers stay separate and this file stays small.
 import { UsageError, InputError } from './errors.ts';
 
-const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(argv: string[]): Promise<number> }> }> = {
-  verify: { summary: 'check scenarios against the semantics engine only (no root)', load: () => import('./commands/verify.ts') },
-  run: { summary: 'run scenarios on a platform under enforcement modes and compare with the engine', load: () => import('./commands/run.ts') },
-  main: { summary: 'the main job: the default paper suite on Mininet, ending in a report', load: () => import('./commands/main.ts') },
-  report: { summary: 'render a report from a saved run directory', load: () => import('./commands/report.ts') },
+const COMMANDS: Record<
+  string,
+  { summary: string; load: () => Promise<{ run(argv: string[]): Promise<number> }> }
+> = {
+  verify: {
+    summary: 'check scenarios against the semantics engine only (no root)',
+    load: () => import('./commands/verify.ts'),
+  },
+  run: {
+    summary: 'run scenarios on a platform under enforcement modes and compare with the engine',
+    load: () => import('./commands/run.ts'),
+  },
+  main: {
+    summary: 'the main job: the default paper suite on Mininet, ending in a report',
+    load: () => import('./commands/main.ts'),
+  },
+  report: {
+    summary: 'render a report from a saved run directory',
+    load: () => import('./commands/report.ts'),
+  },
   compare: { summary: 'compare two runs and flag regressions', load: () => import('./commands/compare.ts') },
-  manifests: { summary: 'write every Kubernetes object a run would create, as YAML (one file per kind)', load: () => import('./commands/manifests.ts') },
-  cleanup: { summary: 'remove leftovers (namespaces, links, processes) of crashed runs', load: () => import('./commands/cleanup.ts') },
+  manifests: {
+    summary: 'write every Kubernetes object a run would create, as YAML (one file per kind)',
+    load: () => import('./commands/manifests.ts'),
+  },
+  cleanup: {
+    summary: 'remove leftovers (namespaces, links, processes) of crashed runs',
+    load: () => import('./commands/cleanup.ts'),
+  },
 };
 
 function usage(): string {

@@ -1,9 +1,9 @@
 // Runs a scenario's measurements on a platform under each enforcement mode. The topology comes up once; modes
 // are switched per repetition so machine drift hits every mode alike. Two guards against carry-over (one
-// mode's teardown still costing CPU while the next mode is measured): each repetition runs the modes in the
-// next row of a balanced order (order.ts), so no mode always follows the same one, and after every teardown
-// the runner waits until the CPUs are quiet (measure/settle.ts). Records go to the caller as they are
-// measured (the caller writes them through the store).
+// mode's start-up or teardown still costing CPU while a mode is measured): each repetition runs the modes in
+// the next row of a balanced order (order.ts), so no mode always follows the same one, and after every apply,
+// update and teardown the runner waits until the CPUs are quiet (measure/settle.ts). Records go to the caller
+// as they are measured (the caller writes them through the store).
 import type { Enforcer, EnforcerFactory } from '../enforce/enforcer.ts';
 import type { Network, Platform } from '../platform/platform.ts';
 import type { ProgrammingRecord, ResultRecord } from '../results/schema.ts';
@@ -29,8 +29,8 @@ export interface RunnerOptions {
   /** Caps the sweep's policy counts (quick). */
   sweepMax?: number;
   /**
-   * Waits after a mode's teardown until the machine is quiet (default: this machine's CPUs, /proc/stat);
-   * `false` skips the wait (unit tests, or to measure the carry-over itself).
+   * Waits after the topology comes up and after every apply, update and teardown until the machine is quiet
+   * (default: this machine's CPUs, /proc/stat); `false` skips the wait (to measure the carry-over itself).
    */
   settle?: (() => Promise<Settled>) | false;
   onRecord(r: ResultRecord): void;
@@ -86,11 +86,19 @@ export async function runScenario(scenario: Scenario, opts: RunnerOptions): Prom
     // A mode whose apply failed once is not retried: a half-applied enforcer can leave state behind, and a
     // retry per repetition would only repeat the failure (and its timeouts).
     const broken = new Set<Mode>();
-    const settle = opts.settle === false ? undefined : (opts.settle ?? (() => settleCpus()));
+    let settle = opts.settle === false ? undefined : (opts.settle ?? (() => settleCpus()));
     const unsettled: string[] = [];
     /** Waits for quiet CPUs; `what` names the step just done, for the note when the wait gives up. */
     const quiet = async (what: string): Promise<void> => {
-      const s = await settle?.();
+      let s: Settled | undefined;
+      try {
+        s = await settle?.();
+      } catch (e) {
+        // No /proc/stat (the harness on another OS, driving a remote cluster): measure without the wait.
+        settle = undefined;
+        opts.onNote(`${scenario.name}: no settle between modes (${brief(e)})`);
+        return;
+      }
       if (!s || s.settled) return;
       unsettled.push(what);
       opts.progress(

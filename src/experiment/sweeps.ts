@@ -161,8 +161,8 @@ export async function sweepPods(ctx: SweepContext, counts: number[]): Promise<vo
                 )
               : undefined;
             have = point.extra;
-            if (report) await ctx.quiet(`updating ${mode} to ${pods} pods`);
-            if (report)
+            if (report) {
+              await ctx.quiet(`updating ${mode} to ${pods} pods`);
               opts.onProgramming({
                 scenario: scenario.name,
                 mode,
@@ -171,6 +171,7 @@ export async function sweepPods(ctx: SweepContext, counts: number[]): Promise<vo
                 programmingMs: report.programmingMs,
                 ...(report.detail ? { detail: report.detail } : {}),
               });
+            }
             const x = { measurement: `sweep-pods-${t.m.name}`, policies, pods };
             const res = await measurePoint(ctx, enforcer, t, x);
             opts.progress(

@@ -15,7 +15,8 @@ export interface ParsedCIDR extends ParsedAddress {
 export function parseAddress(ip: string): ParsedAddress {
   let addr = ipaddr.parse(ip);
   // An IPv4-mapped IPv6 address is the IPv4 endpoint it names.
-  if (addr.kind() === 'ipv6' && (addr as ipaddr.IPv6).isIPv4MappedAddress()) addr = (addr as ipaddr.IPv6).toIPv4Address();
+  if (addr.kind() === 'ipv6' && (addr as ipaddr.IPv6).isIPv4MappedAddress())
+    addr = (addr as ipaddr.IPv6).toIPv4Address();
   return { family: addr.kind() === 'ipv4' ? 4 : 6, bytes: addr.toByteArray() };
 }
 

@@ -13,10 +13,14 @@ export interface PortRange {
  * container ports by name and protocol, so it can mean different numbers on different pods, and means nothing
  * (null) on a pod without it or on a non-pod destination (`dstPod` undefined).
  */
-export function resolvePort(rulePort: NetworkPolicyPort, dstPod: Pick<Pod, 'ports'> | undefined): PortRange | null {
+export function resolvePort(
+  rulePort: NetworkPolicyPort,
+  dstPod: Pick<Pod, 'ports'> | undefined,
+): PortRange | null {
   const protocol = rulePort.protocol ?? 'TCP';
   if (rulePort.port === undefined) return { protocol, from: 1, to: 65535 };
-  if (typeof rulePort.port === 'number') return { protocol, from: rulePort.port, to: rulePort.endPort ?? rulePort.port };
+  if (typeof rulePort.port === 'number')
+    return { protocol, from: rulePort.port, to: rulePort.endPort ?? rulePort.port };
   const cp = dstPod?.ports.find((p) => p.name === rulePort.port && p.protocol === protocol);
   return cp ? { protocol, from: cp.port, to: cp.port } : null;
 }
@@ -25,7 +29,11 @@ export function resolvePort(rulePort: NetworkPolicyPort, dstPod: Pick<Pod, 'port
  * The number a flow's port means at its destination: a number stands; a name is resolved among the destination
  * pod's container ports of that protocol; undefined when it cannot be resolved.
  */
-export function resolveFlowPort(port: number | string, protocol: Protocol, dstPod: Pick<Pod, 'ports'> | undefined): number | undefined {
+export function resolveFlowPort(
+  port: number | string,
+  protocol: Protocol,
+  dstPod: Pick<Pod, 'ports'> | undefined,
+): number | undefined {
   if (typeof port === 'number') return port;
   return dstPod?.ports.find((p) => p.name === port && p.protocol === protocol)?.port;
 }
@@ -52,6 +60,9 @@ export function rulePortsMatch(
 export function describePorts(ports: NetworkPolicyPort[] | undefined): string {
   if (!ports || ports.length === 0) return 'all ports';
   return ports
-    .map((p) => `${p.port === undefined ? '*' : p.port}${p.endPort !== undefined ? `-${p.endPort}` : ''}/${p.protocol ?? 'TCP'}`)
+    .map(
+      (p) =>
+        `${p.port === undefined ? '*' : p.port}${p.endPort !== undefined ? `-${p.endPort}` : ''}/${p.protocol ?? 'TCP'}`,
+    )
     .join(',');
 }

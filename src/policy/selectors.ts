@@ -44,7 +44,9 @@ export function selectorKey(selector: LabelSelector | undefined): string {
   const labels = Object.keys(ml)
     .sort()
     .map((k) => [k, ml[k]]);
-  const exprs = (selector.matchExpressions ?? []).map((e) => JSON.stringify([e.key, e.operator, [...(e.values ?? [])].sort()])).sort();
+  const exprs = (selector.matchExpressions ?? [])
+    .map((e) => JSON.stringify([e.key, e.operator, [...(e.values ?? [])].sort()]))
+    .sort();
   return JSON.stringify([labels, exprs]);
 }
 

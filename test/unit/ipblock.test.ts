@@ -37,9 +37,16 @@ describe('CIDR arithmetic', () => {
 
 describe('ipBlock peers in the engine', () => {
   it('match pods, nodes and externals by address; except excludes', () => {
-    const s = xyz([policy('y/p', { podSelector: {}, ingress: [{ from: [{ ipBlock: { cidr: '10.1.1.0/24', except: ['10.1.1.10/32'] } }] }] })]);
+    const s = xyz([
+      policy('y/p', {
+        podSelector: {},
+        ingress: [{ from: [{ ipBlock: { cidr: '10.1.1.0/24', except: ['10.1.1.10/32'] } }] }],
+      }),
+    ]);
     // n1 hosts pods a and c (10.1.1.x); x/a is 10.1.1.10 (excepted).
-    const refs = peerEndpoints(s, s.policies[0]!, s.policies[0]!.spec.ingress![0]!.from![0]!, 'c1').map((e) => e.ref);
+    const refs = peerEndpoints(s, s.policies[0]!, s.policies[0]!.spec.ingress![0]!.from![0]!, 'c1').map(
+      (e) => e.ref,
+    );
     expect(refs.sort()).toEqual(['x/c', 'y/a', 'y/c', 'z/a', 'z/c']);
     expect(verdict(s, { from: 'x/c', to: 'y/b', port: 80, protocol: 'TCP' }).allowed).toBe(true);
     expect(verdict(s, { from: 'x/a', to: 'y/b', port: 80, protocol: 'TCP' }).allowed).toBe(false);
@@ -47,8 +54,14 @@ describe('ipBlock peers in the engine', () => {
   });
   it('egress to an external host by ipBlock; an IPv6 block never matches IPv4 hosts', () => {
     const s = xyz([
-      policy('x/v4', { podSelector: { matchLabels: { pod: 'a' } }, egress: [{ to: [{ ipBlock: { cidr: '198.19.0.0/24' } }] }] }),
-      policy('x/v6', { podSelector: { matchLabels: { pod: 'b' } }, egress: [{ to: [{ ipBlock: { cidr: '::/0' } }] }] }),
+      policy('x/v4', {
+        podSelector: { matchLabels: { pod: 'a' } },
+        egress: [{ to: [{ ipBlock: { cidr: '198.19.0.0/24' } }] }],
+      }),
+      policy('x/v6', {
+        podSelector: { matchLabels: { pod: 'b' } },
+        egress: [{ to: [{ ipBlock: { cidr: '::/0' } }] }],
+      }),
     ]);
     expect(verdict(s, { from: 'x/a', to: 'ext:out', port: 80, protocol: 'TCP' }).allowed).toBe(true);
     expect(verdict(s, { from: 'x/a', to: 'y/a', port: 80, protocol: 'TCP' }).allowed).toBe(false);
@@ -60,7 +73,12 @@ describe('ipBlock peers in the engine', () => {
     const s = {
       ...base,
       pods: base.pods.map((p) => (p.namespace === 'x' && p.name === 'a' ? { ...p, ip: 'fd00:10::a' } : p)),
-      policies: [policy('y/p', { podSelector: {}, ingress: [{ from: [{ ipBlock: { cidr: 'fd00:10::/64', except: ['fd00:10::b/128'] } }] }] })],
+      policies: [
+        policy('y/p', {
+          podSelector: {},
+          ingress: [{ from: [{ ipBlock: { cidr: 'fd00:10::/64', except: ['fd00:10::b/128'] } }] }],
+        }),
+      ],
     };
     expect(verdict(s, { from: 'x/a', to: 'y/a', port: 80, protocol: 'TCP' }).allowed).toBe(true);
     expect(verdict(s, { from: 'x/b', to: 'y/a', port: 80, protocol: 'TCP' }).allowed).toBe(false);

@@ -2,9 +2,21 @@
 import type { ClusterState, ContainerPort, NetworkPolicy, Pod } from '../../src/policy/model.ts';
 import { METADATA_NAME_LABEL } from '../../src/policy/model.ts';
 
-export function pod(ref: string, labels: Record<string, string>, opts: { node?: string; ip: string; cluster?: string; ports?: ContainerPort[] }): Pod {
+export function pod(
+  ref: string,
+  labels: Record<string, string>,
+  opts: { node?: string; ip: string; cluster?: string; ports?: ContainerPort[] },
+): Pod {
   const [namespace, name] = ref.split('/') as [string, string];
-  return { namespace, name, labels, node: opts.node ?? 'n1', cluster: opts.cluster ?? 'c1', ip: opts.ip, ports: opts.ports ?? [{ port: 80, protocol: 'TCP' }] };
+  return {
+    namespace,
+    name,
+    labels,
+    node: opts.node ?? 'n1',
+    cluster: opts.cluster ?? 'c1',
+    ip: opts.ip,
+    ports: opts.ports ?? [{ port: 80, protocol: 'TCP' }],
+  };
 }
 
 export function policy(ref: string, spec: NetworkPolicy['spec']): NetworkPolicy {
@@ -22,16 +34,20 @@ export function xyz(policies: NetworkPolicy[] = []): ClusterState {
   ['x', 'y', 'z'].forEach((n, ni) =>
     ['a', 'b', 'c'].forEach((p, pi) =>
       pods.push(
-        pod(`${n}/${p}`, { pod: p }, {
-          node: pi % 2 === 0 ? 'n1' : 'n2',
-          ip: `10.1.${pi % 2 === 0 ? 1 : 2}.${10 + ni * 3 + pi}`,
-          ports: [
-            { port: 80, protocol: 'TCP', name: 'serve-80-tcp' },
-            { port: 81, protocol: 'TCP', name: 'serve-81-tcp' },
-            { port: 80, protocol: 'UDP', name: 'serve-80-udp' },
-            { port: 81, protocol: 'UDP', name: 'serve-81-udp' },
-          ],
-        }),
+        pod(
+          `${n}/${p}`,
+          { pod: p },
+          {
+            node: pi % 2 === 0 ? 'n1' : 'n2',
+            ip: `10.1.${pi % 2 === 0 ? 1 : 2}.${10 + ni * 3 + pi}`,
+            ports: [
+              { port: 80, protocol: 'TCP', name: 'serve-80-tcp' },
+              { port: 81, protocol: 'TCP', name: 'serve-81-tcp' },
+              { port: 80, protocol: 'UDP', name: 'serve-80-udp' },
+              { port: 81, protocol: 'UDP', name: 'serve-81-udp' },
+            ],
+          },
+        ),
       ),
     ),
   );

@@ -13,22 +13,34 @@ describe('resolvePort', () => {
     expect(resolvePort({}, undefined)).toEqual({ protocol: 'TCP', from: 1, to: 65535 });
   });
   it('endPort is an inclusive range', () => {
-    expect(resolvePort({ port: 8000, endPort: 8080, protocol: 'SCTP' }, undefined)).toEqual({ protocol: 'SCTP', from: 8000, to: 8080 });
+    expect(resolvePort({ port: 8000, endPort: 8080, protocol: 'SCTP' }, undefined)).toEqual({
+      protocol: 'SCTP',
+      from: 8000,
+      to: 8080,
+    });
   });
   it('named ports resolve against the destination pod by name and protocol', () => {
-    const a = dst([{ port: 8080, protocol: 'TCP', name: 'web' }, { port: 5353, protocol: 'UDP', name: 'dns' }]);
+    const a = dst([
+      { port: 8080, protocol: 'TCP', name: 'web' },
+      { port: 5353, protocol: 'UDP', name: 'dns' },
+    ]);
     const b = dst([{ port: 9090, protocol: 'TCP', name: 'web' }]);
     expect(resolvePort({ port: 'web' }, a)).toEqual({ protocol: 'TCP', from: 8080, to: 8080 });
     expect(resolvePort({ port: 'web' }, b)).toEqual({ protocol: 'TCP', from: 9090, to: 9090 });
     expect(resolvePort({ port: 'dns' }, a)).toBeNull(); // dns is UDP; the rule port defaults to TCP
-    expect(resolvePort({ port: 'dns', protocol: 'UDP' }, a)).toEqual({ protocol: 'UDP', from: 5353, to: 5353 });
+    expect(resolvePort({ port: 'dns', protocol: 'UDP' }, a)).toEqual({
+      protocol: 'UDP',
+      from: 5353,
+      to: 5353,
+    });
     expect(resolvePort({ port: 'web' }, undefined)).toBeNull();
   });
 });
 
 describe('rulePortsMatch', () => {
   const d = dst([{ port: 8080, protocol: 'TCP', name: 'web' }]);
-  const m = (ports: Parameters<typeof rulePortsMatch>[0], proto: Protocol, port: number | undefined) => rulePortsMatch(ports, proto, port, d);
+  const m = (ports: Parameters<typeof rulePortsMatch>[0], proto: Protocol, port: number | undefined) =>
+    rulePortsMatch(ports, proto, port, d);
   it('absent or empty ports admit every port and protocol', () => {
     expect(m(undefined, 'SCTP', 9)).toBe(true);
     expect(m([], 'UDP', 53)).toBe(true);
@@ -60,7 +72,9 @@ describe('named ports in the engine', () => {
     const s = {
       ...base,
       pods: base.pods.map((p) =>
-        p.namespace === 'y' && p.name === 'b' ? { ...p, ports: [{ port: 81, protocol: 'TCP' as const, name: 'serve-80-tcp' }] } : p,
+        p.namespace === 'y' && p.name === 'b'
+          ? { ...p, ports: [{ port: 81, protocol: 'TCP' as const, name: 'serve-80-tcp' }] }
+          : p,
       ),
       policies: [policy('y/p', { podSelector: {}, ingress: [{ ports: [{ port: 'serve-80-tcp' }] }] })],
     };
@@ -75,7 +89,11 @@ describe('named ports in the engine', () => {
     const base = xyz();
     const s = {
       ...base,
-      pods: base.pods.map((p) => (p.namespace === 'y' && p.name === 'a' ? { ...p, ports: [{ port: 9000, protocol: 'TCP' as const, name: 'serve-80-tcp' }] } : p)),
+      pods: base.pods.map((p) =>
+        p.namespace === 'y' && p.name === 'a'
+          ? { ...p, ports: [{ port: 9000, protocol: 'TCP' as const, name: 'serve-80-tcp' }] }
+          : p,
+      ),
       policies: [policy('x/p', { podSelector: {}, egress: [{ ports: [{ port: 'serve-80-tcp' }] }] })],
     };
     expect(verdict(s, { from: 'x/a', to: 'y/a', port: 9000, protocol: 'TCP' }).allowed).toBe(true);

@@ -7,7 +7,14 @@ import { matchesSelector } from '../../src/policy/selectors.ts';
 import { ipInBlock } from '../../src/policy/ipblock.ts';
 import { resolveFlowPort, rulePortsMatch } from '../../src/policy/ports.ts';
 import { truthTables } from '../../src/policy/truthtable.ts';
-import type { ClusterState, LabelSelector, NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort, Protocol } from '../../src/policy/model.ts';
+import type {
+  ClusterState,
+  LabelSelector,
+  NetworkPolicy,
+  NetworkPolicyPeer,
+  NetworkPolicyPort,
+  Protocol,
+} from '../../src/policy/model.ts';
 import { policy, xyz } from './policy-fixtures.ts';
 
 const val = fc.constantFrom('a', 'b', 'c');
@@ -15,15 +22,30 @@ const selector: fc.Arbitrary<LabelSelector> = fc.oneof(
   fc.constant({}),
   fc.record({ matchLabels: fc.record({ pod: val }) }),
   fc.record({ matchLabels: fc.record({ ns: fc.constantFrom('x', 'y', 'z') }) }),
-  fc.record({ matchExpressions: fc.tuple(fc.constantFrom('pod', 'ns', 'env'), fc.constantFrom('In', 'NotIn', 'Exists', 'DoesNotExist'), fc.subarray(['a', 'b', 'c', 'x', 'y', 'z', 'on'], { minLength: 1 })).map(([key, operator, values]) => [
-    operator === 'In' || operator === 'NotIn' ? { key, operator, values } : { key, operator },
-  ]) }),
+  fc.record({
+    matchExpressions: fc
+      .tuple(
+        fc.constantFrom('pod', 'ns', 'env'),
+        fc.constantFrom('In', 'NotIn', 'Exists', 'DoesNotExist'),
+        fc.subarray(['a', 'b', 'c', 'x', 'y', 'z', 'on'], { minLength: 1 }),
+      )
+      .map(([key, operator, values]) => [
+        operator === 'In' || operator === 'NotIn' ? { key, operator, values } : { key, operator },
+      ]),
+  }),
 ) as fc.Arbitrary<LabelSelector>;
 const peer: fc.Arbitrary<NetworkPolicyPeer> = fc.oneof(
   fc.record({ podSelector: selector }),
   fc.record({ namespaceSelector: selector }),
   fc.record({ podSelector: selector, namespaceSelector: selector }),
-  fc.record({ ipBlock: fc.constantFrom({ cidr: '10.1.1.0/24' }, { cidr: '10.1.0.0/16', except: ['10.1.2.0/25'] }, { cidr: '198.19.0.0/16' }, { cidr: '::/0' }) }),
+  fc.record({
+    ipBlock: fc.constantFrom(
+      { cidr: '10.1.1.0/24' },
+      { cidr: '10.1.0.0/16', except: ['10.1.2.0/25'] },
+      { cidr: '198.19.0.0/16' },
+      { cidr: '::/0' },
+    ),
+  }),
 ) as fc.Arbitrary<NetworkPolicyPeer>;
 const port: fc.Arbitrary<NetworkPolicyPort> = fc.constantFrom<NetworkPolicyPort>(
   { port: 80 },
@@ -42,8 +64,12 @@ const netpol = (i: number): fc.Arbitrary<NetworkPolicy> =>
       ns: fc.constantFrom('x', 'y', 'z'),
       podSelector: selector,
       policyTypes: fc.option(fc.subarray(['Ingress', 'Egress'] as const), { nil: undefined }),
-      ingress: fc.option(fc.array(fc.record({ from: rulePeers, ports: rulePorts }), { maxLength: 3 }), { nil: undefined }),
-      egress: fc.option(fc.array(fc.record({ to: rulePeers, ports: rulePorts }), { maxLength: 3 }), { nil: undefined }),
+      ingress: fc.option(fc.array(fc.record({ from: rulePeers, ports: rulePorts }), { maxLength: 3 }), {
+        nil: undefined,
+      }),
+      egress: fc.option(fc.array(fc.record({ to: rulePeers, ports: rulePorts }), { maxLength: 3 }), {
+        nil: undefined,
+      }),
     })
     .map((r) =>
       policy(`${r.ns}/p${i}`, {
@@ -53,58 +79,108 @@ const netpol = (i: number): fc.Arbitrary<NetworkPolicy> =>
         ...(r.egress ? { egress: r.egress.map((x) => strip(x)) } : {}),
       }),
     );
-const strip = <T extends object>(o: T): T => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
-const policies = (min = 0) => fc.integer({ min, max: 6 }).chain((n) => fc.tuple(...Array.from({ length: n }, (_, i) => netpol(i))));
+const strip = <T extends object>(o: T): T =>
+  Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+const policies = (min = 0) =>
+  fc.integer({ min, max: 6 }).chain((n) => fc.tuple(...Array.from({ length: n }, (_, i) => netpol(i))));
 const stateArb = fc
-  .record({ pols: policies(), podLabels: fc.array(val, { minLength: 9, maxLength: 9 }), env: fc.array(fc.boolean(), { minLength: 3, maxLength: 3 }) })
+  .record({
+    pols: policies(),
+    podLabels: fc.array(val, { minLength: 9, maxLength: 9 }),
+    env: fc.array(fc.boolean(), { minLength: 3, maxLength: 3 }),
+  })
   .map(({ pols, podLabels, env }) => {
     const base = xyz(pols);
     return {
       ...base,
       pods: base.pods.map((p, i) => ({ ...p, labels: { pod: podLabels[i]! } })),
-      namespaces: base.namespaces.map((n, i) => ({ ...n, labels: env[i] ? { ...n.labels, env: 'on' } : n.labels })),
+      namespaces: base.namespaces.map((n, i) => ({
+        ...n,
+        labels: env[i] ? { ...n.labels, env: 'on' } : n.labels,
+      })),
     } as ClusterState;
   });
-const probeArb = fc.constantFrom<[number | string, Protocol]>([80, 'TCP'], [81, 'TCP'], [80, 'UDP'], [81, 'SCTP'], ['serve-81-tcp', 'TCP']);
+const probeArb = fc.constantFrom<[number | string, Protocol]>(
+  [80, 'TCP'],
+  [81, 'TCP'],
+  [80, 'UDP'],
+  [81, 'SCTP'],
+  ['serve-81-tcp', 'TCP'],
+);
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- the naive reference reads nodes, externals and pods through one loose shape */
 /** The spec, read literally: no indices, every selector evaluated on the spot. */
-function reference(state: ClusterState, from: string, to: string, portSpec: number | string, protocol: Protocol): { ingress: boolean; egress: boolean } {
+function reference(
+  state: ClusterState,
+  from: string,
+  to: string,
+  portSpec: number | string,
+  protocol: Protocol,
+): { ingress: boolean; egress: boolean } {
   const find = (ref: string) => {
-    if (ref.startsWith('node:')) return { kind: 'node', ...state.nodes.find((n) => `node:${n.name}` === ref)! };
-    if (ref.startsWith('ext:')) return { kind: 'ext', ...state.externals.find((n) => `ext:${n.name}` === ref)! };
+    if (ref.startsWith('node:'))
+      return { kind: 'node', ...state.nodes.find((n) => `node:${n.name}` === ref)! };
+    if (ref.startsWith('ext:'))
+      return { kind: 'ext', ...state.externals.find((n) => `ext:${n.name}` === ref)! };
     return { kind: 'pod', ...state.pods.find((p) => `${p.namespace}/${p.name}` === ref)! };
   };
   const src = find(from) as any;
   const dst = find(to) as any;
   const dstPod = dst.kind === 'pod' ? dst : undefined;
   const portNum = resolveFlowPort(portSpec, protocol, dstPod);
-  const peerMatches = (p: NetworkPolicy, peers: NetworkPolicyPeer[] | undefined, remote: any, cluster: string) =>
-    !peers || peers.length === 0 ||
+  const peerMatches = (
+    p: NetworkPolicy,
+    peers: NetworkPolicyPeer[] | undefined,
+    remote: any,
+    cluster: string,
+  ) =>
+    !peers ||
+    peers.length === 0 ||
     peers.some((pe) => {
       if (pe.ipBlock) return ipInBlock(remote.ip, pe.ipBlock);
       if (remote.kind !== 'pod' || remote.cluster !== cluster) return false;
       const nsOk = pe.namespaceSelector
-        ? matchesSelector(state.namespaces.find((n) => n.name === remote.namespace)!.labels, pe.namespaceSelector)
+        ? matchesSelector(
+            state.namespaces.find((n) => n.name === remote.namespace)!.labels,
+            pe.namespaceSelector,
+          )
         : remote.namespace === p.metadata.namespace;
       return nsOk && (!pe.podSelector || matchesSelector(remote.labels, pe.podSelector));
     });
   const side = (local: any, remote: any, dir: 'Ingress' | 'Egress') => {
     if (local.kind !== 'pod') return true;
     if (dir === 'Ingress' && remote.kind === 'node' && remote.name === local.node) return true;
-    const sel = state.policies.filter((p) => p.metadata.namespace === local.namespace && matchesSelector(local.labels, p.spec.podSelector) && normalizePolicyTypes(p).includes(dir));
+    const sel = state.policies.filter(
+      (p) =>
+        p.metadata.namespace === local.namespace &&
+        matchesSelector(local.labels, p.spec.podSelector) &&
+        normalizePolicyTypes(p).includes(dir),
+    );
     if (sel.length === 0) return true;
     return sel.some((p) =>
       dir === 'Ingress'
-        ? (p.spec.ingress ?? []).some((r) => peerMatches(p, r.from, remote, local.cluster) && rulePortsMatch(r.ports, protocol, portNum, dstPod))
-        : (p.spec.egress ?? []).some((r) => peerMatches(p, r.to, remote, local.cluster) && rulePortsMatch(r.ports, protocol, portNum, dstPod)),
+        ? (p.spec.ingress ?? []).some(
+            (r) =>
+              peerMatches(p, r.from, remote, local.cluster) &&
+              rulePortsMatch(r.ports, protocol, portNum, dstPod),
+          )
+        : (p.spec.egress ?? []).some(
+            (r) =>
+              peerMatches(p, r.to, remote, local.cluster) &&
+              rulePortsMatch(r.ports, protocol, portNum, dstPod),
+          ),
     );
   };
   return { egress: side(src, dst, 'Egress'), ingress: side(dst, src, 'Ingress') };
 }
 /* eslint-enable @typescript-eslint/no-explicit-any */
 
-const endpoints = (s: ClusterState) => [...s.pods.map((p) => `${p.namespace}/${p.name}`), 'node:n1', 'node:n2', 'ext:out'];
+const endpoints = (s: ClusterState) => [
+  ...s.pods.map((p) => `${p.namespace}/${p.name}`),
+  'node:n1',
+  'node:n2',
+  'ext:out',
+];
 const RUNS = { numRuns: 150 };
 
 describe('engine properties', () => {
@@ -117,7 +193,11 @@ describe('engine properties', () => {
             if (from === to) continue;
             const v = verdict(s, { from, to, port, protocol });
             const r = reference(s, from, to, port, protocol);
-            expect({ from, to, ingress: v.ingress.allowed, egress: v.egress.allowed }).toEqual({ from, to, ...r });
+            expect({ from, to, ingress: v.ingress.allowed, egress: v.egress.allowed }).toEqual({
+              from,
+              to,
+              ...r,
+            });
             expect(v.allowed).toBe(r.ingress && r.egress);
           }
       }),

@@ -14,25 +14,46 @@ describe('matchesSelector', () => {
     expect(matchesSelector(labels, { matchLabels: { other: 'web' } })).toBe(false);
   });
   it('In / NotIn / Exists / DoesNotExist', () => {
-    expect(matchesSelector(labels, { matchExpressions: [{ key: 'app', operator: 'In', values: ['db', 'web'] }] })).toBe(true);
-    expect(matchesSelector(labels, { matchExpressions: [{ key: 'app', operator: 'In', values: ['db'] }] })).toBe(false);
-    expect(matchesSelector(labels, { matchExpressions: [{ key: 'nope', operator: 'In', values: ['web'] }] })).toBe(false);
-    expect(matchesSelector(labels, { matchExpressions: [{ key: 'app', operator: 'NotIn', values: ['web'] }] })).toBe(false);
-    expect(matchesSelector(labels, { matchExpressions: [{ key: 'app', operator: 'NotIn', values: ['db'] }] })).toBe(true);
+    expect(
+      matchesSelector(labels, { matchExpressions: [{ key: 'app', operator: 'In', values: ['db', 'web'] }] }),
+    ).toBe(true);
+    expect(
+      matchesSelector(labels, { matchExpressions: [{ key: 'app', operator: 'In', values: ['db'] }] }),
+    ).toBe(false);
+    expect(
+      matchesSelector(labels, { matchExpressions: [{ key: 'nope', operator: 'In', values: ['web'] }] }),
+    ).toBe(false);
+    expect(
+      matchesSelector(labels, { matchExpressions: [{ key: 'app', operator: 'NotIn', values: ['web'] }] }),
+    ).toBe(false);
+    expect(
+      matchesSelector(labels, { matchExpressions: [{ key: 'app', operator: 'NotIn', values: ['db'] }] }),
+    ).toBe(true);
     // NotIn matches an object lacking the key, as in Kubernetes.
-    expect(matchesSelector(labels, { matchExpressions: [{ key: 'nope', operator: 'NotIn', values: ['x'] }] })).toBe(true);
+    expect(
+      matchesSelector(labels, { matchExpressions: [{ key: 'nope', operator: 'NotIn', values: ['x'] }] }),
+    ).toBe(true);
     expect(matchesSelector(labels, { matchExpressions: [{ key: 'tier', operator: 'Exists' }] })).toBe(true);
     expect(matchesSelector(labels, { matchExpressions: [{ key: 'nope', operator: 'Exists' }] })).toBe(false);
-    expect(matchesSelector(labels, { matchExpressions: [{ key: 'nope', operator: 'DoesNotExist' }] })).toBe(true);
-    expect(matchesSelector(labels, { matchExpressions: [{ key: 'app', operator: 'DoesNotExist' }] })).toBe(false);
+    expect(matchesSelector(labels, { matchExpressions: [{ key: 'nope', operator: 'DoesNotExist' }] })).toBe(
+      true,
+    );
+    expect(matchesSelector(labels, { matchExpressions: [{ key: 'app', operator: 'DoesNotExist' }] })).toBe(
+      false,
+    );
   });
   it('matchLabels and matchExpressions are ANDed', () => {
-    const sel = { matchLabels: { app: 'web' }, matchExpressions: [{ key: 'tier', operator: 'In' as const, values: ['back'] }] };
+    const sel = {
+      matchLabels: { app: 'web' },
+      matchExpressions: [{ key: 'tier', operator: 'In' as const, values: ['back'] }],
+    };
     expect(matchesSelector(labels, sel)).toBe(false);
     expect(matchesSelector({ app: 'web', tier: 'back' }, sel)).toBe(true);
   });
   it('does not see inherited object properties as labels', () => {
-    expect(matchesSelector({}, { matchExpressions: [{ key: 'constructor', operator: 'Exists' }] })).toBe(false);
+    expect(matchesSelector({}, { matchExpressions: [{ key: 'constructor', operator: 'Exists' }] })).toBe(
+      false,
+    );
     expect(matchesSelector({}, { matchLabels: { toString: 'x' } })).toBe(false);
   });
   it('an empty value matches only an empty label value', () => {
@@ -43,11 +64,17 @@ describe('matchesSelector', () => {
 
 describe('selectorKey', () => {
   it('is order-independent and distinguishes different selectors', () => {
-    expect(selectorKey({ matchLabels: { a: '1', b: '2' } })).toBe(selectorKey({ matchLabels: { b: '2', a: '1' } }));
+    expect(selectorKey({ matchLabels: { a: '1', b: '2' } })).toBe(
+      selectorKey({ matchLabels: { b: '2', a: '1' } }),
+    );
     expect(selectorKey({ matchExpressions: [{ key: 'a', operator: 'In', values: ['2', '1'] }] })).toBe(
       selectorKey({ matchExpressions: [{ key: 'a', operator: 'In', values: ['1', '2'] }] }),
     );
-    expect(selectorKey({ matchLabels: { a: '1' } })).not.toBe(selectorKey({ matchExpressions: [{ key: 'a', operator: 'In', values: ['1'] }] }));
-    expect(selectorKey({ matchLabels: { a: '1,b=2' } })).not.toBe(selectorKey({ matchLabels: { a: '1', b: '2' } }));
+    expect(selectorKey({ matchLabels: { a: '1' } })).not.toBe(
+      selectorKey({ matchExpressions: [{ key: 'a', operator: 'In', values: ['1'] }] }),
+    );
+    expect(selectorKey({ matchLabels: { a: '1,b=2' } })).not.toBe(
+      selectorKey({ matchLabels: { a: '1', b: '2' } }),
+    );
   });
 });

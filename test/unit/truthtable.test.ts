@@ -18,7 +18,18 @@ describe('truthTables', () => {
     expect(t.combined.from).toHaveLength(9);
     const text = renderTable(t.combined);
     const lines = text.split('\n');
-    expect(lines[0]!.split(/\s+/)).toEqual(['-', 'x/a', 'x/b', 'x/c', 'y/a', 'y/b', 'y/c', 'z/a', 'z/b', 'z/c']);
+    expect(lines[0]!.split(/\s+/)).toEqual([
+      '-',
+      'x/a',
+      'x/b',
+      'x/c',
+      'y/a',
+      'y/b',
+      'y/c',
+      'z/a',
+      'z/b',
+      'z/c',
+    ]);
     expect(lines[1]!.split(/\s+/)).toEqual(['x/a', '-', '.', '.', 'X', 'X', 'X', '.', '.', '.']);
     expect(lines[5]!.split(/\s+/)).toEqual(['y/b', '.', '.', '.', 'X', '-', 'X', '.', '.', '.']);
     // Round trip through the expected-matrix parser.
@@ -26,7 +37,12 @@ describe('truthTables', () => {
   });
   it('separates ingress and egress', () => {
     const s = xyz([policy('x/eg', { podSelector: { matchLabels: { pod: 'a' } }, policyTypes: ['Egress'] })]);
-    const t = truthTables(s, { port: 80, protocol: 'TCP', from: ['x/a', 'x/b'], to: ['x/a', 'x/b', 'ext:out'] });
+    const t = truthTables(s, {
+      port: 80,
+      protocol: 'TCP',
+      from: ['x/a', 'x/b'],
+      to: ['x/a', 'x/b', 'ext:out'],
+    });
     expect(tableToJSON(t.egress).rows).toEqual(['-XX', '.-.']);
     expect(tableToJSON(t.ingress).rows).toEqual(['-..', '.-.']);
     expect(tableToJSON(t.combined).rows).toEqual(['-XX', '.-.']);
@@ -37,7 +53,14 @@ describe('truthTables', () => {
 describe('parseExpectedMatrix', () => {
   it('accepts . X - and blank lines', () => {
     const m = parseExpectedMatrix('\n  -  a/b c/d\n a/b - X\n\n c/d . -\n');
-    expect(m).toEqual({ from: ['a/b', 'c/d'], to: ['a/b', 'c/d'], cells: [['-', 'X'], ['.', '-']] });
+    expect(m).toEqual({
+      from: ['a/b', 'c/d'],
+      to: ['a/b', 'c/d'],
+      cells: [
+        ['-', 'X'],
+        ['.', '-'],
+      ],
+    });
   });
   it('errors name the line', () => {
     const bad = (text: string, line: number, re: RegExp) => {
@@ -72,8 +95,12 @@ describe('compareWithExpected', () => {
     expect(m[0]!.reason).toMatch(/y\/deny/);
   });
   it('rejects a matrix over other endpoints', () => {
-    expect(() => compareWithExpected(t.combined, parseExpectedMatrix('- x/a z/a\nx/a . .\ny/a . .'))).toThrow(/header names/);
-    expect(() => compareWithExpected(t.combined, parseExpectedMatrix('- x/a y/a\nx/a . .'))).toThrow(/rows name/);
+    expect(() => compareWithExpected(t.combined, parseExpectedMatrix('- x/a z/a\nx/a . .\ny/a . .'))).toThrow(
+      /header names/,
+    );
+    expect(() => compareWithExpected(t.combined, parseExpectedMatrix('- x/a y/a\nx/a . .'))).toThrow(
+      /rows name/,
+    );
   });
 });
 
@@ -90,6 +117,8 @@ describe('diffTables', () => {
     expect(d.cells[0]!.reasonB).toMatch(/y\/deny/);
     expect(renderDiff(d, 'none', 'engine')).toMatch(/24 of 72 cells differ/);
     expect(diffTables(a, a).cells).toEqual([]);
-    expect(() => diffTables(a, truthTables(xyz(), { port: 81, protocol: 'TCP' }).combined)).toThrow(/different probes/);
+    expect(() => diffTables(a, truthTables(xyz(), { port: 81, protocol: 'TCP' }).combined)).toThrow(
+      /different probes/,
+    );
   });
 });

@@ -22,5 +22,13 @@ export {
   removeDotSegments,
   type NormalizedPath,
 } from './match.ts';
-export { combinedVerdict, requestFor, buildRequest, sourceOf, layersOf, hasSidecar, type RequestOptions } from './combined.ts';
+export {
+  combinedVerdict,
+  requestFor,
+  buildRequest,
+  sourceOf,
+  layersOf,
+  hasSidecar,
+  type RequestOptions,
+} from './combined.ts';
 export { l7TruthTable, needsL7, type L7ProbeSelection, type L7TableOptions } from './table.ts';
