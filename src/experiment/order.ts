@@ -1,6 +1,7 @@
 // The order in which a scenario's modes run in each repetition. A fixed order makes every mode follow the same
 // predecessor in every repetition, so whatever one mode's teardown leaves behind always lands on the same next
-// mode (measured: overlay-ebpf always ran right after the user-space overlay, and paid for it). The rows of a
+// mode, and that cannot be told apart from the mode's own cost (overlay-ebpf always ran right after the
+// user-space overlay; a re-check found run-to-run spread, not carry-over, but the confound was there). The rows of a
 // Williams design (a balanced Latin square, as used for carry-over in crossover trials) put every mode in
 // every position and after every other mode equally often over n repetitions (2n for odd n).
 
