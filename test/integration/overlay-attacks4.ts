@@ -1,6 +1,6 @@
 // IPv4 attack packets and the attack lab's scenario, shared by overlay-security.test.ts and
-// bench/overlay-ebpf-security.ts (overlay-attacks6.ts has the IPv6 packets): inner IPv4/UDP, GUE (Proto 4)
-// around it with any overlay id, epoch and key, and GUE-level malformations of a valid packet.
+// bench/overlay-ebpf-security.ts (overlay-attacks6.ts has the IPv6 packets and uses gueHex): inner IPv4/UDP, GUE
+// (Proto 4, or any) around it with any overlay id, epoch and key, and GUE-level malformations of a valid packet.
 import { encodeHeader, PROTO_IPV4 } from '../../reference-impl/gue/codec.ts';
 import { parseScenario } from '../../src/scenario/load.ts';
 import type { Scenario } from '../../src/scenario/types.ts';
@@ -46,13 +46,17 @@ export function ipv4Udp(src: string, dst: string, dport: number, payload: Buffer
   return b;
 }
 
-/** GUE (Proto 4) around an inner IPv4 packet, as hex. */
-export function gue4(overlayId: number, epoch: number, key: Buffer, inner: Buffer): string {
+/** A GUE datagram (hex, as the UDP tool takes it) with any overlay id, epoch and key around `inner`. */
+export function gueHex(proto: number, overlayId: number, epoch: number, key: Buffer, inner: Buffer): string {
   const buf = Buffer.alloc(256 + inner.length);
-  const hl = encodeHeader(buf, 0, PROTO_IPV4, overlayId, epoch, key);
+  const hl = encodeHeader(buf, 0, proto, overlayId, epoch, key);
   inner.copy(buf, hl);
   return buf.subarray(0, hl + inner.length).toString('hex');
 }
+
+/** GUE (Proto 4) around an inner IPv4 packet, as hex. */
+export const gue4 = (overlayId: number, epoch: number, key: Buffer, inner: Buffer): string =>
+  gueHex(PROTO_IPV4, overlayId, epoch, key, inner);
 
 /** GUE-level malformations of a valid packet (hex): byte offset and the bits flipped there. */
 export function malformedGue(valid: string): string[] {

@@ -2,7 +2,8 @@
 // bench/overlay-ebpf-security.ts: inner IPv6/UDP with a valid checksum, GUE (Proto 41) around it, and inner IPv6
 // headers that are malformed in the ways sap/packet.ts parseIpv6 (and the eBPF twin, sap_inner.h) must refuse.
 import ipaddr from 'ipaddr.js';
-import { encodeHeader, PROTO_IPV6 } from '../../reference-impl/gue/codec.ts';
+import { PROTO_IPV6 } from '../../reference-impl/gue/codec.ts';
+import { gueHex } from './overlay-attacks4.ts';
 
 /** IPv6 + UDP with a correct checksum (mandatory over IPv6), so only the overlay's checks can stop it. */
 export function ipv6Udp(src: string, dst: string, dport: number, payload: Buffer): Buffer {
@@ -26,12 +27,8 @@ export function ipv6Udp(src: string, dst: string, dport: number, payload: Buffer
 }
 
 /** A GUE datagram (hex, as the UDP tool takes it) carrying `inner` as IPv6 (Proto 41). */
-export function gue6(overlayId: number, epoch: number, key: Buffer, inner: Buffer): string {
-  const buf = Buffer.alloc(256 + inner.length);
-  const hl = encodeHeader(buf, 0, PROTO_IPV6, overlayId, epoch, key);
-  inner.copy(buf, hl);
-  return buf.subarray(0, hl + inner.length).toString('hex');
-}
+export const gue6 = (overlayId: number, epoch: number, key: Buffer, inner: Buffer): string =>
+  gueHex(PROTO_IPV6, overlayId, epoch, key, inner);
 
 /** An IPv6 header (payload length = what follows) with `next` and the given bytes after it. */
 function ipv6With(src: string, dst: string, next: number, rest: Buffer): Buffer {
