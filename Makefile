@@ -39,7 +39,10 @@ main: setup
 
 test: setup
 	@bash scripts/require-root.sh "the integration tests (real network namespaces and nftables)"
-	npx vitest run
+	@# The layers run one after the other: the unit project's parallel workers would otherwise share the two
+	@# CPUs with the first integration files, whose real-packet probes have 1 s timeouts.
+	npx vitest run --project unit
+	npx vitest run --project integration
 
 test-unit: node addon
 	npx vitest run --project unit

@@ -33,10 +33,10 @@ function ensureForwarding(): void {
 
 // Several SaPs may share a namespace (a cluster's gateways in the router): each takes its own filter priorities,
 // from the process number in its pin directory name, and passes on what is not addressed to it. On the interface
-// that holds its listen address a SaP runs first (sap_ingress_head, before every other SaP's filter), so a packet
-// it re-addresses to another SaP of the namespace (a gateway-to-gateway hop) can be left to the filters after it
-// in the same pass instead of going round through ingress again; sap_catch, last on that interface, re-injects
-// what no later filter took. A packet from a cluster's nodes enters the router on that cluster's interface,
+// that holds its listen address a SaP runs first (its one program at a head priority, told so by head_if), so a
+// packet it re-addresses to another SaP of the namespace (a gateway-to-gateway hop) can be left to the filters
+// after it in the same pass instead of going round through ingress again; sap_catch, last on that interface,
+// re-injects what no later filter took. A packet from a cluster's nodes enters the router on that cluster's interface,
 // addressed to that cluster's gateway: the one head filter there.
 const n = Number(/(\d+)$/.exec(args['bpf-dir'])?.[1] ?? 0) % 0x4000;
 const HEAD_PRIO = 1 + n;
@@ -76,17 +76,25 @@ function attachAll(o: BpfObject, listenIp?: string): void {
   peerDevs = peers;
   const own = listenIp === undefined ? undefined : all.find((i) => i.addrs.includes(listenIp))?.name;
   if (own === headDev) return;
+  // No head while the filters move: a head hand-over where no sap_catch follows would reach the stack. Without
+  // a head, a hand-over goes round through ingress once more (slower, never lost).
+  setHead(o, 0);
   if (headDev !== undefined) {
     o.attach(headDev, 'ingress', 'sap_ingress', PRIO);
     detach(headDev, HEAD_PRIO);
     detach(headDev, CATCH_PRIO);
   }
   if (own !== undefined) {
-    o.attach(own, 'ingress', 'sap_ingress_head', HEAD_PRIO);
+    o.attach(own, 'ingress', 'sap_ingress', HEAD_PRIO);
     o.attach(own, 'ingress', 'sap_catch', CATCH_PRIO);
     detach(own, PRIO);
+    setHead(o, all.find((i) => i.name === own)!.ifindex);
   }
   headDev = own;
+}
+
+function setHead(o: BpfObject, ifindex: number): void {
+  o.put('head_if', [u32le(0)], [u32le(ifindex)]);
 }
 
 function localAgents(c: SapConfig): string {

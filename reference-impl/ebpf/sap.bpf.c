@@ -15,11 +15,15 @@ static __always_inline int allows(__u32 slot, __u8 dir, __u32 ep, __u32 peer, __
   return bpf_map_lookup_elem(&pol_port, &qk) != NULL;
 }
 
-static __always_inline int cached(void *map, struct flow_key *k, __u32 gen, __u64 now, __u64 idle) {
-  struct flow_val *v = bpf_map_lookup_elem(map, k);
+/* A cache entry written under this config version and used within `idle`: refreshed, 1. */
+static __always_inline int fresh(struct flow_val *v, __u32 gen, __u64 now, __u64 idle) {
   if (!v || v->gen != gen || now - v->seen > idle) return 0;
   v->seen = now;
   return 1;
+}
+
+static __always_inline int cached(void *map, struct flow_key *k, __u32 gen, __u64 now, __u64 idle) {
+  return fresh(bpf_map_lookup_elem(map, k), gen, now, idle);
 }
 
 static __always_inline void remember(void *map, struct flow_key *k, __u32 gen, __u64 now) {
@@ -66,8 +70,8 @@ static __always_inline int from_agent(struct ep_val *src, struct outer *o) {
 }
 
 /* The next hop is another SaP of this namespace (the gateways of several clusters in the router). The head
- * filter of an interface (sap_ingress_head: the SaP whose listen address it holds, attached before every other
- * SaP's) leaves the packet to the filters after it, which see it in the same pass; any other SaP sends it
+ * filter of an interface (the SaP whose listen address it holds, attached before every other SaP's: head_if)
+ * leaves the packet to the filters after it, which see it in the same pass; any other SaP sends it
  * back into ingress, where the target's filter takes it on a second pass (netif_rx: a backlog round trip and
  * every filter again). */
 static __always_inline int to_local_sap(struct __sk_buff *skb, __u32 ifin, int head) {
@@ -304,7 +308,8 @@ static __always_inline int sap_gue(struct __sk_buff *skb, struct sap_cfg *cfg, _
   if (p.later) {
     if (!cached(&frags, &qk, gen, now, FRAG_NS)) return drop(C_FRAGMENT_DROPPED);
     count(C_ALLOWED_FRAGMENT);
-  } else if (cached(&flows, &fk, gen, now, cfg->flow_idle_ns)) {
+  } else if (cacheable ? fresh(fv, gen, now, cfg->flow_idle_ns) : cached(&flows, &fk, gen, now, cfg->flow_idle_ns)) {
+    /* (A cacheable flow's entry was looked up for the fast path above: not again.) */
     count(C_ALLOWED_CACHED);
   } else {
     if ((src->flags & (EP_LOCAL | EP_ISO_OUT)) == (EP_LOCAL | EP_ISO_OUT) &&
@@ -316,6 +321,7 @@ static __always_inline int sap_gue(struct __sk_buff *skb, struct sap_cfg *cfg, _
     remember(&flows, &fk, gen, now);
     struct flow_key rk = {.src = fk.dst, .dst = fk.src, .sport = fk.dport, .dport = fk.sport, .proto = fk.proto};
     remember(&flows, &rk, gen, now);
+    fv = NULL; /* replaced by the write: looked up again below */
     count(C_ALLOWED);
   }
   if (p.more && !p.later) remember(&frags, &qk, gen, now);
@@ -323,7 +329,7 @@ static __always_inline int sap_gue(struct __sk_buff *skb, struct sap_cfg *cfg, _
   __u32 err = rekey(cfg, &h, g, end);
   if (err) return drop(err);
   /* The flow entry this packet was allowed under (just written or refreshed), for the forwarding cache. */
-  fv = cacheable ? bpf_map_lookup_elem(&flows, &fk) : NULL;
+  if (cacheable && !fv) fv = bpf_map_lookup_elem(&flows, &fk);
   if (fv && fv->gen == gen) {
     fv->fwd_at = 0; /* until sap_send has the FIB answer */
     fv->fwd_sender_ip = o->ip;
@@ -363,13 +369,17 @@ static __always_inline int sap_ingress6(struct __sk_buff *skb, struct sap_cfg *c
   return sap_gue(skb, cfg, slot, gen, sizeof(struct ipv6hdr), &src, head);
 }
 
-static __always_inline int sap_run(struct __sk_buff *skb, int head) {
+/* The SaP on every interface of its namespace; on its head interface (head_if) it is the first filter. */
+SEC("tc")
+int sap_ingress(struct __sk_buff *skb) {
   __u32 zero = 0;
   struct active *act = bpf_map_lookup_elem(&active, &zero);
   if (!act) return PASS;
   __u32 slot = act->slot & 1, gen = act->gen;
   struct sap_cfg *cfg = bpf_map_lookup_elem(&sap_cfg, &slot);
   if (!cfg) return PASS;
+  __u32 *hif = bpf_map_lookup_elem(&head_if, &zero);
+  int head = hif && *hif != 0 && *hif == skb->ingress_ifindex;
   if (skb->protocol == bpf_htons(ETH_P_IPV6)) return sap_ingress6(skb, cfg, slot, gen, head);
   if (skb->protocol != bpf_htons(ETH_P_IP) || cfg->listen_ip == 0) return PASS;
 
@@ -389,18 +399,6 @@ static __always_inline int sap_run(struct __sk_buff *skb, int head) {
   bpf_skb_pull_data(skb, pull_len(skb, OUTER_LEN));
   struct outer src = {.ip = o.ip.saddr, .port = o.udp.source};
   return sap_gue(skb, cfg, slot, gen, sizeof(struct iphdr), &src, head);
-}
-
-SEC("tc")
-int sap_ingress(struct __sk_buff *skb) {
-  return sap_run(skb, 0);
-}
-
-/* The same SaP as the first filter of the interface that holds its listen address (sap-main.ts attaches it
- * there, before every other SaP of the namespace). */
-SEC("tc")
-int sap_ingress_head(struct __sk_buff *skb) {
-  return sap_run(skb, 1);
 }
 
 /* Last filter of a head interface: a packet a head SaP left for another SaP of the namespace that no filter

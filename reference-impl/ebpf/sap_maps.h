@@ -155,6 +155,17 @@ struct {
   __type(value, __u32);
 } peer_devs SEC(".maps");
 
+/* The ifindex of the interface that holds this SaP's listen address, where it is the head filter (attached
+ * before every other SaP's filter of the namespace); 0 = none. Written by sap-main.ts, not versioned. One program
+ * serves the head and every other interface and reads its role here: one JIT image per SaP, not two, so both
+ * directions of a flow run the same (warmer) code. */
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, __u32);
+} head_if SEC(".maps");
+
 /* First fragments allowed recently (src, dst, proto, IP id): later fragments follow their verdict for 5 s. */
 struct {
   __uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -172,7 +183,8 @@ struct {
  * change, e.g. a pod moving, invalidates at once through `gen`). */
 #define FWD_NS 1000000000ULL
 /* Set on a packet this SaP re-addressed to another SaP of its namespace and left to the filters after its own
- * (sap_ingress_head); cleared by the SaP that takes it, or by sap_catch, which re-injects it if none did. */
+ * (as the head filter: head_if); cleared by the SaP that takes it, or by sap_catch, which re-injects it if none
+ * did. */
 #define OV_PASS_MARK 0x6081
 /* IPv6 rules (ingress6/egress6) live beside the IPv4 ones: their peers are identities too (the last 32 bits of
  * an overlay IPv6 address), so the same 32-bit keys with a family bit in `dir` decide them. */

@@ -6,7 +6,7 @@
 // pins carrying a run prefix, all removed afterwards.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BpfObject } from '../../reference-impl/ebpf/loader.ts';
-import { sapEntries } from '../../reference-impl/ebpf/maps.ts';
+import { sapEntries, u32le } from '../../reference-impl/ebpf/maps.ts';
 import { type SapConfigInput, parseSapConfig } from '../../reference-impl/sap/config.ts';
 import { ipToU32 } from '../../reference-impl/sap/packet.ts';
 import {
@@ -153,17 +153,28 @@ describe('eBPF SaP forwarding cache (BPF_PROG_TEST_RUN)', () => {
 describe('eBPF SaP hand-over to another SaP of the namespace', () => {
   const toLocal = () => toSap(gue(ipv4(A, D, 6, tcp(42000, 80))), AGENT_A);
 
+  // One program plays both roles: the head filter is the interface head_if names (sap-main.ts writes it).
+  const setHead = (ifindex: number) => sap.put('head_if', [u32le(0)], [u32le(ifindex)]);
+
   it('an ordinary filter sends it back into ingress, the head filter leaves it to the next filter, marked', () => {
-    for (let i = 0; i < 2; i++) {
-      // Twice each: the full path, then the forwarding cache.
-      const plain = runProg('sap_ingress', toLocal());
-      expect(plain.retval).toBe(TC_ACT_REDIRECT);
-      expect(plain.mark).toBe(0);
-      const head = runProg('sap_ingress_head', toLocal());
-      expect(head.retval).toBe(TC_ACT_UNSPEC);
-      expect(head.mark).toBe(PASS_MARK);
-      expect(outerDst(head.out)).toBe(ipToU32(LOCAL_SAP));
-      expect(head.out.toString('hex')).toBe(plain.out.toString('hex'));
+    try {
+      for (let i = 0; i < 2; i++) {
+        // Twice each: the full path, then the forwarding cache.
+        setHead(0);
+        const plain = runProg('sap_ingress', toLocal());
+        expect(plain.retval).toBe(TC_ACT_REDIRECT);
+        expect(plain.mark).toBe(0);
+        setHead(lab.ifindex + 1); // another interface is the head: this one is still ordinary
+        expect(runProg('sap_ingress', toLocal()).retval).toBe(TC_ACT_REDIRECT);
+        setHead(lab.ifindex);
+        const head = runProg('sap_ingress', toLocal());
+        expect(head.retval).toBe(TC_ACT_UNSPEC);
+        expect(head.mark).toBe(PASS_MARK);
+        expect(outerDst(head.out)).toBe(ipToU32(LOCAL_SAP));
+        expect(head.out.toString('hex')).toBe(plain.out.toString('hex'));
+      }
+    } finally {
+      setHead(0);
     }
   });
 
