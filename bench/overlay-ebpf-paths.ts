@@ -8,13 +8,18 @@
 // `overlay-ebpf+nftguard` adds, in every pod, the nftables guard the eBPF agent used before its guard moved into
 // the tc programs (mark accept, notrack for overlay traffic): what those hooks cost. `overlay-ebpf-nopeer` has
 // the SaPs deliver to local pods with bpf_redirect instead of bpf_redirect_peer (TB_EBPF_REDIRECT_PEER=0).
+// `overlay-ebpf@DIR` runs the BPF objects built in DIR (sap.bpf.o, agent.bpf.o; TB_EBPF_BUILD) instead of
+// reference-impl/ebpf/build, so two builds of the programs are compared in one interleaved run: each such mode
+// also gets its per-rep difference to overlay-ebpf with a CI.
 // After every apply and teardown the bench waits for quiet CPUs, as the runner does (src/measure/settle.ts);
 // --no-settle skips that, to measure the carry-over from one mode's teardown into the next mode's figures.
-//   sudo npx tsx bench/overlay-ebpf-paths.ts [--reps 5] [--only REGEX] [--modes none,overlay-ebpf] [--bpf-stats]
+//   sudo npx tsx bench/overlay-ebpf-paths.ts [--reps 5] [--only REGEX] [--bpf-stats]
+//                                            [--modes none,overlay-ebpf[,overlay-ebpf@DIR]]
 //                                            [--no-settle] [--fixed-order]
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { type AgentConfig, parseAgentConfig } from '../reference-impl/agent/config.ts';
 import { GUARD_TABLE } from '../reference-impl/agent/guard.ts';
 import { ENFORCERS } from '../src/enforce/index.ts';
@@ -37,7 +42,28 @@ const REPS = Number(opt('reps', '5'));
 const ONLY = new RegExp(opt('only', '.'));
 const NFT_GUARD = 'overlay-ebpf+nftguard';
 const NO_PEER = 'overlay-ebpf-nopeer';
-const MODES = opt('modes', 'none,overlay-ebpf').split(',') as (Mode | typeof NFT_GUARD | typeof NO_PEER)[];
+type BenchMode = Mode | typeof NFT_GUARD | typeof NO_PEER | `overlay-ebpf@${string}`;
+const MODES = opt('modes', 'none,overlay-ebpf').split(',') as BenchMode[];
+/** The build directory of an `overlay-ebpf@DIR` mode. */
+const buildOf = (mode: string): string | undefined =>
+  mode.startsWith('overlay-ebpf@') ? mode.slice('overlay-ebpf@'.length) : undefined;
+for (const mode of MODES) {
+  const dir = buildOf(mode);
+  if (dir === undefined) {
+    if (!(mode in ENFORCERS) && mode !== NFT_GUARD && mode !== NO_PEER) {
+      console.error(`--modes: unknown mode "${mode}"`);
+      process.exit(2);
+    }
+    continue;
+  }
+  for (const role of ['sap', 'agent'])
+    if (!existsSync(path.join(dir, `${role}.bpf.o`))) {
+      console.error(
+        `--modes ${mode}: ${path.join(dir, `${role}.bpf.o`)} missing (a directory of BPF objects)`,
+      );
+      process.exit(2);
+    }
+}
 
 /** The eBPF agent's former nftables guard (until the guard moved into ebpf/guard.h), for one agent config. */
 function nftGuard(c: AgentConfig): string {
@@ -133,6 +159,8 @@ const bpf: Record<
   string,
   { ns: number; runs: number; requests: number; byPin: Map<string, { ns: number; runs: number }> }
 > = {};
+/** BPF µs per request in each repetition, by cell and mode: what two builds are compared by. */
+const bpfPerRep: Record<string, Record<string, number[]>> = {};
 const loads: string[] = [];
 const platform = await getPlatform('mininet');
 const net = await platform.up(scenario.topology, scenario.initial.pods);
@@ -148,13 +176,21 @@ try {
   try {
     for (let rep = 0; rep < REPS; rep++) {
       for (const mode of FIXED ? MODES : modeOrder(MODES, rep)) {
-        const enforcer = ENFORCERS[mode === NFT_GUARD || mode === NO_PEER ? 'overlay-ebpf' : mode]!(net, {});
+        const build = buildOf(mode);
+        const base =
+          mode === NFT_GUARD || mode === NO_PEER || build !== undefined ? 'overlay-ebpf' : (mode as Mode);
+        const enforcer = ENFORCERS[base]!(net, {});
         const guarded: string[] = [];
         try {
-          // The SaP processes read the knob when they start (during apply) and inherit it from here.
+          // The SaP and agent processes read the knobs when they start (during apply) and inherit them from here.
           if (mode === NO_PEER) process.env.TB_EBPF_REDIRECT_PEER = '0';
-          await enforcer.apply(scenario.initial);
-          delete process.env.TB_EBPF_REDIRECT_PEER;
+          if (build !== undefined) process.env.TB_EBPF_BUILD = path.resolve(build);
+          try {
+            await enforcer.apply(scenario.initial);
+          } finally {
+            delete process.env.TB_EBPF_REDIRECT_PEER;
+            delete process.env.TB_EBPF_BUILD;
+          }
           await quiet(`+${mode}`);
           if (mode === NFT_GUARD)
             for (const a of (enforcer as OverlayEnforcer).cp.plan!.agents) {
@@ -171,7 +207,8 @@ try {
             const before = STATS && dir ? progStats(dir) : undefined;
             const r = await measureOnce(net, enforcer, m, effort, rep * MODES.length + MODES.indexOf(mode));
             if (before && dir) {
-              const b = (bpf[m.name] ??= { ns: 0, runs: 0, requests: 0, byPin: new Map() });
+              const b = (bpf[`${m.name} ${mode}`] ??= { ns: 0, runs: 0, requests: 0, byPin: new Map() });
+              const nsBefore = b.ns;
               for (const [pin, a] of progStats(dir)) {
                 const ns = a.ns - (before.get(pin)?.ns ?? 0);
                 const runs = a.cnt - (before.get(pin)?.cnt ?? 0);
@@ -182,6 +219,9 @@ try {
                 b.byPin.set(key, { ns: q.ns + ns, runs: q.runs + runs });
               }
               b.requests += effort.requests + effort.warmup;
+              ((bpfPerRep[m.name] ??= {})[mode] ??= []).push(
+                (b.ns - nsBefore) / (effort.requests + effort.warmup) / 1000,
+              );
             }
             ((p50[m.name] ??= {})[mode] ??= []).push(r.latency!.summary.p50Us);
             ((p99[m.name] ??= {})[mode] ??= []).push(r.latency!.summary.p99Us);
@@ -224,9 +264,8 @@ for (const m of cells) {
         ? ` | ${f(median(a.map((x, i) => x - ref[i]!)))} ${f(median(b.map((x, i) => x - p99[m.name]!['none']![i]!)))} ${f(Math.min(...a) - Math.min(...ref))}`
         : '';
     console.log(`${m.name.padEnd(22)} ${mode.padEnd(12)} ${f(median(a))} ${f(median(b))}${added}`);
-  }
-  const s = bpf[m.name];
-  if (s) {
+    const s = bpf[`${m.name} ${mode}`];
+    if (!s) continue;
     console.log(
       `${''.padEnd(22)} BPF: ${(s.runs / s.requests).toFixed(1)} program runs, ${(s.ns / s.requests / 1000).toFixed(2)} µs per request`,
     );
@@ -236,6 +275,37 @@ for (const m of cells) {
         `${''.padEnd(24)} ${pin.padEnd(40)} ${(q.runs / s.requests).toFixed(1).padStart(5)} runs ${(q.ns / Math.max(1, q.runs)).toFixed(0).padStart(5)} ns/run ${(q.ns / s.requests / 1000).toFixed(2).padStart(6)} µs/request`,
       );
   }
+}
+
+// Two builds side by side: each overlay-ebpf@DIR against overlay-ebpf, pair by pair within a repetition.
+const builds = MODES.filter((x) => buildOf(x) !== undefined);
+if (builds.length && MODES.includes('overlay-ebpf') && REPS >= 3) {
+  console.log(`
+builds vs overlay-ebpf (median of per-rep differences, 95% bootstrap CI over ${REPS} reps):`);
+  for (const mode of builds)
+    for (const m of cells)
+      for (const [p, by] of [
+        ['p50', p50],
+        ['p99', p99],
+      ] as const) {
+        const d = by[m.name]![mode]!.map((x, i) => x - by[m.name]!['overlay-ebpf']![i]!);
+        const ci = medianWithCI(d, { seed: 10 });
+        console.log(
+          `${mode} ${m.name.padEnd(22)} ${p} ${f(ci.estimate)} [${ci.lo.toFixed(1)}, ${ci.hi.toFixed(1)}]`,
+        );
+      }
+  // The BPF run time per request moves far less than the latency between repetitions: the clearer comparison.
+  for (const mode of builds)
+    for (const m of cells) {
+      const b = bpfPerRep[m.name];
+      if (!b?.[mode] || !b['overlay-ebpf']) continue;
+      const d = b[mode].map((x, i) => x - b['overlay-ebpf']![i]!);
+      const ci = medianWithCI(d, { seed: 10 });
+      console.log(
+        `${mode} ${m.name.padEnd(22)} BPF µs/request ${f(ci.estimate)} [${ci.lo.toFixed(2)}, ${ci.hi.toFixed(2)}] ` +
+          `(per rep: ${b[mode].map((x) => x.toFixed(1)).join(' ')} vs ${b['overlay-ebpf'].map((x) => x.toFixed(1)).join(' ')})`,
+      );
+    }
 }
 
 // The issue-10 targets per cell, judged the way the report judges its claims (src/report/paper.ts), for

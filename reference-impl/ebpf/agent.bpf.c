@@ -177,12 +177,14 @@ static __always_inline int decap(struct __sk_buff *skb, struct agent_cfg *cfg, _
   /* GUE header and inner IP header (up to IPv6's 40 bytes) into the linear area, no more: a kernel sender's TCP
    * payload sits in page fragments, and pulling it would copy it into the head on every packet (a lying GUE
    * length gets a short pull, and the bounds checks drop it). */
-  __u32 want = sizeof(struct ethhdr) + l3 + sizeof(struct udphdr) + GUE_MAX_HDR + 40;
-  __u8 b0;
-  if (!bpf_skb_load_bytes(skb, sizeof(struct ethhdr) + l3 + sizeof(struct udphdr), &b0, 1))
-    want = sizeof(struct ethhdr) + l3 + sizeof(struct udphdr) + 4 + (b0 & 0x1f) * 4 + 40;
-  if (want > skb->len) want = skb->len;
-  bpf_skb_pull_data(skb, want);
+  if (!linear(skb, sizeof(struct ethhdr) + OUTER6_LEN + GUE_MAX_HDR + 40)) {
+    __u32 want = sizeof(struct ethhdr) + l3 + sizeof(struct udphdr) + GUE_MAX_HDR + 40;
+    __u8 b0;
+    if (!bpf_skb_load_bytes(skb, sizeof(struct ethhdr) + l3 + sizeof(struct udphdr), &b0, 1))
+      want = sizeof(struct ethhdr) + l3 + sizeof(struct udphdr) + 4 + (b0 & 0x1f) * 4 + 40;
+    if (want > skb->len) want = skb->len;
+    bpf_skb_pull_data(skb, want);
+  }
   void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
   struct udphdr *udp = data + sizeof(struct ethhdr) + l3;
   if ((void *)(udp + 1) > end) return TC_ACT_OK;

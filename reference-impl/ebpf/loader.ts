@@ -14,8 +14,10 @@ const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const BUILD_DIR = path.join(HERE, 'build');
 export const BPFFS = '/sys/fs/bpf';
 
+/** The object a role loads; TB_EBPF_BUILD names another build directory (a measurement knob: the paths bench
+ * compares two builds of the programs in one run, bench/overlay-ebpf-paths.ts `overlay-ebpf@DIR`). */
 export function objectPath(role: 'sap' | 'agent'): string {
-  return path.join(BUILD_DIR, `${role}.bpf.o`);
+  return path.join(process.env.TB_EBPF_BUILD || BUILD_DIR, `${role}.bpf.o`);
 }
 
 function run(cmd: string, args: string[]): string {

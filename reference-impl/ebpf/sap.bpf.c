@@ -74,8 +74,10 @@ static __always_inline int from_agent(struct ep_val *src, struct outer *o) {
  * leaves the packet to the filters after it, which see it in the same pass; any other SaP sends it
  * back into ingress, where the target's filter takes it on a second pass (netif_rx: a backlog round trip and
  * every filter again). */
-static __always_inline int to_local_sap(struct __sk_buff *skb, __u32 ifin, int head) {
-  if (head) {
+static __always_inline int to_local_sap(struct __sk_buff *skb, __u32 ifin) {
+  __u32 zero = 0;
+  __u32 *head = bpf_map_lookup_elem(&head_if, &zero); /* read here only: no other packet needs it */
+  if (head && *head != 0 && *head == ifin) {
     skb->mark = OV_PASS_MARK;
     return PASS;
   }
@@ -126,12 +128,18 @@ static __always_inline __u32 pull_len(struct __sk_buff *skb, __u32 outer_len) {
   return want < skb->len ? want : skb->len;
 }
 
+/* The headers the checks read, into the linear area unless they are there (common.h linear()). */
+static __always_inline void pull(struct __sk_buff *skb, __u32 outer_len) {
+  if (!linear(skb, sizeof(struct ethhdr) + OUTER6_LEN + GUE_MAX_HDR + 68))
+    bpf_skb_pull_data(skb, pull_len(skb, outer_len));
+}
+
 /* Rewrites the outer headers toward the next hop and sends it off. `in6`: the packet came over IPv6 (40-byte
  * outer header); the hop's family decides the outer header it leaves with (a gateway serving both families
  * changes it). The outer UDP checksum is left zero: the inner packet carries its own, and the receivers (BPF
  * programs on tc ingress) take zero on either family, as RFC 6935 permits for tunnels over IPv6. */
 static __always_inline int sap_send(struct __sk_buff *skb, struct sap_cfg *cfg, struct ep_val *dst, int in6,
-                                    int head, struct flow_val *fv, __u64 now) {
+                                    struct flow_val *fv, __u64 now) {
   int out6 = (dst->flags & EP_HOP6) != 0;
   /* Read once into a register: the verifier refuses a context field read through a kept pointer. */
   __u32 ifin = skb->ingress_ifindex;
@@ -205,7 +213,7 @@ static __always_inline int sap_send(struct __sk_buff *skb, struct sap_cfg *cfg, 
     fv->fwd_at = now;
   }
   /* The next hop is another SaP of this namespace. */
-  if (rc == BPF_FIB_LKUP_RET_NOT_FWDED) return to_local_sap(skb, ifin, head);
+  if (rc == BPF_FIB_LKUP_RET_NOT_FWDED) return to_local_sap(skb, ifin);
   data = (void *)(long)skb->data;
   end = (void *)(long)skb->data_end;
   eth = data;
@@ -219,7 +227,7 @@ static __always_inline int sap_send(struct __sk_buff *skb, struct sap_cfg *cfg, 
  * with the flow cache, next hop, re-key, re-encapsulation. `l3` is the outer IP header's length (20 or 40, a
  * constant at each call site). The caller pulled the headers into the linear area. */
 static __always_inline int sap_gue(struct __sk_buff *skb, struct sap_cfg *cfg, __u32 slot, __u32 gen, __u32 l3,
-                                   struct outer *o, int head) {
+                                   struct outer *o) {
   __u32 ifin = skb->ingress_ifindex;
   void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
   struct udphdr *udp = data + sizeof(struct ethhdr) + l3;
@@ -273,7 +281,7 @@ static __always_inline int sap_gue(struct __sk_buff *skb, struct sap_cfg *cfg, _
     if ((void *)(ip + 1) > end) return drop(C_TX_ERROR);
     outer4(ip, udp, cfg, fv->fwd_hop_ip, fv->fwd_hop_port);
     __u32 out = fv->fwd_ifindex;
-    if (!out) return to_local_sap(skb, ifin, head);
+    if (!out) return to_local_sap(skb, ifin);
     struct ethhdr *eth = data;
     __builtin_memcpy(eth->h_dest, fv->fwd_dmac, ETH_ALEN);
     __builtin_memcpy(eth->h_source, fv->fwd_smac, ETH_ALEN);
@@ -337,11 +345,10 @@ static __always_inline int sap_gue(struct __sk_buff *skb, struct sap_cfg *cfg, _
   } else {
     fv = NULL;
   }
-  return sap_send(skb, cfg, dst, l3 == sizeof(struct ipv6hdr), head, fv, now);
+  return sap_send(skb, cfg, dst, l3 == sizeof(struct ipv6hdr), fv, now);
 }
 
-static __always_inline int sap_ingress6(struct __sk_buff *skb, struct sap_cfg *cfg, __u32 slot, __u32 gen,
-                                        int head) {
+static __always_inline int sap_ingress6(struct __sk_buff *skb, struct sap_cfg *cfg, __u32 slot, __u32 gen) {
   if (ip6_zero(cfg->listen_ip6)) return PASS;
   struct {
     struct ipv6hdr ip;
@@ -363,10 +370,10 @@ static __always_inline int sap_ingress6(struct __sk_buff *skb, struct sap_cfg *c
     return drop_malformed(C_MAL_OUTER_FRAGMENT);
   }
   if (o.ip.nexthdr != IPPROTO_UDP || o.udp.dest != cfg->listen_port6) return PASS;
-  bpf_skb_pull_data(skb, pull_len(skb, OUTER6_LEN));
+  pull(skb, OUTER6_LEN);
   struct outer src = {.port = o.udp.source, .v6 = 1};
   __builtin_memcpy(src.ip6, &o.ip.saddr, 16);
-  return sap_gue(skb, cfg, slot, gen, sizeof(struct ipv6hdr), &src, head);
+  return sap_gue(skb, cfg, slot, gen, sizeof(struct ipv6hdr), &src);
 }
 
 /* The SaP on every interface of its namespace; on its head interface (head_if) it is the first filter. */
@@ -378,9 +385,7 @@ int sap_ingress(struct __sk_buff *skb) {
   __u32 slot = act->slot & 1, gen = act->gen;
   struct sap_cfg *cfg = bpf_map_lookup_elem(&sap_cfg, &slot);
   if (!cfg) return PASS;
-  __u32 *hif = bpf_map_lookup_elem(&head_if, &zero);
-  int head = hif && *hif != 0 && *hif == skb->ingress_ifindex;
-  if (skb->protocol == bpf_htons(ETH_P_IPV6)) return sap_ingress6(skb, cfg, slot, gen, head);
+  if (skb->protocol == bpf_htons(ETH_P_IPV6)) return sap_ingress6(skb, cfg, slot, gen);
   if (skb->protocol != bpf_htons(ETH_P_IP) || cfg->listen_ip == 0) return PASS;
 
   /* Cheap test first (a copy, no pull): most packets crossing the node are not GUE for this SaP. */
@@ -396,9 +401,9 @@ int sap_ingress(struct __sk_buff *skb) {
     count(C_RX);
     return drop_malformed(C_MAL_OUTER_FRAGMENT);
   }
-  bpf_skb_pull_data(skb, pull_len(skb, OUTER_LEN));
+  pull(skb, OUTER_LEN);
   struct outer src = {.ip = o.ip.saddr, .port = o.udp.source};
-  return sap_gue(skb, cfg, slot, gen, sizeof(struct iphdr), &src, head);
+  return sap_gue(skb, cfg, slot, gen, sizeof(struct iphdr), &src);
 }
 
 /* Last filter of a head interface: a packet a head SaP left for another SaP of the namespace that no filter

@@ -38,12 +38,12 @@ const A = '100.64.0.1';
 const B = '100.64.0.2'; // behind the peer SaP
 const D = '100.64.0.4'; // behind the local SaP
 
-function config(version: number, bSap: string): SapConfigInput {
+function config(version: number, bSap: string, key = K1): SapConfigInput {
   return {
     version,
     sapId: 's1',
     overlayId: 77,
-    keys: [{ epoch: 1, key: K1 }],
+    keys: [{ epoch: 1, key }],
     sendEpoch: 1,
     listen: { ip: LISTEN, port: 6080 },
     endpoints: [
@@ -130,6 +130,28 @@ describe('eBPF SaP forwarding cache (BPF_PROG_TEST_RUN)', () => {
       const r = runProg('sap_ingress', toSap(gue(ipv4(A, B, 6, tcp(41003, 80)), k.toString('hex')), AGENT_A));
       expect(r.retval).toBe(TC_ACT_SHOT);
       expect(r.counters).toEqual({ rx: 1, badKey: 1 });
+    }
+  });
+
+  it('compares only the words a key has, masking the last one: any byte of any key length counts', () => {
+    try {
+      for (const len of [16, 17, 23, 24, 31, 57, 64]) {
+        const key = Buffer.from(Array.from({ length: len }, (_, i) => (i * 37 + len) & 0xff));
+        sap.program(
+          sapEntries(parseSapConfig(config(++version, 's2', key.toString('hex'))), sap.nextSlot()),
+          version,
+        );
+        const frame = (k: Buffer) => toSap(gue(ipv4(A, B, 6, tcp(41004, 80)), k.toString('hex')), AGENT_A);
+        expect(runProg('sap_ingress', frame(key)).retval, `${len}-byte key`).toBe(TC_ACT_REDIRECT);
+        for (const at of new Set([0, 7, 8, len - 9, len - 2, len - 1].filter((x) => x >= 0))) {
+          const k = Buffer.from(key);
+          k[at]! ^= 0x80;
+          const r = runProg('sap_ingress', frame(k));
+          expect(r.counters, `${len}-byte key, byte ${at}`).toEqual({ rx: 1, badKey: 1 });
+        }
+      }
+    } finally {
+      sap.program(sapEntries(parseSapConfig(config(++version, 's2')), sap.nextSlot()), version);
     }
   });
 
