@@ -79,6 +79,7 @@ const agentInput: AgentConfigInput = {
   sendEpoch: 1,
   listen: { ip: AGENT_A, port: 6080 },
   sap: { ip: LISTEN, port: 6080 },
+  acceptFrom: [{ ip: PEER_SAP, port: 6080 }],
 };
 
 let sap: BpfObject;
@@ -263,7 +264,28 @@ describe('eBPF agent vs the codec on golden packets', () => {
     expect(r.mark).toBe(0x6080);
   });
 
+  it('takes GUE from another accepted SaP too (acceptFrom: the hash lookup behind the own-SaP shortcut)', () => {
+    const inner = ipv4(B, A, 6, tcp(80, 40001));
+    const frame = eth(ifMac, PEER_MAC, ipv4(PEER_SAP, AGENT_A, 17, udpHdr(6080, 6080, gue(inner, 1, K1))));
+    const r = runProg(agent, 'agent_ingress', frame);
+    expect(r.retval).toBe(TC_ACT_OK);
+    expect(r.counters).toEqual({ rx: 1, decap: 1 });
+    expect(r.out.subarray(14).toString('hex')).toBe(inner.toString('hex'));
+  });
+
   const agentDrops: [string, () => Buffer, string][] = [
+    [
+      "GUE from its SaP's address but another port",
+      () =>
+        eth(ifMac, PEER_MAC, ipv4(LISTEN, AGENT_A, 17, udpHdr(6081, 6080, gue(ipv4(B, A, 6, tcp(80, 1)))))),
+      'unknownSender',
+    ],
+    [
+      'GUE from an accepted SaP but another port',
+      () =>
+        eth(ifMac, PEER_MAC, ipv4(PEER_SAP, AGENT_A, 17, udpHdr(6081, 6080, gue(ipv4(B, A, 6, tcp(80, 1)))))),
+      'unknownSender',
+    ],
     [
       'GUE from a sender that is not its SaP',
       () =>
