@@ -254,24 +254,20 @@ describe('eBPF agent vs the codec on golden packets', () => {
     expect(r.out.toString('hex')).toBe(frame.toString('hex'));
   });
 
-  it('decapsulates GUE from its SaP to the inner packet, marked for the pod guard', () => {
-    const inner = ipv4(B, A, 6, tcp(80, 40000));
-    const frame = eth(ifMac, PEER_MAC, ipv4(LISTEN, AGENT_A, 17, udpHdr(6080, 6080, gue(inner, 2, K2))));
-    const r = runProg(agent, 'agent_ingress', frame);
-    expect(r.retval).toBe(TC_ACT_OK);
-    expect(r.counters).toEqual({ rx: 1, decap: 1 });
-    expect(r.out.subarray(14).toString('hex')).toBe(inner.toString('hex'));
-    expect(r.mark).toBe(0x6080);
-  });
-
-  it('takes GUE from another accepted SaP too (acceptFrom: the hash lookup behind the own-SaP shortcut)', () => {
-    const inner = ipv4(B, A, 6, tcp(80, 40001));
-    const frame = eth(ifMac, PEER_MAC, ipv4(PEER_SAP, AGENT_A, 17, udpHdr(6080, 6080, gue(inner, 1, K1))));
-    const r = runProg(agent, 'agent_ingress', frame);
-    expect(r.retval).toBe(TC_ACT_OK);
-    expect(r.counters).toEqual({ rx: 1, decap: 1 });
-    expect(r.out.subarray(14).toString('hex')).toBe(inner.toString('hex'));
-  });
+  // The own SaP is matched from the config, any other accepted SaP through the `accept` lookup.
+  for (const [from, name, sport, epoch, key] of [
+    [LISTEN, 'its SaP', 40000, 2, K2],
+    [PEER_SAP, 'another accepted SaP (acceptFrom)', 40001, 1, K1],
+  ] as const)
+    it(`decapsulates GUE from ${name} to the inner packet, marked for the pod guard`, () => {
+      const inner = ipv4(B, A, 6, tcp(80, sport));
+      const frame = eth(ifMac, PEER_MAC, ipv4(from, AGENT_A, 17, udpHdr(6080, 6080, gue(inner, epoch, key))));
+      const r = runProg(agent, 'agent_ingress', frame);
+      expect(r.retval).toBe(TC_ACT_OK);
+      expect(r.counters).toEqual({ rx: 1, decap: 1 });
+      expect(r.out.subarray(14).toString('hex')).toBe(inner.toString('hex'));
+      expect(r.mark).toBe(0x6080);
+    });
 
   const agentDrops: [string, () => Buffer, string][] = [
     [
