@@ -22,6 +22,8 @@ export interface RunResult {
   out: Buffer;
   mark: number;
   counters: Record<string, number>;
+  /** Mean time of one run, as the kernel measured it (ns). */
+  ns: number;
 }
 
 /** A namespace with one veth pair (`ga` holds the addresses) and a scratch directory. */
@@ -85,9 +87,9 @@ export class GoldenLab {
 
   /**
    * One BPF_PROG_TEST_RUN of `prog` on `frame`, entering on `ga` with skb->mark `mark`; counters are the deltas
-   * of this run.
+   * of this run. With `repeat` the kernel runs it that many times on the same buffer (bench/overlay-ebpf-warm.ts).
    */
-  run(obj: BpfObject, prog: string, frame: Buffer, mark = 0): RunResult {
+  run(obj: BpfObject, prog: string, frame: Buffer, mark = 0, repeat = 1): RunResult {
     const before = obj.counters();
     const din = path.join(this.tmp, 'in');
     const dout = path.join(this.tmp, 'out');
@@ -116,8 +118,10 @@ export class GoldenLab {
         cin,
         'ctx_out',
         cout,
+        'repeat',
+        String(repeat),
       ),
-    ) as { retval: number };
+    ) as { retval: number; duration: number };
     const after = obj.counters();
     const delta = after.map((v, i) => v - (before[i] ?? 0));
     const counters = Object.fromEntries(Object.entries(nameCounters(delta, [])).filter(([, v]) => v > 0));
@@ -126,6 +130,7 @@ export class GoldenLab {
       out: fs.readFileSync(dout),
       mark: fs.readFileSync(cout).readUInt32LE(8),
       counters,
+      ns: r.duration,
     };
   }
 }
