@@ -280,8 +280,9 @@ for (const m of cells) {
 // Two builds side by side: each overlay-ebpf@DIR against overlay-ebpf, pair by pair within a repetition.
 const builds = MODES.filter((x) => buildOf(x) !== undefined);
 if (builds.length && MODES.includes('overlay-ebpf') && REPS >= 3) {
-  console.log(`
-builds vs overlay-ebpf (median of per-rep differences, 95% bootstrap CI over ${REPS} reps):`);
+  console.log(
+    `\nbuilds vs overlay-ebpf (median of per-rep differences, 95% bootstrap CI over ${REPS} reps):`,
+  );
   for (const mode of builds)
     for (const m of cells)
       for (const [p, by] of [
